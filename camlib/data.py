@@ -65,6 +65,15 @@ class DigitDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         return self.images[index], int(self.labels[index])
 
+    def subset(self, size: int, seed: int = 0) -> DigitDataset:
+        """A seeded random ``size`` images (all of them when ``size >= len(self)``)."""
+        if size >= len(self):
+            return self
+        keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:size]
+        subset = DigitDataset(self.images[keep].squeeze(1), self.labels[keep], self.classes, self.source)
+        subset.source += f" (random {size} of {len(self)}, seed {seed})"
+        return subset
+
     def __repr__(self) -> str:
         return f"DigitDataset({len(self)} images, {len(self.classes)} classes, source: {self.source})"
 
@@ -142,7 +151,8 @@ def load_digits(
             if _verified_split(folder, md5s, "train") and _verified_split(folder, md5s, "test"):
                 return _official(folder, classes, name)
         except Exception as error:  # offline, read-only folder, server down: fall through
-            tried_download = f"torchvision's download into {root} failed ({type(error).__name__}: {error}); "
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            tried_download = f"torchvision's download into {root} failed ({reason}). "
 
     for folder, md5s in folders:
         if _verified_split(folder, md5s, "test"):
@@ -187,7 +197,7 @@ def _partition_test_split(
         "training split (60,000 images) the networks would do better.",
         stacklevel=3,
     )
-    images = (full.images.squeeze(1) * 255).round().to(torch.uint8)
+    images = full.images.squeeze(1)
     return DigitSplits(
         train=DigitDataset(images[train_index], full.labels[train_index], classes, source + " (train part)"),
         test=DigitDataset(images[test_index], full.labels[test_index], classes, source + " (held-out part)"),

@@ -210,3 +210,35 @@ def load_checkpoint(
         metrics=payload["metrics"],
         history=payload["history"],
     )
+
+
+def fit_or_load(
+    path: str | Path,
+    model: nn.Module,
+    train_loader: DataLoader,
+    *,
+    class_names: list[str],
+    data_source: str,
+    retrain: bool = False,
+    **fit_kwargs,
+) -> tuple[dict, bool]:
+    """Load ``path`` into ``model`` when it holds this architecture trained on this data; else fit and save.
+
+    Returns the training history (as a dict) and whether the weights were loaded. A
+    checkpoint for another configuration or data source is not an error here: it is
+    replaced, and a line says why, so changing a notebook's parameters just retrains.
+    """
+    path = Path(path)
+    if path.is_file() and not retrain:
+        try:
+            stored = load_checkpoint(path, model)
+        except CheckpointMismatchError as mismatch:
+            print(f"training anew: {mismatch}")
+        else:
+            if stored.data_source == data_source:
+                print(f"loaded {path} (trained on {data_source}); pass retrain=True to train again")
+                return stored.history, True
+            print(f"training anew: {path} was trained on other data ({stored.data_source})")
+    history = fit(model, train_loader, **fit_kwargs)
+    save_checkpoint(path, model, class_names=class_names, data_source=data_source, history=history)
+    return history.as_dict(), False

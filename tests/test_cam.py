@@ -1,0 +1,395 @@
+"""camlib.cam: M_c(x, y) = sum_k w^c_k f_k(x, y), its resizing, normalization and compute_cams."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from camlib.cam import (
+    class_activation_maps,
+    compute_cams,
+    normalize_cams,
+    upsample_cams,
+)
+from camlib.models import FlattenFCNet, GAPNet
+
+# --------------------------------------------------------------------------------------
+# class_activation_maps: a case small enough to compute by hand
+# --------------------------------------------------------------------------------------
+
+# Two images, K = 2 channels of 3x3 maps.
+HAND_FEATURES = torch.tensor(
+    [
+        [  # image 0
+            [[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 3.0]],  # f_1: the diagonal 1, 2, 3
+            [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]],  # f_2: a ring of ones
+        ],
+        [  # image 1
+            [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],  # f_1 = 0
+            [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]],  # f_2 = 1
+        ],
+    ]
+)
+# C = 2 classes: w^0 = (1, 2), w^1 = (-1, 0.5).
+HAND_WEIGHT = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
+# M_0 = f_1 + 2 f_2 and M_1 = -f_1 + 0.5 f_2, worked out by hand.
+HAND_CAMS = torch.tensor(
+    [
+        [
+            [[1.0, 2.0, 0.0], [2.0, 2.0, 2.0], [0.0, 2.0, 3.0]],
+            [[-1.0, 0.5, 0.0], [0.5, -2.0, 0.5], [0.0, 0.5, -3.0]],
+        ],
+        [
+            [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0], [2.0, 2.0, 2.0]],
+            [[0.5, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]],
+        ],
+    ]
+)
+
+
+def test_hand_case_all_classes():
+    cams = class_activation_maps(HAND_FEATURES, HAND_WEIGHT)
+    assert cams.shape == (2, 2, 3, 3)
+    torch.testing.assert_close(cams, HAND_CAMS)
+
+
+def test_hand_case_is_raw_no_relu_no_normalization():
+    cams = class_activation_maps(HAND_FEATURES, HAND_WEIGHT)
+    assert cams.min() == -3.0  # negative evidence is kept
+    assert cams.max() == 3.0  # and nothing is rescaled
+
+
+@pytest.mark.parametrize("classes", [torch.tensor([1, 0]), [1, 0], (1, 0)])
+def test_hand_case_one_class_per_image(classes):
+    cams = class_activation_maps(HAND_FEATURES, HAND_WEIGHT, classes)
+    assert cams.shape == (2, 3, 3)
+    expected = torch.tensor(
+        [
+            [[-1.0, 0.5, 0.0], [0.5, -2.0, 0.5], [0.0, 0.5, -3.0]],  # image 0, class 1
+            [[2.0, 2.0, 2.0], [2.0, 2.0, 2.0], [2.0, 2.0, 2.0]],  # image 1, class 0
+        ]
+    )
+    torch.testing.assert_close(cams, expected)
+
+
+def _explicit_cams(features: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """M_c(x, y) = sum_k w^c_k f_k(x, y), one scalar at a time."""
+    batch, channels, height, width = features.shape
+    out = torch.zeros(batch, weight.shape[0], height, width, dtype=torch.float64)
+    for b in range(batch):
+        for c in range(weight.shape[0]):
+            for y in range(height):
+                for x in range(width):
+                    out[b, c, y, x] = sum(
+                        float(weight[c, k]) * float(features[b, k, y, x]) for k in range(channels)
+                    )
+    return out
+
+
+def test_matches_explicit_sum_on_random_non_square_batch():
+    generator = torch.Generator().manual_seed(1)
+    batch, channels, height, width, num_classes = 3, 5, 4, 7, 6
+    features = torch.randn(batch, channels, height, width, generator=generator)
+    weight = torch.randn(num_classes, channels, generator=generator)
+    expected = _explicit_cams(features, weight).float()
+
+    cams = class_activation_maps(features, weight)
+    assert cams.shape == (batch, num_classes, height, width)
+    torch.testing.assert_close(cams, expected, atol=1e-5, rtol=1e-5)
+
+    classes = torch.tensor([5, 0, 3])
+    one = class_activation_maps(features, weight, classes)
+    assert one.shape == (batch, height, width)
+    for b in range(batch):
+        torch.testing.assert_close(one[b], expected[b, classes[b]], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(one[b], cams[b, classes[b]])
+
+
+def _pooled_score_check(bias: bool):
+    torch.manual_seed(0)
+    model = GAPNet(num_classes=5, widths=(4, 8), downsample=1, bias=bias).eval()
+    images = torch.randn(2, 1, 12, 10)
+    with torch.no_grad():
+        logits, maps = model.forward_with_maps(images)
+        cams = class_activation_maps(maps, model.classifier.weight)
+    z = maps.shape[-2] * maps.shape[-1]
+    assert z == 6 * 5
+    return model, logits, cams.sum(dim=(-2, -1)) / z
+
+
+def test_class_score_is_pooled_cam_without_bias():
+    model, logits, pooled = _pooled_score_check(bias=False)
+    assert model.classifier.bias is None
+    # S_c = (1/Z) sum_{x,y} M_c(x, y)
+    torch.testing.assert_close(logits, pooled, atol=1e-5, rtol=1e-5)
+
+
+def test_class_score_is_pooled_cam_plus_bias():
+    model, logits, pooled = _pooled_score_check(bias=True)
+    bias = model.classifier.bias.detach()
+    assert bias.abs().min() > 0  # so the check below could fail without "+ b_c"
+    torch.testing.assert_close(logits, pooled + bias, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(logits, pooled, atol=1e-3)
+
+
+# --------------------------------------------------------------------------------------
+# class_activation_maps: errors say what is wrong
+# --------------------------------------------------------------------------------------
+
+
+def test_features_of_wrong_rank():
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(torch.zeros(2, 3, 3), HAND_WEIGHT)
+    assert "[2, 3, 3]" in str(error.value)
+    assert "unsqueeze(0)" in str(error.value)
+
+
+def test_weight_of_wrong_rank():
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(HAND_FEATURES, torch.zeros(2, 2, 1))
+    assert "[2, 2, 1]" in str(error.value)
+    assert "[C, K]" in str(error.value)
+
+
+def test_mismatched_channel_count():
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(HAND_FEATURES, torch.zeros(4, 3))
+    message = str(error.value)
+    assert "K=2" in message and "K=3" in message
+    assert "[2, 2, 3, 3]" in message and "[4, 3]" in message
+
+
+@pytest.mark.parametrize("classes", [[0, 2], [-1, 0]])
+def test_class_out_of_range(classes):
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(HAND_FEATURES, HAND_WEIGHT, classes)
+    message = str(error.value)
+    assert "out of range" in message
+    assert "2 classes" in message and "0..1" in message
+    assert f"from {min(classes)} to {max(classes)}" in message
+
+
+@pytest.mark.parametrize(
+    "classes, shape",
+    [([0], "[1]"), ([0, 1, 0], "[3]"), ([[0], [1]], "[2, 1]"), (1, "[]")],
+)
+def test_classes_of_wrong_length_or_rank(classes, shape):
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(HAND_FEATURES, HAND_WEIGHT, classes)
+    message = str(error.value)
+    assert "shape [2]" in message  # what was expected: one index per image
+    assert f"got shape {shape}" in message
+
+
+@pytest.mark.parametrize(
+    "classes, dtype", [(torch.tensor([0.0, 1.0]), "torch.float32"), (torch.tensor([True, False]), "torch.bool")]
+)
+def test_non_integer_classes(classes, dtype):
+    with pytest.raises(ValueError) as error:
+        class_activation_maps(HAND_FEATURES, HAND_WEIGHT, classes)
+    assert "integer" in str(error.value)
+    assert dtype in str(error.value)
+
+
+# --------------------------------------------------------------------------------------
+# upsample_cams: bilinear, align_corners=False
+# --------------------------------------------------------------------------------------
+
+
+def test_upsample_row_by_hand():
+    # Output pixel centres map to source x = (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25,
+    # clamped to [0, 1]: the values 0, 0.25, 0.75, 1 (align_corners=True would give thirds).
+    out = upsample_cams(torch.tensor([[[0.0, 1.0]]]), (1, 4))
+    assert out.shape == (1, 1, 4)
+    torch.testing.assert_close(out, torch.tensor([[[0.0, 0.25, 0.75, 1.0]]]))
+
+
+# [[0, 1], [2, 3]] is 2 * row + col; bilinear resampling to 4x4 reads rows and columns at
+# 0, 0.25, 0.75, 1, so the result is 2 * r + c for those r, c.
+SQUARE = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+SQUARE_4X4 = torch.tensor(
+    [
+        [0.0, 0.25, 0.75, 1.0],
+        [0.5, 0.75, 1.25, 1.5],
+        [1.5, 1.75, 2.25, 2.5],
+        [2.0, 2.25, 2.75, 3.0],
+    ]
+)
+
+
+def test_upsample_three_dimensional():
+    cams = torch.stack([SQUARE, 10 * SQUARE])  # [B=2, 2, 2]
+    out = upsample_cams(cams, 4)
+    assert out.shape == (2, 4, 4)
+    torch.testing.assert_close(out, torch.stack([SQUARE_4X4, 10 * SQUARE_4X4]))
+
+
+def test_upsample_four_dimensional():
+    cams = torch.stack([SQUARE, -SQUARE, 2 * SQUARE]).reshape(1, 3, 2, 2)  # [B=1, C=3, 2, 2]
+    out = upsample_cams(cams, (4, 4))
+    assert out.shape == (1, 3, 4, 4)
+    torch.testing.assert_close(out[0], torch.stack([SQUARE_4X4, -SQUARE_4X4, 2 * SQUARE_4X4]))
+
+
+def test_upsample_non_square_target_and_identity():
+    cams = torch.randn(2, 3, 5)
+    assert upsample_cams(cams, (6, 10)).shape == (2, 6, 10)
+    torch.testing.assert_close(upsample_cams(cams, (3, 5)), cams)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (1, 1, 1, 3, 3)])
+def test_upsample_wrong_rank(shape):
+    with pytest.raises(ValueError, match=r"\[B, h, w\] or \[B, C, h, w\]"):
+        upsample_cams(torch.zeros(shape), 4)
+
+
+# --------------------------------------------------------------------------------------
+# normalize_cams
+# --------------------------------------------------------------------------------------
+
+# Two maps with different ranges: each is rescaled on its own.
+TWO_MAPS = torch.tensor([[[1.0, 2.0], [3.0, 4.0]], [[-2.0, 0.0], [2.0, 6.0]]])
+
+
+def test_normalize_none_leaves_maps_alone():
+    torch.testing.assert_close(normalize_cams(TWO_MAPS, None), TWO_MAPS)
+
+
+def test_normalize_max_by_hand():
+    expected = torch.tensor([[[0.25, 0.5], [0.75, 1.0]], [[-1 / 3, 0.0], [1 / 3, 1.0]]])
+    torch.testing.assert_close(normalize_cams(TWO_MAPS, "max"), expected)
+
+
+def test_normalize_minmax_by_hand():
+    expected = torch.tensor([[[0.0, 1 / 3], [2 / 3, 1.0]], [[0.0, 0.25], [0.5, 1.0]]])
+    torch.testing.assert_close(normalize_cams(TWO_MAPS, "minmax"), expected)
+
+
+def test_normalize_four_dimensional_is_per_map():
+    cams = TWO_MAPS.reshape(1, 2, 2, 2)
+    expected = torch.tensor([[[[0.0, 1 / 3], [2 / 3, 1.0]], [[0.0, 0.25], [0.5, 1.0]]]])
+    torch.testing.assert_close(normalize_cams(cams, "minmax"), expected)
+
+
+def test_constant_maps_become_zero_without_nan():
+    constant = torch.full((2, 3, 3), 5.0)
+    out = normalize_cams(constant, "minmax")
+    assert not torch.isnan(out).any()
+    torch.testing.assert_close(out, torch.zeros(2, 3, 3))
+
+    zeros = torch.zeros(2, 3, 3)
+    for mode in ("max", "minmax"):
+        out = normalize_cams(zeros, mode)
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out, torch.zeros(2, 3, 3))
+
+
+def test_normalize_max_of_constant_positive_map_is_one():
+    torch.testing.assert_close(normalize_cams(torch.full((1, 2, 2), 4.0), "max"), torch.ones(1, 2, 2))
+
+
+@pytest.mark.parametrize("mode", ["sum", "MAX", ""])
+def test_normalize_bad_mode(mode):
+    with pytest.raises(ValueError) as error:
+        normalize_cams(TWO_MAPS, mode)
+    assert repr(mode) in str(error.value)
+    assert "'minmax'" in str(error.value)
+
+
+# --------------------------------------------------------------------------------------
+# compute_cams
+# --------------------------------------------------------------------------------------
+
+# tiny_gapnet (conftest): 3 classes, stride 2; images 8x10 give 4x5 maps.
+IMAGES = torch.randn(2, 1, 8, 10, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize(
+    "size, hw", [("input", (8, 10)), (None, (4, 5)), (6, (6, 6)), ((3, 7), (3, 7))]
+)
+def test_compute_cams_all_classes_shapes(tiny_gapnet, size, hw):
+    with torch.no_grad():
+        out = compute_cams(tiny_gapnet, IMAGES, size=size)
+    assert out.logits.shape == (2, 3)
+    assert out.cams.shape == (2, 3, *hw)
+
+
+@pytest.mark.parametrize("size, hw", [("input", (8, 10)), (None, (4, 5)), (6, (6, 6))])
+def test_compute_cams_one_class_shapes(tiny_gapnet, size, hw):
+    with torch.no_grad():
+        predicted = compute_cams(tiny_gapnet, IMAGES, "predicted", size=size)
+        given = compute_cams(tiny_gapnet, IMAGES, torch.tensor([2, 0]), size=size)
+    assert predicted.cams.shape == (2, *hw)
+    assert given.cams.shape == (2, *hw)
+
+
+def test_compute_cams_equals_the_pieces(tiny_gapnet):
+    with torch.no_grad():
+        logits, maps = tiny_gapnet.forward_with_maps(IMAGES)
+        raw = class_activation_maps(maps, tiny_gapnet.classifier.weight)
+        out = compute_cams(tiny_gapnet, IMAGES, size=None)
+        resized = compute_cams(tiny_gapnet, IMAGES, size="input", normalize="minmax")
+    torch.testing.assert_close(out.logits, logits)
+    torch.testing.assert_close(out.logits, tiny_gapnet(IMAGES).detach())
+    torch.testing.assert_close(out.cams, raw)
+    torch.testing.assert_close(resized.cams, normalize_cams(upsample_cams(raw, (8, 10)), "minmax"))
+    flat = resized.cams.flatten(-2)
+    torch.testing.assert_close(flat.amin(-1), torch.zeros(2, 3))
+    torch.testing.assert_close(flat.amax(-1), torch.ones(2, 3))
+
+
+def test_compute_cams_predicted_is_argmax_of_logits(tiny_gapnet):
+    images = torch.randn(6, 1, 8, 10, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        every = compute_cams(tiny_gapnet, images, size=None)
+        predicted = compute_cams(tiny_gapnet, images, "predicted", size=None)
+    top = every.logits.argmax(dim=1)
+    for b in range(6):
+        torch.testing.assert_close(predicted.cams[b], every.cams[b, top[b]])
+
+
+def test_compute_cams_given_classes_pick_slices(tiny_gapnet):
+    with torch.no_grad():
+        every = compute_cams(tiny_gapnet, IMAGES)
+        given = compute_cams(tiny_gapnet, IMAGES, [2, 0])
+    torch.testing.assert_close(given.cams[0], every.cams[0, 2])
+    torch.testing.assert_close(given.cams[1], every.cams[1, 0])
+
+
+def test_compute_cams_runs_the_backbone_once(tiny_gapnet):
+    calls = []
+    handle = tiny_gapnet.features.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        with torch.no_grad():
+            compute_cams(tiny_gapnet, IMAGES, "predicted")
+    finally:
+        handle.remove()
+    assert len(calls) == 1
+
+
+def test_compute_cams_bad_class_string(tiny_gapnet):
+    with pytest.raises(ValueError, match="'predicted'"):
+        compute_cams(tiny_gapnet, IMAGES, "argmax")
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        FlattenFCNet(widths=(4, 8), input_size=8, downsample=1),
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)),
+    ],
+    ids=["FlattenFCNet", "Sequential"],
+)
+def test_compute_cams_needs_a_gap_head(model):
+    with pytest.raises(TypeError) as error:
+        compute_cams(model, torch.zeros(1, 1, 8, 8))
+    assert type(model).__name__ in str(error.value)
+    assert "grad_cam" in str(error.value)
+
+
+def test_compute_cams_rejects_single_image(tiny_gapnet):
+    with pytest.raises(ValueError) as error:
+        compute_cams(tiny_gapnet, IMAGES[0])
+    assert "[1, 8, 10]" in str(error.value)
+    assert "unsqueeze(0)" in str(error.value)

@@ -1,0 +1,149 @@
+"""camlib.models: GAPNet, FlattenFCNet, build_model, count_parameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from camlib.models import FlattenFCNet, GAPNet, build_model, count_parameters
+
+
+def test_gapnet_default_shapes_on_mnist_sized_input():
+    torch.manual_seed(0)
+    model = GAPNet().eval()
+    with torch.no_grad():
+        logits, maps = model.forward_with_maps(torch.randn(2, 1, 28, 28))
+    assert logits.shape == (2, 10)
+    assert maps.shape == (2, 128, 7, 7)  # widths (32, 64, 128), two 2x2 poolings
+    assert model.stride == 4
+    assert model.config == {
+        "in_channels": 1,
+        "num_classes": 10,
+        "widths": [32, 64, 128],
+        "pool": "gap",
+        "downsample": 2,
+        "bias": False,
+    }
+    assert (maps >= 0).all()  # the maps leave the backbone after a ReLU, f_k(x, y) >= 0
+
+
+def test_forward_returns_the_logits_of_forward_with_maps(tiny_gapnet):
+    images = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny_gapnet(images), tiny_gapnet.forward_with_maps(images)[0])
+
+
+@pytest.mark.parametrize("downsample, side, stride", [(0, 28, 1), (1, 14, 2), (2, 7, 4), (3, 3, 8)])
+def test_downsample_sets_map_size_and_stride(downsample, side, stride):
+    model = GAPNet(widths=(2, 4, 8), downsample=downsample).eval()
+    with torch.no_grad():
+        _, maps = model.forward_with_maps(torch.randn(1, 1, 28, 28))
+    assert maps.shape == (1, 8, side, side)
+    assert model.stride == stride
+
+
+@pytest.mark.parametrize("downsample", [-1, 4])
+def test_downsample_out_of_range(downsample):
+    with pytest.raises(ValueError, match=f"downsample={downsample}"):
+        GAPNet(widths=(2, 4, 8), downsample=downsample)
+
+
+def test_empty_widths():
+    with pytest.raises(ValueError, match="widths"):
+        GAPNet(widths=())
+
+
+@pytest.mark.parametrize("pool, reduce", [("gap", torch.mean), ("gmp", torch.amax)], ids=["gap", "gmp"])
+def test_pooling_is_mean_or_max_over_space(pool, reduce):
+    torch.manual_seed(0)
+    model = GAPNet(num_classes=4, widths=(4, 8), downsample=1, pool=pool).eval()
+    with torch.no_grad():
+        logits, maps = model.forward_with_maps(torch.randn(3, 1, 10, 12))
+        expected = model.classifier(reduce(maps, dim=(2, 3)))
+        other = model.classifier(maps.mean(dim=(2, 3)) if pool == "gmp" else maps.amax(dim=(2, 3)))
+    torch.testing.assert_close(logits, expected)
+    assert not torch.allclose(logits, other, atol=1e-4)  # the two poolings really differ here
+
+
+def test_linear_head_has_no_bias_by_default():
+    assert GAPNet(widths=(4,)).classifier.bias is None
+    biased = GAPNet(widths=(4,), num_classes=3, bias=True, downsample=0)
+    assert biased.classifier.bias is not None and biased.classifier.bias.shape == (3,)
+    assert biased.classifier.weight.shape == (3, 4)  # w^c_k: [C, K]
+
+
+@pytest.mark.parametrize("pool", ["avg", "GAP", "max"])
+def test_bad_pool(pool):
+    with pytest.raises(ValueError) as error:
+        GAPNet(pool=pool)
+    assert repr(pool) in str(error.value)
+    assert "'gap'" in str(error.value) and "'gmp'" in str(error.value)
+
+
+def test_flattenfcnet_shape():
+    model = FlattenFCNet(widths=(4, 8, 16)).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    other = FlattenFCNet(num_classes=3, widths=(4, 8), input_size=32, downsample=1).eval()
+    with torch.no_grad():
+        assert other(torch.randn(2, 1, 32, 32)).shape == (2, 3)
+    assert other.classifier.in_features == 8 * 16 * 16
+
+
+def _backbone_parameters(in_channels, widths):
+    """Two bias-free 3x3 convs per stage (9 * c_in * c_out each) and two BatchNorms (2 * c)."""
+    total, channels = 0, in_channels
+    for width in widths:
+        total += 9 * channels * width + 9 * width * width + 2 * 2 * width
+        channels = width
+    return total
+
+
+@pytest.mark.parametrize("widths", [(4, 8, 16), (32, 64, 128)])
+def test_flattenfcnet_parameter_count_formula(widths):
+    # backbone + (K * side * side) * C weights + C biases, side = 28 // 4 = 7
+    expected = _backbone_parameters(1, widths) + widths[-1] * 7 * 7 * 10 + 10
+    assert count_parameters(FlattenFCNet(widths=widths)) == expected
+
+
+def test_parameter_counts_by_hand():
+    # widths (4, 8, 16): convs 9*(1*4 + 4*4 + 4*8 + 8*8 + 8*16 + 16*16) = 4500; BatchNorms
+    # 4*(4 + 8 + 16) = 112; heads 16*10 = 160 (GAP) and 16*49*10 + 10 = 7850 (flatten+FC).
+    assert count_parameters(GAPNet(widths=(4, 8, 16))) == 4772
+    assert count_parameters(FlattenFCNet(widths=(4, 8, 16))) == 12462
+    # The defaults (32, 64, 128): the numbers notebook 02 compares.
+    assert count_parameters(GAPNet()) == 288160
+    assert count_parameters(FlattenFCNet()) == 349610
+
+
+def test_count_parameters_hand_countable_model():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Linear(2, 1, bias=False))  # (2*9 + 2) + 2
+    assert count_parameters(model) == 22
+    assert count_parameters(nn.Linear(3, 2)) == 8
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        GAPNet(in_channels=3, num_classes=5, widths=(4, 8), pool="gmp", downsample=1, bias=True),
+        FlattenFCNet(in_channels=1, num_classes=4, widths=(4, 8), input_size=12, downsample=2),
+    ],
+    ids=["GAPNet", "FlattenFCNet"],
+)
+def test_build_model_round_trip(model):
+    rebuilt = build_model(type(model).__name__, model.config)
+    assert type(rebuilt) is type(model)
+    assert rebuilt.config == model.config
+    rebuilt.load_state_dict(model.state_dict())  # strict: same names and shapes
+    model.eval()
+    rebuilt.eval()
+    images = torch.randn(2, model.config["in_channels"], 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(images), model(images))
+
+
+def test_build_model_unknown_architecture():
+    with pytest.raises(ValueError) as error:
+        build_model("ResNet", {})
+    assert "'ResNet'" in str(error.value) and "GAPNet" in str(error.value)

@@ -1,0 +1,98 @@
+"""The project's files agree with each other: dependencies, notebooks, the two commands."""
+
+import json
+import re
+from pathlib import Path
+
+import papermill
+import pytest
+import tomllib
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CONDA_TO_PIP = {"pytorch": "torch"}  # conda-forge names that differ from PyPI's
+
+
+def requirement(text: str) -> tuple[str, str]:
+    """('name', 'specifier') with the name normalized the way PyPI does."""
+    name, specifier = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", text).groups()
+    name = re.sub(r"[-_.]+", "-", name).lower()
+    return CONDA_TO_PIP.get(name, name), specifier.replace(" ", "")
+
+
+def pyproject_requirements() -> set[tuple[str, str]]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return {requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["notebooks"]}
+
+
+def conda_requirements(path: Path) -> tuple[set[tuple[str, str]], list[str]]:
+    environment = yaml.safe_load(path.read_text())
+    conda, pip = set(), []
+    for entry in environment["dependencies"]:
+        if isinstance(entry, dict):
+            pip += entry["pip"]
+        elif not re.match(r"(python|pip)\b", entry):
+            conda.add(requirement(entry))
+    return conda, pip
+
+
+@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
+def test_conda_environments_name_the_same_dependencies_as_pyproject(path):
+    conda, _ = conda_requirements(ROOT / path)
+    assert conda == pyproject_requirements(), (
+        f"{path} and pyproject.toml (dependencies + notebooks extra) disagree: "
+        f"only in {path}: {sorted(conda - pyproject_requirements())}, "
+        f"only in pyproject: {sorted(pyproject_requirements() - conda)}"
+    )
+
+
+def test_environment_yml_installs_camlib_with_pip():
+    _, pip = conda_requirements(ROOT / "environment.yml")
+    assert pip == ["-e ."]
+
+
+def test_binder_installs_camlib_and_limits_threads():
+    post_build = ROOT / "binder" / "postBuild"
+    start = ROOT / "binder" / "start"
+    assert post_build.stat().st_mode & 0o111 and start.stat().st_mode & 0o111, "binder scripts must be executable"
+    assert "pip install --no-deps -e ." in post_build.read_text()
+    assert "OMP_NUM_THREADS" in start.read_text() and 'exec "$@"' in start.read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make lab" in readme and "make test" in readme
+    assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
+
+
+def test_there_are_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_without_outputs(path):
+    notebook = json.loads(path.read_text())
+    dirty = [i for i, cell in enumerate(notebook["cells"])
+             if cell["cell_type"] == "code" and (cell["outputs"] or cell["execution_count"] is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} hold outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_parameters_papermill_can_set(path):
+    parameters = papermill.inspect_notebook(str(path))
+    assert {"PROFILE", "SEED"} <= set(parameters), f"{path.name} parameters: {sorted(parameters)}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_conventions(path):
+    notebook = json.loads(path.read_text())
+    text = "\n".join("".join(cell["source"]) for cell in notebook["cells"])
+    first = "".join(notebook["cells"][0]["source"])
+    assert first.startswith("# ") and "Learning goals" in first
+    assert "colab.research.google.com" in first and "mybinder.org" in first
+    for heading in ("## Summary", "## Further reading", "Exercise"):
+        assert heading in text, f"{path.name} lacks {heading!r}"
+    assert ".cuda()" not in text, "device-agnostic code only: use .to(device)"
+    assert path.stem in (ROOT / "README.md").read_text(), f"README's notebook map lacks {path.stem}"

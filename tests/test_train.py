@@ -1,0 +1,420 @@
+"""camlib.train: fit, evaluate, and checkpoints (atomic writes, weights_only reads, mismatches)."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from camlib.models import FlattenFCNet, GAPNet
+from camlib.train import (
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    CheckpointMismatchError,
+    History,
+    evaluate,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+# --------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------
+
+
+def test_fit_learns_a_separable_problem(separable_loader, separable_data):
+    torch.manual_seed(0)
+    model = GAPNet(num_classes=2, widths=(8, 16), downsample=1)
+    history = fit(model, separable_loader, epochs=5, lr=1e-2, progress=False)
+    assert isinstance(history, History)
+    assert len(history.train_loss) == len(history.train_accuracy) == len(history.seconds) == 5
+    assert history.val_loss == [] and history.val_accuracy == []
+    assert history.train_accuracy[-1] >= 0.9
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert not model.training  # fit leaves the model ready for inference
+    scores = evaluate(model, DataLoader(separable_data, batch_size=64))
+    assert scores["accuracy"] >= 0.9
+
+
+def test_fit_records_validation_each_epoch(separable_loader, separable_data):
+    torch.manual_seed(0)
+    model = FlattenFCNet(num_classes=2, widths=(4,), input_size=8, downsample=0)
+    val = DataLoader(separable_data, batch_size=32)
+    history = fit(model, separable_loader, epochs=2, val_loader=val, progress=False)
+    assert len(history.val_loss) == len(history.val_accuracy) == 2
+    assert all(0.0 <= a <= 1.0 for a in history.val_accuracy)
+    assert history.val_accuracy[-1] == evaluate(model, val)["accuracy"]
+    assert set(history.as_dict()) == {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"}
+
+
+def test_fit_needs_an_epoch(separable_loader, tiny_gapnet):
+    with pytest.raises(ValueError, match="epochs"):
+        fit(tiny_gapnet, separable_loader, epochs=0, progress=False)
+
+
+# --------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------
+
+
+def _fixed_logits_loader(batch_size: int) -> DataLoader:
+    # With an identity linear layer the inputs are the logits:
+    #   [ln 3, 0], label 0: loss -ln(3/4) = ln(4/3), correct
+    #   [0, 0],    label 1: loss ln 2, wrong (a tie's argmax is 0)
+    #   [0, ln 3], label 1: loss ln(4/3), correct
+    inputs = torch.tensor([[math.log(3), 0.0], [0.0, 0.0], [0.0, math.log(3)]])
+    return DataLoader(TensorDataset(inputs, torch.tensor([0, 1, 1])), batch_size=batch_size)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3])
+def test_evaluate_by_hand(batch_size):
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))
+    scores = evaluate(model, _fixed_logits_loader(batch_size))
+    # (2 ln(4/3) + ln 2) / 3, whatever the batch sizes (batches of 2 and 1 included)
+    assert scores["loss"] == pytest.approx(0.42283710848783567, abs=1e-6)
+    assert scores["accuracy"] == pytest.approx(2 / 3)
+
+
+class ModeRecorder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+        self.seen: list[bool] = []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluate_runs_in_eval_mode_and_restores_the_mode(training):
+    model = ModeRecorder().train(training)
+    evaluate(model, _fixed_logits_loader(2))
+    assert model.seen == [False, False]
+    assert model.training is training
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluate_empty_loader(training):
+    model = ModeRecorder().train(training)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    with pytest.raises(ValueError, match="empty loader"):
+        evaluate(model, empty)
+    assert model.training is training
+
+
+def test_evaluate_restores_the_mode_when_interrupted():
+    """A KeyboardInterrupt (the notebook's stop button) or a bad batch must not leave a
+    training model in eval mode."""
+
+    def batches():
+        yield torch.zeros(2, 2), torch.tensor([0, 1])
+        raise KeyboardInterrupt
+
+    model = ModeRecorder().train()
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(model, batches())
+    assert model.training is True
+
+
+def test_evaluate_sends_no_gradients():
+    model = nn.Linear(2, 2)
+    evaluate(model, _fixed_logits_loader(3))
+    assert all(p.grad is None for p in model.parameters())
+
+
+# --------------------------------------------------------------------------------------
+# checkpoints
+# --------------------------------------------------------------------------------------
+
+CLASS_NAMES = ["left", "right", "none"]
+METRICS = {"accuracy": 0.75, "loss": 0.5}
+HISTORY = History(train_loss=[1.0, 0.5], train_accuracy=[0.5, 0.75], seconds=[0.1, 0.2])
+
+
+def _save(path, model, **overrides):
+    arguments = {
+        "class_names": CLASS_NAMES,
+        "data_source": "synthetic: 3 images",
+        "metrics": METRICS,
+        "history": HISTORY,
+    }
+    arguments.update(overrides)
+    return save_checkpoint(path, model, **arguments)
+
+
+def _perturbed(model: nn.Module) -> nn.Module:
+    """Weights (and BatchNorm statistics) that differ from a fresh model's."""
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.add_(torch.rand(tensor.shape, generator=generator))
+    return model.eval()
+
+
+def test_checkpoint_round_trip(tmp_path, tiny_gapnet):
+    model = _perturbed(tiny_gapnet)
+    path = _save(tmp_path / "sub" / "gapnet.pt", model)  # the folder is created
+    assert path == tmp_path / "sub" / "gapnet.pt" and path.is_file()
+
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, Checkpoint)
+    assert type(loaded.model) is GAPNet and loaded.model is not model
+    assert not loaded.model.training
+    assert loaded.architecture == "GAPNet"
+    assert loaded.config == model.config
+    assert loaded.class_names == CLASS_NAMES
+    assert loaded.data_source == "synthetic: 3 images"
+    assert loaded.metrics == METRICS
+    assert loaded.history == HISTORY.as_dict()
+    images = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(images), model(images), rtol=0, atol=0)
+        fresh = GAPNet(**model.config).eval()
+        assert not torch.allclose(fresh(images), model(images))  # so the check above means something
+
+
+def test_checkpoint_loads_into_a_given_model(tmp_path, tiny_gapnet):
+    model = _perturbed(tiny_gapnet)
+    path = _save(tmp_path / "gapnet.pt", model, metrics=None, history=None)
+    target = GAPNet(**model.config).train()
+    loaded = load_checkpoint(path, target)
+    assert loaded.model is target and not target.training
+    assert loaded.metrics == {} and loaded.history == {}
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(target.state_dict()[name], tensor, rtol=0, atol=0)
+
+
+def test_checkpoint_of_flattenfcnet(tmp_path):
+    model = _perturbed(FlattenFCNet(num_classes=3, widths=(4,), input_size=8, downsample=1))
+    loaded = load_checkpoint(_save(tmp_path / "flat.pt", model))
+    assert type(loaded.model) is FlattenFCNet and loaded.config == model.config
+    images = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(images), model(images))
+
+
+def test_checkpoint_is_plain_data_for_weights_only(tmp_path, tiny_gapnet):
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == CHECKPOINT_FORMAT
+    assert payload["architecture"] == "GAPNet"
+    assert all(isinstance(v, torch.Tensor) and v.device.type == "cpu" for v in payload["state_dict"].values())
+
+
+def test_checkpoint_write_leaves_no_temporary_files(tmp_path, tiny_gapnet):
+    _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    _save(tmp_path / "gapnet.pt", tiny_gapnet)  # overwriting, too
+    assert sorted(os.listdir(tmp_path)) == ["gapnet.pt"]
+
+
+def test_checkpoint_file_is_as_readable_as_any_new_file(tmp_path, tiny_gapnet):
+    """The temporary file behind the atomic write is created 0600 by ``tempfile``; moved into
+    place as it is, the checkpoint would be unreadable to the other users of a shared course
+    machine (an instructor's pre-trained weights). It should get the usual umask permissions."""
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    reference = tmp_path / "reference"
+    reference.write_bytes(b"")
+    assert oct(stat.S_IMODE(path.stat().st_mode)) == oct(stat.S_IMODE(reference.stat().st_mode))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _failing_save(*args, **kwargs):
+    handle = args[1]
+    handle.write(b"half a checkpoint")  # something was written before the failure
+    raise Interrupted("disk full")
+
+
+@pytest.mark.parametrize("error", [Interrupted, KeyboardInterrupt])
+def test_failed_save_keeps_the_old_checkpoint(tmp_path, tiny_gapnet, monkeypatch, error):
+    old = _perturbed(tiny_gapnet)
+    path = _save(tmp_path / "gapnet.pt", old)
+    before = path.read_bytes()
+
+    def failing(obj, handle, *args, **kwargs):
+        handle.write(b"half a checkpoint")
+        raise error("disk full")
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(error):
+        _save(path, GAPNet(**old.config))
+    monkeypatch.undo()
+
+    assert os.listdir(tmp_path) == ["gapnet.pt"]  # no temporary file left
+    assert path.read_bytes() == before
+    images = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(path).model(images), old(images))
+
+
+def test_failed_first_save_leaves_nothing(tmp_path, tiny_gapnet, monkeypatch):
+    monkeypatch.setattr(torch, "save", _failing_save)
+    with pytest.raises(Interrupted):
+        _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_refuses_other_models(tmp_path):
+    with pytest.raises(TypeError, match="Sequential"):
+        _save(tmp_path / "x.pt", nn.Sequential(nn.Linear(2, 2)))
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_numpy_metrics_do_not_make_an_unloadable_checkpoint(tmp_path, tiny_gapnet):
+    """Metrics computed with NumPy (np.mean over seeds, as notebook 03 does) are np.float64.
+    save_checkpoint must not write a file that load_checkpoint (weights_only=True) then
+    refuses: either it stores them as plain numbers, or it rejects them up front."""
+    metrics = {"top1_loc": np.float64(0.625), "seeds": np.int64(3)}
+    try:
+        path = _save(tmp_path / "gapnet.pt", tiny_gapnet, metrics=metrics)
+    except (TypeError, ValueError):
+        assert not (tmp_path / "gapnet.pt").exists()
+        return
+    loaded = load_checkpoint(path)
+    assert loaded.metrics == {"top1_loc": 0.625, "seeds": 3}
+
+
+# --------------------------------------------------------------------------------------
+# checkpoint mismatches
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "other, stored_text, given_text",
+    [
+        ({"pool": "gmp"}, "pool='gap'", "pool='gmp'"),
+        ({"widths": (4, 16)}, "widths=[4, 8]", "widths=[4, 16]"),
+        ({"num_classes": 10}, "num_classes=3", "num_classes=10"),
+    ],
+    ids=["pool", "widths", "classes"],
+)
+def test_load_into_another_configuration(tmp_path, tiny_gapnet, other, stored_text, given_text):
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    wanted = GAPNet(**{**tiny_gapnet.config, **other})
+    before = {k: v.clone() for k, v in wanted.state_dict().items()}
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_checkpoint(path, wanted)
+    assert isinstance(error.value, ValueError)
+    message = str(error.value)
+    assert str(path) in message
+    assert message.count("GAPNet(") == 2  # both configurations are spelled out
+    assert stored_text in message and given_text in message
+    for name, tensor in wanted.state_dict().items():  # the model was left alone
+        torch.testing.assert_close(tensor, before[name], rtol=0, atol=0)
+
+
+def test_load_into_another_architecture(tmp_path, tiny_gapnet):
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_checkpoint(path, FlattenFCNet(num_classes=3, widths=(4, 8), input_size=8, downsample=1))
+    assert "GAPNet(" in str(error.value) and "FlattenFCNet(" in str(error.value)
+
+
+def test_torch_file_without_the_camlib_format(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, path)
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_checkpoint(path)
+    assert str(path) in str(error.value) and CHECKPOINT_FORMAT in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda path: path.write_text("hello, not a checkpoint"),
+        lambda path: torch.save(nn.Linear(2, 2), path),  # a whole pickled module
+        lambda path: path.write_bytes(b""),  # an empty file
+    ],
+    ids=["text", "pickled-module", "empty"],
+)
+def test_non_camlib_files_raise_checkpoint_mismatch(tmp_path, write):
+    """Notebooks catch (FileNotFoundError, CheckpointMismatchError) to decide to train
+    again; any file that is not a camlib checkpoint must land in the second."""
+    path = tmp_path / "gapnet.pt"
+    write(path)
+    with pytest.raises(CheckpointMismatchError) as error:
+        load_checkpoint(path)
+    assert str(path) in str(error.value)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_checkpoint(tmp_path / "absent.pt")
+    assert str(tmp_path / "absent.pt") in str(error.value)
+
+
+# --------------------------------------------------------------------------------------
+# fit_or_load: the notebooks' "train once, then reuse" step
+# --------------------------------------------------------------------------------------
+
+
+def _small_model(**config) -> GAPNet:
+    torch.manual_seed(0)
+    return GAPNet(**{"num_classes": 2, "widths": (4,), "downsample": 0, **config})
+
+
+def _fit_or_load(path, model, loader, source="synthetic left/right", **kwargs):
+    from camlib.train import fit_or_load
+
+    return fit_or_load(
+        path, model, loader, class_names=["left", "right"], data_source=source, epochs=1, progress=False, **kwargs
+    )
+
+
+def _no_training(*args, **kwargs):
+    raise AssertionError("fit() was called although a matching checkpoint exists")
+
+
+def test_fit_or_load_trains_once_then_loads(tmp_path, separable_loader, monkeypatch):
+    path = tmp_path / "model.pt"
+    trained = _small_model()
+    history, loaded = _fit_or_load(path, trained, separable_loader)
+    assert loaded is False and path.is_file()
+    assert len(history["train_loss"]) == 1
+
+    monkeypatch.setattr("camlib.train.fit", _no_training)
+    again = _small_model()
+    history_again, loaded_again = _fit_or_load(path, again, separable_loader)
+    assert loaded_again is True
+    assert history_again == history
+    images = torch.randn(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(again(images), trained(images), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"source": "other data"}, {"config": {"pool": "gmp"}}, {"retrain": True}],
+    ids=["data-source", "configuration", "retrain"],
+)
+def test_fit_or_load_retrains_when_asked_or_stale(tmp_path, separable_loader, change):
+    path = tmp_path / "model.pt"
+    _fit_or_load(path, _small_model(), separable_loader)
+    model = _small_model(**change.get("config", {}))
+    kwargs = {"retrain": True} if change.get("retrain") else {}
+    _, loaded = _fit_or_load(path, model, separable_loader, change.get("source", "synthetic left/right"), **kwargs)
+    assert loaded is False
+    stored = load_checkpoint(path)
+    assert stored.config == model.config
+    assert stored.data_source == change.get("source", "synthetic left/right")
+
+
+def test_fit_or_load_replaces_a_file_that_is_no_checkpoint(tmp_path, separable_loader):
+    path = tmp_path / "model.pt"
+    path.write_text("not a checkpoint")
+    _, loaded = _fit_or_load(path, _small_model(), separable_loader)
+    assert loaded is False
+    assert load_checkpoint(path).architecture == "GAPNet"
