@@ -23,9 +23,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 lab: $(VENV)/.installed-notebooks
 	$(BIN)/jupyter lab notebooks/
 
-# camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
+# Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
 # their printed outputs are not compared). Settings live in pyproject.toml.
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check camlib tests notebooks $(wildcard benchmarks)
 	CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
 
 # Execute every notebook headless with papermill: make run PROFILE=quick|full

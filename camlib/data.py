@@ -67,6 +67,8 @@ class DigitDataset(Dataset):
 
     def subset(self, size: int, seed: int = 0) -> DigitDataset:
         """A seeded random ``size`` images (all of them when ``size >= len(self)``)."""
+        if size < 1:
+            raise ValueError(f"subset size must be at least 1, got {size}")
         if size >= len(self):
             return self
         keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:size]
@@ -89,7 +91,8 @@ class DigitSplits:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file of unsigned bytes (the MNIST format), gzip-compressed or not."""
-    data = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+        data = file.read()
     magic = int.from_bytes(data[:4], "big")
     dtype_code, ndim = (magic >> 8) & 0xFF, magic & 0xFF
     if magic >> 16 != 0 or dtype_code != 0x08:

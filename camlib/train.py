@@ -23,6 +23,8 @@ from tqdm.auto import tqdm
 from camlib.models import ARCHITECTURES, build_model
 
 CHECKPOINT_FORMAT = "camlib-checkpoint/1"
+_UMASK = os.umask(0)  # read the umask once, so checkpoints get the permissions any new file gets
+os.umask(_UMASK)
 
 
 @dataclass
@@ -45,13 +47,15 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = 
     was_training = model.training
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        logits = model(images)
-        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
-        count += labels.numel()
-    model.train(was_training)
+    try:
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            logits = model(images)
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
+            correct += (logits.argmax(1) == labels).sum().item()
+            count += labels.numel()
+    finally:
+        model.train(was_training)
     if count == 0:
         raise ValueError("evaluate() got an empty loader: check the data set split")
     return {"loss": loss_sum / count, "accuracy": correct / count}
@@ -152,8 +156,8 @@ def save_checkpoint(
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "class_names": list(class_names),
         "data_source": data_source,
-        "metrics": dict(metrics or {}),
-        "history": history.as_dict() if isinstance(history, History) else dict(history or {}),
+        "metrics": _plain(dict(metrics or {})),
+        "history": _plain(history.as_dict() if isinstance(history, History) else dict(history or {})),
     }
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
@@ -161,11 +165,23 @@ def save_checkpoint(
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o666 & ~_UMASK)  # temporary files are private (0600); checkpoints need not be
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value):
+    """NumPy and 0-d tensor scalars -> Python numbers, so ``weights_only=True`` can read them back."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
 
 
 def _describe(architecture: str, config: dict) -> str:
@@ -184,7 +200,13 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train the model first (camlib.train.fit)")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated, foreign or code-carrying pickles all land here
+        raise CheckpointMismatchError(
+            f"{path} is not a camlib checkpoint readable with weights_only=True ({type(error).__name__}); "
+            "delete it to train again"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointMismatchError(f"{path} is not a camlib checkpoint (expected format {CHECKPOINT_FORMAT})")
     stored = _describe(payload["architecture"], payload["config"])
