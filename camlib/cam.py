@@ -20,6 +20,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models import DenseNet
 
 NORMALIZATIONS = (None, "max", "minmax")
 
@@ -107,6 +108,49 @@ class CAMOutput(NamedTuple):
     cams: torch.Tensor  # [B, C, H, W] for all classes, [B, H, W] for one class per image
 
 
+def _is_global_average_pool(module: nn.Module | None) -> bool:
+    return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1))
+
+
+def find_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
+    """Where the last conv maps and the final linear layer of a GAP classifier are.
+
+    Returns ``(module, "input" | "output", linear)``: the maps are the input of ``module``
+    (the pooling layer of torchvision's ResNet and GoogLeNet) or its output followed by a ReLU
+    (DenseNet's ``features``, whose ReLU is applied in ``forward``, outside any module).
+    """
+    if _is_global_average_pool(getattr(model, "avgpool", None)) and isinstance(getattr(model, "fc", None), nn.Linear):
+        return model.avgpool, "input", model.fc  # ResNet, GoogLeNet (eval-mode dropout in between)
+    if isinstance(model, DenseNet):
+        return model.features, "output", model.classifier
+    raise TypeError(
+        f"{type(model).__name__} has no GAP + linear head that a CAM can read: CAM needs the last "
+        "conv maps to be globally average-pooled into one linear layer (GAPNet, ResNet, GoogLeNet, "
+        "DenseNet). For networks that flatten their maps into fully connected layers (VGG16, "
+        "AlexNet, FlattenFCNet) use camlib.gradcam.grad_cam, or camlib.models.vgg16_gap for the "
+        "paper's GAP version of VGG16."
+    )
+
+
+def _forward_with_maps(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, last conv maps, linear weight) from one forward pass."""
+    if hasattr(model, "forward_with_maps") and isinstance(getattr(model, "classifier", None), nn.Linear):
+        logits, maps = model.forward_with_maps(images)
+        return logits, maps, model.classifier.weight
+    module, where, linear = find_gap_head(model)
+    captured = []
+
+    def keep(_module, inputs, output):
+        captured.append(inputs[0] if where == "input" else torch.relu(output))
+
+    handle = module.register_forward_hook(keep)
+    try:
+        logits = model(images)
+    finally:
+        handle.remove()
+    return logits, captured[-1], linear.weight
+
+
 def compute_cams(
     model: nn.Module,
     images: torch.Tensor,
@@ -116,14 +160,16 @@ def compute_cams(
     normalize: str | None = None,
     eps: float = 1e-8,
 ) -> CAMOutput:
-    """Logits and CAMs from one forward pass of a GAP network such as ``GAPNet``.
+    """Logits and CAMs from one forward pass of a GAP network.
 
     Args:
-        model: a module with ``forward_with_maps(images) -> (logits, maps)`` and a linear
-            ``classifier``; call ``model.eval()`` first so BatchNorm uses running statistics.
+        model: ``GAPNet`` (or any module with ``forward_with_maps`` and a linear
+            ``classifier``), or a torchvision ResNet, GoogLeNet or DenseNet, read through a
+            forward hook (``find_gap_head``). Call ``model.eval()`` first.
         images: ``[B, C_in, H, W]``.
         classes: ``None`` (every class), ``"predicted"`` (the arg-max class of each image),
-            or one index per image.
+            or one index per image. With 1000 ImageNet classes, ``None`` means 1000 maps per
+            image: ask for ``"predicted"`` or chosen classes.
         size: ``"input"`` upsamples to the images' ``(H, W)``; ``None`` keeps the map size;
             an int or ``(h, w)`` gives that size.
         normalize: ``None``, ``"max"`` or ``"minmax"``, applied after resizing (see
@@ -131,24 +177,17 @@ def compute_cams(
 
     Gradients follow the caller's mode: wrap the call in ``torch.no_grad()`` for inference.
     """
-    classifier = getattr(model, "classifier", None)
-    if not hasattr(model, "forward_with_maps") or not isinstance(classifier, nn.Linear):
-        raise TypeError(
-            f"{type(model).__name__} has no GAP + linear head that compute_cams can read: it needs "
-            "forward_with_maps(images) -> (logits, maps) and a linear .classifier, as GAPNet has. "
-            "For other networks use camlib.gradcam.grad_cam."
-        )
     if images.dim() != 4:
         raise ValueError(
             f"images must be [B, C, H, W], got shape {list(images.shape)}; "
             "for a single image use image.unsqueeze(0)"
         )
-    logits, maps = model.forward_with_maps(images)
+    logits, maps, weight = _forward_with_maps(model, images)
     if isinstance(classes, str):
         if classes != "predicted":
             raise ValueError(f"classes={classes!r}: use None, 'predicted' or one index per image")
         classes = logits.argmax(dim=1)
-    cams = class_activation_maps(maps, classifier.weight, classes)
+    cams = class_activation_maps(maps, weight, classes)
     if size is not None:
         cams = upsample_cams(cams, tuple(images.shape[-2:]) if size == "input" else size)
     return CAMOutput(logits, normalize_cams(cams, normalize, eps))

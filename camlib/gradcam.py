@@ -1,0 +1,228 @@
+"""Grad-CAM (Selvaraju et al., ICCV 2017), guided backpropagation and Guided Grad-CAM.
+
+Grad-CAM weighs the maps A^k of any layer by the spatial mean of the gradient of the class
+score, alpha^c_k = (1/Z) sum_{x,y} dS_c / dA^k(x, y), and returns ReLU(sum_k alpha^c_k A^k).
+For a GAP network and its last conv maps, dS_c/dA^k(x, y) = w^c_k / Z everywhere, so Grad-CAM
+is ReLU(M_c) / Z: the CAM, up to a constant and a ReLU (notebook 04 proves it).
+
+How this implementation stays cheap and clean:
+
+* The layers *before* the target run under ``torch.no_grad()``: no autograd graph is built
+  there. A forward hook on the target turns its output into a fresh leaf tensor that requires
+  grad and switches recording on for the rest of the network. ``torch.autograd.grad`` then
+  walks back only from the scores to that leaf: one forward pass plus the backward of the
+  head, where a ``.backward()`` through the whole network would cost about two more forwards.
+* Gradients go to that leaf only: no parameter's ``.grad`` is written, and frozen parameters
+  (``requires_grad=False``) work as they are.
+* The module hands the rest of the network a *copy* of the leaf, so an in-place ReLU after
+  the target cannot overwrite the stored activation.
+* Hooks live in ``with`` blocks, so they are removed even when the forward raises; the
+  model runs in eval mode and every submodule's train/eval flag is restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from camlib.cam import _as_class_indices, upsample_cams
+
+
+def _resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, str]:
+    if isinstance(layer, str):
+        try:
+            return model.get_submodule(layer), layer
+        except AttributeError as missing:
+            raise ValueError(
+                f"{type(model).__name__} has no submodule {layer!r}; list the names with "
+                "[name for name, _ in model.named_modules()]"
+            ) from missing
+    names = {module: name for name, module in model.named_modules()}
+    if layer not in names:
+        raise ValueError(f"the layer {type(layer).__name__} is not a submodule of {type(model).__name__}")
+    return layer, names[layer] or type(model).__name__
+
+
+def _check_grad_mode(function: str) -> None:
+    if torch.is_inference_mode_enabled() or not torch.is_grad_enabled():
+        raise RuntimeError(
+            f"{function} needs gradients, but it was called inside torch.no_grad() or "
+            f"torch.inference_mode(). Call it outside that block, or wrap the call in "
+            f"`with torch.enable_grad():`."
+        )
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run in eval mode; put every submodule's train/eval flag back afterwards."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+class _ActivationCapture:
+    """Forward hook: keep the layer's output as a leaf that requires grad; record from there on."""
+
+    def __init__(self, layer: nn.Module, name: str, start_recording: bool):
+        self.layer, self.name, self.start_recording = layer, name, start_recording
+        self.activation: torch.Tensor | None = None
+
+    def __enter__(self) -> _ActivationCapture:
+        self.handle = self.layer.register_forward_hook(self._hook)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+    def _hook(self, module: nn.Module, inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"layer {self.name!r} returns {type(output).__name__}, not a tensor; pick a layer "
+                "whose output is the [B, K, h, w] feature maps"
+            )
+        if self.start_recording:
+            torch.set_grad_enabled(True)  # the no_grad block of the caller restores it
+        self.activation = output.detach().requires_grad_(True)
+        return self.activation.clone()  # the network goes on with a copy: in-place ops can't touch ours
+
+    def result(self) -> torch.Tensor:
+        if self.activation is None:
+            raise ValueError(
+                f"layer {self.name!r} was never called during the forward pass, so it has no "
+                "activation to explain; pick a module the forward uses (e.g. the last conv block)"
+            )
+        return self.activation
+
+
+def _target_classes(logits: torch.Tensor, classes) -> torch.Tensor:
+    if logits.dim() != 2:
+        raise ValueError(f"the model must return logits [B, num_classes], got shape {list(logits.shape)}")
+    if classes is None:
+        return logits.argmax(dim=1)
+    return _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
+
+
+def _check_images(images: torch.Tensor) -> None:
+    if images.dim() != 4:
+        raise ValueError(
+            f"images must be [B, C, H, W], got shape {list(images.shape)}; "
+            "for a single image use image.unsqueeze(0)"
+        )
+
+
+def grad_cam(
+    model: nn.Module,
+    layer: nn.Module | str,
+    images: torch.Tensor,
+    classes: torch.Tensor | Sequence[int] | None = None,
+    *,
+    relu: bool = True,
+    counterfactual: bool = False,
+) -> torch.Tensor:
+    """Grad-CAM maps ``[B, h, w]`` at ``layer``'s resolution, one class per image.
+
+    Args:
+        model: any classifier returning logits ``[B, num_classes]``.
+        layer: the module (or its dotted name) whose output ``[B, K, h, w]`` is explained;
+            if the forward calls it several times, the last call counts.
+        images: ``[B, C, H, W]``.
+        classes: one class index per image; ``None`` takes each image's predicted class.
+        relu: apply the ReLU of the paper (``False`` keeps negative evidence).
+        counterfactual: negate the gradients (the paper's counterfactual explanations: where
+            the evidence *against* the class lies).
+
+    Returns raw maps: no normalization, no resizing (see ``camlib.cam.upsample_cams`` and
+    ``normalize_cams``).
+    """
+    _check_grad_mode("grad_cam")
+    _check_images(images)
+    module, name = _resolve_layer(model, layer)
+    with _eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
+        with torch.no_grad():
+            logits = model(images)
+        activation = capture.result()
+    targets = _target_classes(logits, classes)
+    if not logits.requires_grad:
+        raise RuntimeError(
+            f"the class scores do not depend on layer {name!r} through autograd (is its output "
+            "detached, or used under torch.no_grad() inside the model?)"
+        )
+    scores = logits.gather(1, targets[:, None]).sum()  # images are independent in eval mode
+    (gradients,) = torch.autograd.grad(scores, activation, allow_unused=True)
+    if gradients is None:
+        raise RuntimeError(f"the class scores do not depend on layer {name!r}; pick a layer on their path")
+    if counterfactual:
+        gradients = -gradients
+    weights = gradients.mean(dim=(-2, -1))  # alpha^c_k: [B, K]
+    maps = torch.einsum("bkhw,bk->bhw", activation.detach(), weights)
+    return maps.clamp_min(0) if relu else maps
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """Identity forward; backward passes only positive gradients (Springenberg et al., 2015).
+
+    Placed after an ``nn.ReLU``, whose own backward already zeroes the gradient where its
+    input was negative, this makes the ReLU's backward guided.
+    """
+
+    @staticmethod
+    def forward(ctx, output: torch.Tensor) -> torch.Tensor:
+        return output.clone()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.clamp_min(0)
+
+
+@contextmanager
+def _guided_relus(model: nn.Module) -> Iterator[int]:
+    handles = [
+        module.register_forward_hook(lambda _module, _inputs, output: _GuidedReLU.apply(output))
+        for module in model.modules()
+        if isinstance(module, nn.ReLU)
+    ]
+    try:
+        yield len(handles)
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop(
+    model: nn.Module, images: torch.Tensor, classes: torch.Tensor | Sequence[int] | None = None
+) -> torch.Tensor:
+    """Guided backpropagation: d S_c / d image with every ``nn.ReLU`` passing only positive
+    gradients, ``[B, C, H, W]``. ReLUs called as functions (``F.relu``) are not guided."""
+    _check_grad_mode("guided_backprop")
+    _check_images(images)
+    pixels = images.detach().requires_grad_(True)
+    with _eval_mode(model), _guided_relus(model) as guided:
+        if guided == 0:
+            raise ValueError(f"{type(model).__name__} has no nn.ReLU modules for guided backpropagation")
+        logits = model(pixels)
+        targets = _target_classes(logits, classes)
+        (gradients,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), pixels)
+    return gradients
+
+
+def guided_grad_cam(
+    model: nn.Module,
+    layer: nn.Module | str,
+    images: torch.Tensor,
+    classes: torch.Tensor | Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Guided Grad-CAM: guided backpropagation times the Grad-CAM map upsampled to the image,
+    ``[B, C, H, W]``. ``classes=None`` explains each image's predicted class."""
+    if classes is None:
+        _check_images(images)
+        with torch.no_grad(), _eval_mode(model):
+            classes = model(images).argmax(dim=1)
+    maps = upsample_cams(grad_cam(model, layer, images, classes), tuple(images.shape[-2:]))
+    return guided_backprop(model, images, classes) * maps[:, None]
