@@ -208,3 +208,332 @@ def _partition_test_split(
         source=source,
         official_split=False,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# The localization data set: digits on a larger canvas, with boxes and masks (notebook 03)
+# --------------------------------------------------------------------------------------------
+
+MASK_THRESHOLD = 0.25  # an object's pixel belongs to its mask when its intensity is above this
+_REDRAW_ROUNDS = 10  # rounds of re-drawing objects whose mask came out empty, then an error
+_PLACEMENT_TRIES = 100  # draws of a position (and of a non-blank crop) per clutter fragment
+
+
+class CanvasDigits(Dataset):
+    """Digits pasted at random position and scale on a larger black canvas, with ground truth.
+
+    Every canvas holds one object -- a digit (or any item) of ``source`` resized by a factor
+    drawn uniformly from ``scale`` -- and, optionally, ``clutter`` fragments of other items. All
+    of it is generated at construction, in memory, from a ``torch.Generator`` seeded with
+    ``seed``: the same arguments give identical tensors, and nothing is written to disk.
+
+    How one canvas is made:
+
+    1. the object: source item ``source_indices[i]`` (drawn without replacement; when ``size``
+       exceeds ``len(source)``, from successive random permutations, so every item is used
+       ``size // len(source)`` or one more times), resized bilinearly (``align_corners=False``,
+       antialiased when shrinking) to ``round(28 * s)`` pixels a side (for a 28x28 source), and
+       pasted at a random position entirely inside the canvas. ``patch_boxes[i]`` is the
+       pasted square.
+    2. its mask: the pasted pixels whose stored intensity is above ``threshold``
+       (``MASK_THRESHOLD`` = 0.25 by default); its box: the tight bounding box of the mask,
+       ``(x_min, y_min, x_max, y_max)`` with max exclusive, the convention of
+       ``torchvision.ops.box_iou``. An object whose mask is empty (a blank or very faint
+       item) is re-drawn -- new item, scale and position -- up to ``_REDRAW_ROUNDS`` times, and
+       then a ``ValueError`` names the problem. With MNIST and Fashion-MNIST it never happens.
+    3. clutter: ``clutter`` crops of ``fragment`` x ``fragment`` pixels, each from a random
+       *other* source item (any class) at its native scale, re-drawn while the crop holds no
+       pixel above ``threshold``, pasted (pixel-wise maximum) at a random position that does
+       not overlap the object's box. A fragment that finds no such position in
+       ``_PLACEMENT_TRIES`` draws is skipped (its row in ``clutter_boxes`` is NaN). Since
+       fragments stay outside the box, they never touch the mask, and every image pixel
+       inside the box is the object's own.
+
+    Images are stored as ``uint8`` in ``pixels`` (10,000 canvases of 64x64 take 41 MB instead
+    of 164 MB) and returned as floats in [0, 1]: ``dataset[i]`` is ``(image [1, S, S], label)``
+    -- the shape of a ``DigitDataset`` item, so the same training loop serves both -- and
+    ``batch(indices)`` gives images, labels, boxes and masks together for evaluation.
+
+    Attributes:
+        pixels: ``uint8`` ``[N, 1, S, S]``; ``pixels / 255`` are the images.
+        labels: ``long`` ``[N]``, the source labels of the placed objects.
+        boxes: ``float32`` ``[N, 4]``, the objects' tight boxes.
+        masks: ``bool`` ``[N, S, S]``, the objects' pixel masks.
+        source_indices: ``long`` ``[N]``, which item of ``source_dataset`` each object is.
+        patch_boxes: ``float32`` ``[N, 4]``, where the resized item was pasted (all of its square).
+        clutter_boxes: ``float32`` ``[N, clutter, 4]``, the fragments' squares (NaN: skipped).
+        classes, source: as in ``DigitDataset``; ``source`` says how the canvases were made.
+    """
+
+    def __init__(
+        self,
+        source: DigitDataset,
+        size: int | None = None,
+        *,
+        canvas: int = 64,
+        scale: tuple[float, float] = (0.75, 1.5),
+        clutter: int = 0,
+        fragment: int = 10,
+        threshold: float = MASK_THRESHOLD,
+        seed: int = 0,
+    ):
+        items = source.images
+        if items.dim() != 4 or items.shape[1] != 1 or len(source) < 1:
+            raise ValueError(f"source must hold single-channel images [N, 1, H, W]; got {list(items.shape)}")
+        n_source, height, width = items.shape[0], items.shape[2], items.shape[3]
+        size = n_source if size is None else size
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"size must be a positive integer, got {size!r}")
+        if not isinstance(canvas, int) or canvas < 1:
+            raise ValueError(f"canvas must be a positive integer (pixels a side), got {canvas!r}")
+        try:
+            low, high = (float(value) for value in scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale must be a pair (min, max) of numbers, got {scale!r}") from None
+        if not 0 < low <= high < float("inf"):
+            raise ValueError(f"scale must be a range (min, max) with 0 < min <= max; got {scale!r}")
+        largest = _scaled_side(max(height, width), high)
+        if largest > canvas:
+            raise ValueError(
+                f"canvas {canvas} is smaller than the largest scaled item ({largest} pixels at scale "
+                f"{high} of {height}x{width}); use canvas >= {largest} or a smaller maximum scale"
+            )
+        if _scaled_side(min(height, width), low) < 1:
+            raise ValueError(f"scale minimum {low} shrinks the {height}x{width} items below one pixel")
+        if not isinstance(clutter, int) or clutter < 0:
+            raise ValueError(f"clutter must be a non-negative integer (fragments per canvas), got {clutter!r}")
+        if not isinstance(fragment, int) or not 1 <= fragment <= min(height, width, canvas):
+            raise ValueError(
+                f"fragment must be an integer from 1 to {min(height, width, canvas)} (a crop of a "
+                f"{height}x{width} item that fits the canvas), got {fragment!r}"
+            )
+        if clutter > 0 and n_source < 2:
+            raise ValueError("clutter needs at least 2 source items: fragments come from other items")
+        if not 0 <= threshold < 1:
+            raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
+
+        self.source_dataset = source
+        self.classes = list(source.classes)
+        self.canvas, self.scale, self.clutter, self.fragment = canvas, (low, high), clutter, fragment
+        self.threshold, self.seed = float(threshold), seed
+        generator = torch.Generator().manual_seed(seed)
+        source_u8 = _to_uint8(items[:, 0])
+
+        # 1-2. objects, masks, boxes; objects with an empty mask are re-drawn
+        pixels = torch.zeros(size, canvas, canvas, dtype=torch.uint8)
+        masks = torch.zeros(size, canvas, canvas, dtype=torch.bool)
+        boxes, patch_boxes = torch.zeros(size, 4, dtype=torch.long), torch.zeros(size, 4, dtype=torch.long)
+        chosen = torch.cat([torch.randperm(n_source, generator=generator) for _ in range(-(-size // n_source))])
+        chosen = chosen[:size]
+        pending = torch.arange(size)
+        for round_ in range(_REDRAW_ROUNDS + 1):
+            if round_ > 0:  # re-draw the item too: its pixels may all be too faint
+                chosen[pending] = torch.randint(n_source, (len(pending),), generator=generator)
+                pixels[pending], masks[pending] = 0, False
+            patch_boxes[pending], boxes[pending], found = self._paste_objects(
+                pixels, masks, pending, chosen[pending], items, generator
+            )
+            pending = pending[~found]
+            if len(pending) == 0:
+                break
+        else:
+            raise ValueError(
+                f"{len(pending)} canvases got no object pixel above threshold {self.threshold} after "
+                f"{_REDRAW_ROUNDS} re-draws: the source items are blank or too faint (or the scale too small)"
+            )
+        self.masks = masks
+        self.boxes = boxes.float()
+        self.source_indices = chosen
+        self.labels = source.labels[chosen].clone()
+        self.patch_boxes = patch_boxes.float()
+
+        # 3. clutter, outside the object's box
+        self.clutter_boxes = torch.full((size, clutter, 4), float("nan"))
+        if clutter > 0:
+            self._paste_clutter(pixels, source_u8, generator)
+
+        self.pixels = pixels.unsqueeze(1)
+        skipped = int(self.clutter_boxes[..., 0].isnan().sum())
+        self.source = (
+            f"CanvasDigits({size} canvases {canvas}x{canvas}, scale {low:g}-{high:g}, clutter {clutter} "
+            f"fragments of {fragment}x{fragment}" + (f" ({skipped} skipped)" if skipped else "")
+            + f", mask threshold {self.threshold:g}, seed {seed}) from {source.source}"
+        )
+
+    def _paste_objects(
+        self, pixels: torch.Tensor, masks: torch.Tensor, canvases: torch.Tensor, chosen: torch.Tensor,
+        items: torch.Tensor, generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Resize ``items[chosen]`` by random scales and paste them, with their masks, into the
+        blank ``pixels[canvases]`` and ``masks[canvases]`` at random positions.
+
+        Returns the pasted squares and the masks' tight boxes (long ``[n, 4]``), and whether each
+        mask is non-empty (the box of an empty one is meaningless)."""
+        n, (height, width) = len(canvases), items.shape[2:]
+        low, high = self.scale
+        factors = low + (high - low) * torch.rand(n, generator=generator, dtype=torch.float64)
+        sides_h, sides_w = _scaled_side(height, factors), _scaled_side(width, factors)
+        x0 = _uniform_int(self.canvas - sides_w + 1, generator)
+        y0 = _uniform_int(self.canvas - sides_h + 1, generator)
+        boxes = torch.zeros(n, 4, dtype=torch.long)
+        found = torch.zeros(n, dtype=torch.bool)
+        for side_h, side_w in torch.unique(torch.stack([sides_h, sides_w], 1), dim=0).tolist():
+            group = torch.nonzero((sides_h == side_h) & (sides_w == side_w)).flatten()
+            patch = items[chosen[group]]
+            if (side_h, side_w) != (height, width):
+                patch = torch.nn.functional.interpolate(
+                    patch, size=(side_h, side_w), mode="bilinear", align_corners=False, antialias=True
+                )
+            patch = _to_uint8(patch[:, 0])
+            patch_mask = patch > self.threshold * 255  # i.e. image = pixels / 255 > threshold
+            index = _window_index(pixels.shape[1:], canvases[group], y0[group], x0[group], side_h, side_w)
+            pixels.view(-1).index_copy_(0, index, patch.view(-1))
+            masks.view(-1).index_copy_(0, index, patch_mask.view(-1))
+            boxes[group] = _mask_boxes(patch_mask) + torch.stack([x0, y0, x0, y0], 1)[group]
+            found[group] = patch_mask.flatten(1).view(torch.uint8).amax(1).bool()
+        return torch.stack([x0, y0, x0 + sides_w, y0 + sides_h], 1), boxes, found
+
+    def _paste_clutter(self, pixels: torch.Tensor, source_u8: torch.Tensor, generator: torch.Generator) -> None:
+        size, count, side, n_source = pixels.shape[0], self.clutter, self.fragment, source_u8.shape[0]
+        owner = torch.arange(size).repeat_interleave(count)  # the canvas of each fragment
+        level = self.threshold * 255
+
+        # crops from other items, re-drawn while they are blank
+        crops = torch.zeros(size * count, side, side, dtype=torch.uint8)
+        pending = torch.arange(size * count)
+        for _ in range(_PLACEMENT_TRIES):  # a crop still blank after these draws is harmless: kept
+            other = torch.randint(n_source - 1, (len(pending),), generator=generator)
+            donor = other + (other >= self.source_indices[owner[pending]]).long()  # uniform over the others
+            crop_y = _uniform_int(torch.full((len(pending),), source_u8.shape[1] - side + 1), generator)
+            crop_x = _uniform_int(torch.full((len(pending),), source_u8.shape[2] - side + 1), generator)
+            crops[pending] = _crops(source_u8, donor, crop_y, crop_x, side)
+            pending = pending[crops[pending].flatten(1).amax(1) <= level]
+            if len(pending) == 0:
+                break
+
+        # positions whose square does not overlap the object's box
+        box = self.boxes.long()[owner]
+        x, y = torch.zeros(size * count, dtype=torch.long), torch.zeros(size * count, dtype=torch.long)
+        placed = torch.zeros(size * count, dtype=torch.bool)
+        pending = torch.arange(size * count)
+        for _ in range(_PLACEMENT_TRIES):
+            high = torch.full((len(pending),), self.canvas - side + 1)
+            x[pending], y[pending] = _uniform_int(high, generator), _uniform_int(high, generator)
+            b = box[pending]
+            outside = (
+                (x[pending] + side <= b[:, 0]) | (x[pending] >= b[:, 2])
+                | (y[pending] + side <= b[:, 1]) | (y[pending] >= b[:, 3])
+            )
+            placed[pending[outside]] = True
+            pending = pending[~outside]
+            if len(pending) == 0:
+                break
+
+        # paste slot by slot: within a slot each canvas gets at most one fragment, so no index repeats
+        slot = torch.arange(size * count) % count
+        flat = pixels.view(-1)
+        for k in range(count):
+            which = torch.nonzero(placed & (slot == k)).flatten()
+            index = _window_index(pixels.shape[1:], owner[which], y[which], x[which], side, side)
+            flat.index_copy_(0, index, torch.maximum(flat[index], crops[which].view(-1)))
+        squares = torch.stack([x, y, x + side, y + side], 1).float()
+        squares[~placed] = float("nan")
+        self.clutter_boxes = squares.view(size, count, 4)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.pixels[index].float().div(255), int(self.labels[index])
+
+    def batch(self, indices) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images (float ``[B, 1, S, S]``), labels ``[B]``, boxes ``[B, 4]`` and masks ``[B, S, S]``
+        of ``indices`` (anything that indexes a tensor: a list, a tensor, a slice)."""
+        return self.pixels[indices].float().div(255), self.labels[indices], self.boxes[indices], self.masks[indices]
+
+    def __repr__(self) -> str:
+        return f"CanvasDigits({len(self)} canvases, {len(self.classes)} classes, source: {self.source})"
+
+
+def _scaled_side(side: int, factor):
+    """``round(side * factor)`` (half to even), for a float or a float64 tensor of factors."""
+    if isinstance(factor, torch.Tensor):
+        return torch.round(side * factor).long()
+    return int(torch.round(torch.tensor(side * float(factor), dtype=torch.float64)))
+
+
+def _uniform_int(high: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One integer uniform in ``[0, high[i])`` for each element of ``high`` (long)."""
+    draws = torch.rand(high.shape, generator=generator, dtype=torch.float64)
+    return torch.minimum((draws * high).floor().long(), high - 1)
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return images.clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def _window_index(
+    shape: tuple[int, int], which: torch.Tensor, y: torch.Tensor, x: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """Flat indices into a contiguous ``[N, *shape]`` tensor of the windows
+    ``[which[k], y[k]:y[k]+height, x[k]:x[k]+width]``, window after window, row-major."""
+    rows = (which * shape[0])[:, None] + y[:, None] + torch.arange(height)
+    return ((rows * shape[1])[:, :, None] + x[:, None, None] + torch.arange(width)).view(-1)
+
+
+def _crops(images: torch.Tensor, index: torch.Tensor, y: torch.Tensor, x: torch.Tensor, side: int) -> torch.Tensor:
+    """``images[index[k], y[k]:y[k]+side, x[k]:x[k]+side]`` for every k of ``[N, H, W]`` images,
+    as ``[n, side, side]``."""
+    flat = _window_index(images.shape[1:], index, y, x, side, side)
+    return images.reshape(-1)[flat].view(-1, side, side)
+
+
+def _mask_boxes(masks: torch.Tensor) -> torch.Tensor:
+    """Tight boxes ``(x_min, y_min, x_max, y_max)`` (long), max exclusive, of non-empty masks ``[N, H, W]``."""
+    as_bytes = masks.view(torch.uint8)  # amax and argmax of bytes: faster than any() on bools
+    columns, rows = as_bytes.amax(1), as_bytes.amax(2)  # argmax returns the first maximum
+    x_min, y_min = columns.argmax(1), rows.argmax(1)
+    x_max = masks.shape[2] - columns.flip(1).argmax(1)
+    y_max = masks.shape[1] - rows.flip(1).argmax(1)
+    return torch.stack([x_min, y_min, x_max, y_max], 1)
+
+
+@dataclass
+class LocalizationSplits:
+    train: CanvasDigits
+    test: CanvasDigits
+    digits: DigitSplits  # the 28x28 data sets the canvases were made from
+    classes: list[str]
+    source: str
+
+
+def localization_splits(
+    name: str = "mnist",
+    train_size: int | None = None,
+    test_size: int | None = None,
+    *,
+    canvas: int = 64,
+    scale: tuple[float, float] = (0.75, 1.5),
+    clutter: int = 0,
+    fragment: int = 10,
+    threshold: float = MASK_THRESHOLD,
+    seed: int = 0,
+    root: str | Path | None = None,
+    download: bool = True,
+    held_out: int = 2000,
+) -> LocalizationSplits:
+    """Train and test ``CanvasDigits`` from the disjoint train and test parts of ``load_digits(name)``.
+
+    ``train_size`` / ``test_size`` default to the sizes of those parts. The train canvases use
+    seed ``2 * seed`` and the test canvases ``2 * seed + 1``, so no two seeds share a stream.
+    ``root``, ``download`` and ``held_out`` go to ``load_digits`` (whose partition seed stays 0,
+    the partition notebook 02 uses); clutter fragments come from the same part as the objects.
+    """
+    digits = load_digits(name, root, download=download, held_out=held_out)
+    options = dict(canvas=canvas, scale=scale, clutter=clutter, fragment=fragment, threshold=threshold)
+    train = CanvasDigits(digits.train, train_size, seed=2 * seed, **options)
+    test = CanvasDigits(digits.test, test_size, seed=2 * seed + 1, **options)
+    return LocalizationSplits(
+        train=train, test=test, digits=digits, classes=digits.classes,
+        source=f"localization splits (seed {seed}) of {digits.source}",
+    )
