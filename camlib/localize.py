@@ -1,0 +1,738 @@
+"""From CAMs to boxes, and the weakly supervised localization metrics that judge them.
+
+Zhou et al. (CVPR 2016, Sec. 3.1) turn a CAM into a box in three steps: keep the pixels
+whose value is at least 20 % of the map's maximum, take the largest connected component,
+and draw the tightest box around it. ``bbox_from_cam`` does exactly that, for one map or a
+whole batch at once; ``boxes_from_cam_all_components`` keeps every component, as
+MaxBoxAccV2 (Choe et al., CVPR 2020) needs.
+
+Conventions (those of DESIGN.md and ``torchvision.ops``):
+
+* A CAM is ``[h, w]`` or ``[B, h, w]``; it may be raw (any sign) or normalized.
+* A box is ``(x_min, y_min, x_max, y_max)`` in continuous pixel coordinates, max exclusive:
+  map pixel (row i, column j) is the box ``(j, i, j + 1, i + 1)`` and has centre
+  ``(j + 0.5, i + 0.5)``.
+* The thresholded region of a map M is ``{M >= threshold * max(M)}`` (``>=``: a pixel at
+  exactly 20 % of the maximum is kept). Dividing M by its maximum first
+  (``camlib.cam.normalize_cams(cams, "max")``) gives the same region, so raw and
+  max-normalized maps give the same boxes.
+* A map whose maximum is <= 0 (all zero, or all negative) holds no positive evidence for
+  the class anywhere; its region is the *whole map*, so its box is ``(0, 0, w, h)``. A
+  constant positive map keeps every pixel and gets the same whole-map box. No input gives
+  NaN; non-finite maps are refused with a ValueError.
+* Connected components use 8-connectivity by default (a 3x3 structure of ones: pixels that
+  touch at a corner belong together); ``connectivity=4`` links only edge neighbours.
+* ``image_size=(H, W)`` scales boxes from map pixels to image pixels: x by ``W / w`` and y by
+  ``H / h``. This is the geometry of bilinear upsampling with ``align_corners=False``
+  (``camlib.cam.upsample_cams``), where map pixel (i, j) covers the stride x stride block
+  ``[j * W / w, (j + 1) * W / w) x [i * H / h, (i + 1) * H / h)`` of the image and its
+  centre lands on the block's centre.
+
+Connected components are labelled by ``scipy.ndimage.label`` on the CPU, for a whole batch
+in one call (a 3x3x3 structure whose only non-zero plane is the middle one, so nothing
+connects across the batch axis), with sizes from ``np.bincount`` and boxes from vectorized
+reductions: no Python loop per map. Inputs may live on any device; functions that return
+tensors return them on the input's device, metrics return Python floats.
+
+IoU goes through ``torchvision.ops``: ``box_iou`` is ``torchvision.ops.box_iou`` with shape
+checks; ``paired_iou`` is its diagonal, computed without the N x M matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torchvision.ops
+from scipy import ndimage
+
+__all__ = [
+    "Extent",
+    "MaxBoxAccV2Result",
+    "bbox_from_cam",
+    "box_iou",
+    "boxes_from_cam_all_components",
+    "extent",
+    "gt_known_loc",
+    "max_box_acc_v2",
+    "paired_iou",
+    "pointing_accuracy",
+    "top1_loc",
+    "top5_loc",
+]
+
+# 2-D neighbourhoods for scipy.ndimage.label.
+_STRUCTURES = {
+    4: np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool),
+    8: np.ones((3, 3), dtype=bool),
+}
+
+# --------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------
+
+
+def _check_fraction(name: str, value, *, allow_zero: bool = True) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 1):  # also refuses NaN
+        interval = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ValueError(f"{name} must lie in {interval}, got {value}")
+    return value
+
+
+def _check_connectivity(connectivity: int) -> np.ndarray:
+    if connectivity not in _STRUCTURES:
+        raise ValueError(
+            f"connectivity={connectivity!r}: use 8 (pixels touching at a corner connect) or 4 (edges only)"
+        )
+    return _STRUCTURES[connectivity]
+
+
+def _check_image_size(image_size) -> tuple[int, int] | None:
+    if image_size is None:
+        return None
+    size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
+    if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ValueError(f"image_size must be a positive int or a pair (H, W) of positive ints, got {image_size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _check_cams(cams, name: str = "cams", ranks: tuple[int, ...] = (3,)) -> torch.Tensor:
+    cams = torch.as_tensor(cams)
+    if cams.dim() not in ranks:
+        wanted = " or ".join({2: "[h, w]", 3: "[N, h, w]"}[r] for r in ranks)
+        hint = " (one map per image, e.g. the CAM of one class)" if 3 in ranks else ""
+        raise ValueError(f"{name} must be {wanted}{hint}; got shape {list(cams.shape)}")
+    if cams.shape[-1] == 0 or cams.shape[-2] == 0:
+        raise ValueError(f"{name} must have h, w >= 1; got shape {list(cams.shape)}")
+    if cams.dtype == torch.bool or cams.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {cams.dtype}")
+    if cams.dtype not in (torch.float32, torch.float64):
+        cams = cams.float()
+    if not torch.isfinite(cams).all():
+        raise ValueError(f"{name} hold NaN or infinite values (shape {list(cams.shape)}); a CAM must be finite")
+    return cams
+
+
+def _check_boxes(boxes, name: str, n: int | None = None) -> torch.Tensor:
+    boxes = torch.as_tensor(boxes)
+    if boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must be [N, 4] boxes (x_min, y_min, x_max, y_max), got shape {list(boxes.shape)}")
+    if n is not None and boxes.shape[0] != n:
+        raise ValueError(f"{name} hold {boxes.shape[0]} boxes (shape {list(boxes.shape)}) but there are {n} images")
+    if not boxes.dtype.is_floating_point:
+        boxes = boxes.float()
+    if not torch.isfinite(boxes).all():
+        raise ValueError(f"{name} hold NaN or infinite coordinates (shape {list(boxes.shape)})")
+    if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
+        bad = torch.nonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).flatten()
+        raise ValueError(
+            f"{name} must be (x_min, y_min, x_max, y_max) with x_max >= x_min and y_max >= y_min; "
+            f"rows {bad[:5].tolist()} are not (e.g. {boxes[bad[0]].tolist()})"
+        )
+    return boxes
+
+
+def _check_classes(classes, name: str, n: int | None = None) -> torch.Tensor:
+    classes = torch.as_tensor(classes)
+    if classes.dim() != 1 or (n is not None and classes.shape[0] != n):
+        shape = f"[{n}]" if n is not None else "[N]"
+        raise ValueError(
+            f"{name} must be a 1-D tensor of class indices, shape {shape}; got shape {list(classes.shape)}"
+        )
+    if classes.dtype.is_floating_point or classes.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class indices, got dtype {classes.dtype}")
+    return classes
+
+
+def _nonempty(n: int, what: str) -> None:
+    if n == 0:
+        raise ValueError(f"{what} got no images (N = 0): an accuracy over nothing is undefined")
+
+
+# --------------------------------------------------------------------------------------
+# CAM -> boxes
+# --------------------------------------------------------------------------------------
+
+
+def _region(cams: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``cams >= threshold * max`` per map over the last two dims; maps with max <= 0 keep everything."""
+    top = cams.amax(dim=(-2, -1), keepdim=True)
+    return (cams >= threshold * top) | (top <= 0)
+
+
+def _label(mask: np.ndarray, structure2d: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label a ``[B, h, w]`` mask in one scipy call; nothing connects across the batch axis."""
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = structure2d
+    labels = np.empty(mask.shape, dtype=np.intp)  # intp: bincount and indexing need no cast
+    n = ndimage.label(mask, structure=structure, output=labels)
+    return labels, n
+
+
+def _foreground(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat indices (ascending) and labels of the labelled pixels."""
+    flat = labels.reshape(-1)
+    index = np.flatnonzero(flat)
+    return index, flat[index]
+
+
+def _group_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Start positions of the runs of equal values in a non-decreasing array (non-empty)."""
+    return np.concatenate(([0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1))
+
+
+def _label_owners(labels: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The map that each label 1..n lies in (``[n]``, non-decreasing), for labels of a
+    ``[B, h, w]`` mask with at least one component per map and ``sizes = bincount(labels)``.
+
+    scipy.ndimage.label numbers components in raster order of their first pixel, so the
+    labels of map b are the run ``last[b-1] + 1 .. last[b]``. That is checked cheaply: with
+    ``last`` increasing, the runs' summed sizes equal the maps' pixel counts only if each map
+    holds exactly its run (sizes are positive; induct over b). A scatter is the fallback.
+    """
+    batch = labels.shape[0]
+    per_map = labels.reshape(batch, -1)
+    n = sizes.size - 1
+    last = per_map.max(axis=1)
+    total = np.cumsum(sizes)  # total[k] - total[0]: pixels of labels 1..k
+    run_pixels = np.diff(total[last], prepend=total[0])
+    if last[-1] == n and np.all(np.diff(last) > 0) and np.array_equal(run_pixels, np.count_nonzero(per_map, axis=1)):
+        return np.repeat(np.arange(batch), np.diff(last, prepend=0))
+    index, lab = _foreground(labels)  # pragma: no cover - not reached with current scipy
+    owner = np.empty(n + 1, dtype=np.int64)
+    owner[lab] = index // per_map.shape[1]
+    return owner[1:]
+
+
+def _largest_component_boxes(mask: np.ndarray, values: np.ndarray, structure2d: np.ndarray) -> np.ndarray:
+    """``[B, 4]`` int64 boxes (map pixels, max exclusive) of the largest component of each map.
+
+    Every map of ``mask`` must hold at least one True pixel. Ties in size go to the
+    component holding the highest value, then to the first in raster order.
+    """
+    batch, h, w = mask.shape
+    hw = h * w
+    labels, n = _label(mask, structure2d)
+    flat = labels.reshape(-1)
+    sizes = np.bincount(flat, minlength=n + 1)
+    owner = _label_owners(labels, sizes)  # [n], the map of labels 1..n
+    comp = np.arange(1, n + 1)
+    if not np.all(owner[1:] >= owner[:-1]):  # pragma: no cover - the fallback of _label_owners
+        order = np.argsort(owner, kind="stable")
+        comp, owner = comp[order], owner[order]
+    starts = _group_starts(owner)  # one run per map (each map has a component)
+    size_c = sizes[comp]
+    candidate = size_c == np.maximum.reduceat(size_c, starts)[owner]
+    tied = np.add.reduceat(candidate.astype(np.int64), starts) > 1
+    if tied.any():  # equal-size largest components: the one holding the highest value wins
+        contested = np.zeros(n + 1, dtype=bool)
+        contested[comp[candidate & tied[owner]]] = True
+        pixels = np.flatnonzero(contested[flat])
+        peak = np.full(n + 1, -np.inf)
+        np.maximum.at(peak, flat[pixels], values.reshape(-1)[pixels])
+        peak_c = np.where(candidate, peak[comp], -np.inf)
+        candidate &= peak_c == np.maximum.reduceat(peak_c, starts)[owner]
+    winners = comp[candidate]
+    winners = winners[_group_starts(owner[candidate])]  # then the first in raster order
+    chosen = np.zeros(n + 1, dtype=bool)
+    chosen[winners] = True
+    pixels = np.flatnonzero(chosen[flat])  # ascending: grouped by map, raster order inside each
+    starts = _group_starts(pixels // hw)
+    ends = np.append(starts[1:], pixels.size) - 1
+    rows, cols = (pixels % hw) // w, pixels % w
+    return np.stack(
+        [
+            np.minimum.reduceat(cols, starts),
+            rows[starts],
+            np.maximum.reduceat(cols, starts) + 1,
+            rows[ends] + 1,
+        ],
+        axis=1,
+    )
+
+
+def _all_component_boxes(mask: np.ndarray, structure2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``[K, 4]`` (map pixels, max exclusive, float64) of every component of a ``[B, h, w]``
+    mask, in raster order of each component's first pixel, and the map ``[K]`` each lies in."""
+    _, h, w = mask.shape
+    hw = h * w
+    labels, n = _label(mask, structure2d)
+    index, lab = _foreground(labels)
+    rows, cols = (index % hw) // w, index % w
+    boxes = np.empty((n + 1, 4), dtype=np.int64)
+    boxes[:, :2] = np.iinfo(np.int64).max
+    boxes[:, 2:] = -1
+    np.minimum.at(boxes[:, 0], lab, cols)
+    np.minimum.at(boxes[:, 1], lab, rows)
+    np.maximum.at(boxes[:, 2], lab, cols)
+    np.maximum.at(boxes[:, 3], lab, rows)
+    owner = np.empty(n + 1, dtype=np.int64)
+    owner[lab] = index // hw
+    boxes = boxes[1:].astype(np.float64)
+    boxes[:, 2:] += 1
+    return boxes, owner[1:]
+
+
+def _scale(boxes: torch.Tensor, map_size: tuple[int, int], image_size: tuple[int, int] | None) -> torch.Tensor:
+    if image_size is None:
+        return boxes
+    (h, w), (height, width) = map_size, image_size
+    factor = torch.tensor([width / w, height / h, width / w, height / h], dtype=boxes.dtype, device=boxes.device)
+    return boxes * factor
+
+
+def bbox_from_cam(
+    cams: torch.Tensor,
+    threshold: float = 0.2,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    connectivity: int = 8,
+) -> torch.Tensor:
+    """The CAM paper's box: threshold at a fraction of the maximum, keep the largest component.
+
+    Zhou et al. (CVPR 2016, Sec. 3.1): "we first segment the regions of which the value is
+    above 20 % of the max value of the CAM. Then we take the bounding box that covers the
+    largest connected component in the segmentation map."
+
+    Args:
+        cams: one map ``[h, w]`` or a batch ``[B, h, w]``, raw or normalized, on any device.
+        threshold: keep pixels with ``cam >= threshold * max(cam)``, per map; in [0, 1].
+        image_size: ``None`` for boxes in map pixels; ``(H, W)`` (or one int for a square) to
+            scale them to image pixels (x by ``W / w``, y by ``H / h``), which matches bilinear
+            upsampling with ``align_corners=False``, where a map pixel covers a stride x stride block.
+        connectivity: 8 (default; a 3x3 structure of ones, diagonal neighbours connect) or 4.
+
+    Returns:
+        float32 boxes ``(x_min, y_min, x_max, y_max)``, max exclusive: ``[4]`` for one map,
+        ``[B, 4]`` for a batch, on the device of ``cams``.
+
+    Edge cases: a map whose maximum is <= 0 (e.g. all zero) and a constant map give the whole
+    map, ``(0, 0, w, h)``. Two largest components of equal size: the one holding the higher
+    value wins; if that ties too, the first in raster order (of its first pixel).
+
+    All maps are labelled by one ``scipy.ndimage.label`` call on the CPU, with vectorized
+    sizes and boxes (more than 20,000 maps of 16 x 16 per second on one core).
+    """
+    threshold = _check_fraction("threshold", threshold)
+    structure2d = _check_connectivity(connectivity)
+    size = _check_image_size(image_size)
+    device = torch.as_tensor(cams).device
+    cams = _check_cams(cams, ranks=(2, 3)).detach()
+    single = cams.dim() == 2
+    batch = cams.reshape(-1, *cams.shape[-2:]).cpu()
+    if batch.shape[0] == 0:
+        boxes = torch.zeros(0, 4)
+    else:
+        mask = _region(batch, threshold).numpy()
+        boxes = torch.from_numpy(_largest_component_boxes(mask, batch.numpy(), structure2d)).float()
+    boxes = _scale(boxes, tuple(cams.shape[-2:]), size).to(device)
+    return boxes[0] if single else boxes
+
+
+def boxes_from_cam_all_components(
+    cam: torch.Tensor,
+    threshold: float = 0.2,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+    connectivity: int = 8,
+) -> torch.Tensor:
+    """Boxes of *every* connected component of one thresholded map, as MaxBoxAccV2 uses them.
+
+    Choe et al. (CVPR 2020, Sec. 4.1, "MaxBoxAccV2") draw a box around each connected
+    component of ``{cam >= threshold * max(cam)}`` rather than the largest one only.
+
+    Args:
+        cam: one map ``[h, w]``, on any device.
+        threshold, image_size, connectivity: as in ``bbox_from_cam`` (same region, same
+            whole-map answer for a map whose maximum is <= 0).
+
+    Returns:
+        float32 ``[K, 4]`` boxes (K >= 1), one per component, in raster order of each
+        component's first pixel, on the device of ``cam``.
+    """
+    threshold = _check_fraction("threshold", threshold)
+    structure2d = _check_connectivity(connectivity)
+    size = _check_image_size(image_size)
+    device = torch.as_tensor(cam).device
+    cam = _check_cams(cam, name="cam", ranks=(2,)).detach().cpu()
+    mask = _region(cam, threshold).numpy()[None]
+    boxes, _ = _all_component_boxes(mask, structure2d)
+    return _scale(torch.from_numpy(boxes).float(), tuple(cam.shape), size).to(device)
+
+
+# --------------------------------------------------------------------------------------
+# IoU
+# --------------------------------------------------------------------------------------
+
+
+def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """All pairwise IoUs, ``[N, 4] x [M, 4] -> [N, M]``: ``torchvision.ops.box_iou`` with shape checks.
+
+    IoU = area(A ∩ B) / area(A ∪ B) for boxes ``(x_min, y_min, x_max, y_max)``.
+    """
+    boxes1, boxes2 = _check_boxes(boxes1, "boxes1"), _check_boxes(boxes2, "boxes2")
+    return torchvision.ops.box_iou(boxes1, boxes2)
+
+
+def paired_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """IoU of each box with its partner, ``[N, 4] x [N, 4] -> [N]``.
+
+    The diagonal of ``torchvision.ops.box_iou(boxes1, boxes2)`` (areas by
+    ``torchvision.ops.box_area``, the intersection by the same clamp), without building the
+    N x N matrix. Where both boxes are empty (union 0) the IoU is 0, never NaN.
+    """
+    boxes1 = _check_boxes(boxes1, "boxes1")
+    boxes2 = _check_boxes(boxes2, "boxes2", boxes1.shape[0])
+    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    boxes1, boxes2 = boxes1.to(dtype), boxes2.to(device=boxes1.device, dtype=dtype)
+    top_left = torch.maximum(boxes1[:, :2], boxes2[:, :2])
+    bottom_right = torch.minimum(boxes1[:, 2:], boxes2[:, 2:])
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
+    union = torchvision.ops.box_area(boxes1) + torchvision.ops.box_area(boxes2) - inter
+    return torch.where(union > 0, inter / union.clamp_min(torch.finfo(union.dtype).tiny), torch.zeros_like(union))
+
+
+# --------------------------------------------------------------------------------------
+# Localization metrics
+# --------------------------------------------------------------------------------------
+
+
+def top1_loc(
+    pred_classes: torch.Tensor,
+    true_classes: torch.Tensor,
+    pred_boxes: torch.Tensor,
+    true_boxes: torch.Tensor,
+    iou_threshold: float = 0.5,
+) -> float:
+    """Top-1 localization accuracy: the predicted class is right *and* its box has IoU >= 0.5.
+
+    The ILSVRC localization criterion (Russakovsky et al., IJCV 2015, Sec. 4.2) with one
+    guess, as the CAM paper reports it (Zhou et al., CVPR 2016, Table 2, as 1 - error) and
+    Choe et al. (CVPR 2020, Sec. 3) define it. ``pred_boxes`` come from the CAM of the
+    predicted class, e.g. ``bbox_from_cam(cams_of_predicted_class, image_size=(H, W))``.
+
+    Args:
+        pred_classes, true_classes: ``[N]`` integer class indices.
+        pred_boxes, true_boxes: ``[N, 4]`` in the same pixel coordinates.
+        iou_threshold: the IoU a box needs, in [0, 1] (0.5 in ILSVRC).
+
+    Returns:
+        the fraction of images localized correctly, a float in [0, 1].
+    """
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
+    pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
+    n = pred_boxes.shape[0]
+    _nonempty(n, "top1_loc")
+    true_boxes = _check_boxes(true_boxes, "true_boxes", n)
+    pred_classes = _check_classes(pred_classes, "pred_classes", n)
+    true_classes = _check_classes(true_classes, "true_classes", n).to(pred_classes.device)
+    hit_box = (paired_iou(pred_boxes, true_boxes) >= iou_threshold).to(pred_classes.device)
+    return float(((pred_classes == true_classes) & hit_box).float().mean())
+
+
+def top5_loc(
+    top5_classes: torch.Tensor,
+    boxes_per_class: torch.Tensor,
+    true_classes: torch.Tensor,
+    true_boxes: torch.Tensor,
+    iou_threshold: float = 0.5,
+) -> float:
+    """Top-5 localization accuracy: the true class is among the five guesses *and* the box
+    guessed with that class has IoU >= 0.5.
+
+    ILSVRC's criterion (Russakovsky et al., IJCV 2015, Sec. 4.2: five (class, box) guesses
+    per image, one box per class; an image counts when one guess has the right class and an
+    overlapping box), as in the CAM paper's Table 2 (Zhou et al., CVPR 2016).
+
+    Args:
+        top5_classes: ``[N, 5]`` the five predicted classes of each image, all different
+            (so the model needs at least 5 classes), e.g. ``logits.topk(5).indices``.
+        boxes_per_class: ``[N, 5, 4]`` the box from the CAM of each of those classes.
+        true_classes: ``[N]``; true_boxes: ``[N, 4]``.
+        iou_threshold: in [0, 1] (0.5 in ILSVRC).
+
+    Returns:
+        a float in [0, 1].
+    """
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
+    top5_classes = torch.as_tensor(top5_classes)
+    if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
+        raise ValueError(
+            f"top5_classes must be [N, 5] (five class guesses per image), got shape {list(top5_classes.shape)}"
+        )
+    n = top5_classes.shape[0]
+    _nonempty(n, "top5_loc")
+    if top5_classes.dtype.is_floating_point or top5_classes.dtype == torch.bool:
+        raise ValueError(f"top5_classes must hold integer class indices, got dtype {top5_classes.dtype}")
+    ordered = top5_classes.sort(dim=1).values
+    if (ordered[:, 1:] == ordered[:, :-1]).any():
+        raise ValueError(
+            "top5_classes must hold 5 different classes per image (Top-5 Loc needs a model with at least "
+            "5 classes); some rows repeat a class"
+        )
+    boxes_per_class = torch.as_tensor(boxes_per_class)
+    if boxes_per_class.shape != (n, 5, 4):
+        raise ValueError(
+            f"boxes_per_class must be [N, 5, 4] = [{n}, 5, 4] (one box per guessed class), "
+            f"got shape {list(boxes_per_class.shape)}"
+        )
+    true_classes = _check_classes(true_classes, "true_classes", n).to(top5_classes.device)
+    true_boxes = _check_boxes(true_boxes, "true_boxes", n)
+    guesses = _check_boxes(boxes_per_class.reshape(n * 5, 4), "boxes_per_class")
+    iou = paired_iou(guesses, true_boxes.repeat_interleave(5, dim=0).to(guesses.device)).reshape(n, 5)
+    hit = (top5_classes == true_classes[:, None]) & (iou >= iou_threshold).to(top5_classes.device)
+    return float(hit.any(dim=1).float().mean())
+
+
+def gt_known_loc(pred_boxes: torch.Tensor, true_boxes: torch.Tensor, iou_threshold: float = 0.5) -> float:
+    """GT-known localization accuracy: IoU >= 0.5 for the box from the CAM of the *true* class,
+    whatever the classifier predicts.
+
+    Defined by Choe et al. (CVPR 2020, Sec. 3, "GT-known Loc"), following Singh & Lee
+    (ICCV 2017); it isolates localization from classification.
+
+    Args:
+        pred_boxes: ``[N, 4]`` boxes from the true class's CAM; true_boxes: ``[N, 4]``.
+        iou_threshold: in [0, 1].
+
+    Returns:
+        a float in [0, 1].
+    """
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
+    pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
+    _nonempty(pred_boxes.shape[0], "gt_known_loc")
+    true_boxes = _check_boxes(true_boxes, "true_boxes", pred_boxes.shape[0])
+    return float((paired_iou(pred_boxes, true_boxes) >= iou_threshold).float().mean())
+
+
+@dataclass(frozen=True)
+class MaxBoxAccV2Result:
+    """MaxBoxAccV2 and what it is made of.
+
+    Attributes:
+        mean: MaxBoxAccV2, the mean of ``max_box_acc`` over the IoU thresholds.
+        max_box_acc: ``{delta: MaxBoxAcc(delta)}``, the best BoxAcc over CAM thresholds.
+        best_threshold: ``{delta: tau}``, the (lowest) CAM threshold where that best is reached.
+        box_acc: ``[T, D]`` BoxAcc(tau, delta) for every CAM threshold and IoU threshold.
+        cam_thresholds: ``[T]`` the CAM thresholds tau tried.
+        iou_thresholds: the IoU thresholds delta, in the order of ``box_acc``'s columns.
+    """
+
+    mean: float
+    max_box_acc: dict[float, float]
+    best_threshold: dict[float, float]
+    box_acc: torch.Tensor
+    cam_thresholds: torch.Tensor
+    iou_thresholds: tuple[float, ...]
+
+
+def _gt_box_lists(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ground-truth boxes ``[G, 4]`` (float64, CPU) and the image ``[G]`` each belongs to."""
+    if isinstance(true_boxes, torch.Tensor) or not isinstance(true_boxes, Sequence):
+        boxes = _check_boxes(true_boxes, "true_boxes", n)
+        return boxes.detach().cpu().double(), torch.arange(n)
+    if len(true_boxes) != n:
+        raise ValueError(f"true_boxes is a list of {len(true_boxes)} box sets but there are {n} images")
+    sets = [_check_boxes(b, f"true_boxes[{i}]") for i, b in enumerate(true_boxes)]
+    empty = [i for i, b in enumerate(sets) if b.shape[0] == 0]
+    if empty:
+        raise ValueError(f"true_boxes[{empty[0]}] holds no box: every image needs at least one ground-truth box")
+    owner = torch.cat([torch.full((b.shape[0],), i) for i, b in enumerate(sets)])
+    return torch.cat([b.detach().cpu().double() for b in sets]), owner
+
+
+def max_box_acc_v2(
+    cams: torch.Tensor,
+    true_boxes: torch.Tensor | Sequence[torch.Tensor],
+    *,
+    iou_thresholds: Sequence[float] = (0.3, 0.5, 0.7),
+    cam_thresholds: torch.Tensor | Sequence[float] | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    connectivity: int = 8,
+) -> MaxBoxAccV2Result:
+    """MaxBoxAccV2 of Choe et al., "Evaluating Weakly Supervised Object Localization Methods
+    Right" (CVPR 2020, Sec. 4.1; the ``wsolevaluation`` code).
+
+    For each CAM threshold tau, every connected component of ``{cam >= tau * max(cam)}`` gets
+    a box; an image is a hit at IoU threshold delta when its best box overlaps a ground-truth
+    box with IoU >= delta. BoxAcc(tau, delta) is the fraction of hits, MaxBoxAcc(delta) its
+    maximum over tau (the threshold is tuned, so it says what the CAM *can* localize), and
+    MaxBoxAccV2 the mean of MaxBoxAcc over delta in {0.3, 0.5, 0.7}.
+
+    Args:
+        cams: ``[N, h, w]`` the CAM of each image's *true* class, raw or normalized: each map
+            is compared with tau times its own maximum, i.e. normalized by its max. (wsolevaluation
+            min-max normalizes; pass ``camlib.cam.normalize_cams(cams, "minmax")`` to match it.)
+        true_boxes: ``[N, 4]`` one box per image, or a list of N ``[M_i, 4]`` tensors when an
+            image has several objects (the best IoU over its boxes counts, as in wsolevaluation).
+            In image pixels when ``image_size`` is given, else in map pixels.
+        iou_thresholds: the deltas, each in (0, 1].
+        cam_thresholds: the taus, each in [0, 1]; default ``0, 0.01, ..., 0.99`` (wsolevaluation's
+            grid with ``cam_curve_interval=0.01``; it uses 0.001 by default).
+        image_size, connectivity: as in ``bbox_from_cam``.
+
+    Returns:
+        a ``MaxBoxAccV2Result``; ``.mean`` is MaxBoxAccV2, a float in [0, 1].
+
+    Differences from wsolevaluation, all deliberate: ``>=`` rather than OpenCV's strict ``>``
+    on a uint8-quantized map, labelled 8-connected components rather than external contours
+    (the same regions, holes aside), and continuous-coordinate boxes rather than its ``+1``
+    inclusive-pixel IoU. A map whose maximum is <= 0 gets the whole-map box at every tau.
+    """
+    structure2d = _check_connectivity(connectivity)
+    size = _check_image_size(image_size)
+    cams = _check_cams(cams).detach().cpu()
+    n, h, w = cams.shape
+    _nonempty(n, "max_box_acc_v2")
+    deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
+    if not deltas:
+        raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")
+    if cam_thresholds is None:
+        taus = torch.arange(100, dtype=torch.float64) / 100
+    else:
+        taus = torch.as_tensor(cam_thresholds, dtype=torch.float64).cpu()
+        if taus.dim() != 1 or taus.numel() == 0:
+            raise ValueError(f"cam_thresholds must be a non-empty 1-D sequence, got shape {list(taus.shape)}")
+        for tau in taus.tolist():
+            _check_fraction("each CAM threshold", tau)
+    gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
+    top = cams.amax(dim=(1, 2), keepdim=True)
+    best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
+    for t, tau in enumerate(taus.tolist()):
+        mask = ((cams >= tau * top) | (top <= 0)).numpy()
+        boxes, owner = _all_component_boxes(mask, structure2d)
+        boxes = _scale(torch.from_numpy(boxes), (h, w), size)
+        owner = torch.from_numpy(owner)
+        # Pair every component with every ground-truth box of its image.
+        pair_comp, pair_gt = _pairs_by_owner(owner, gt_owner, n)
+        iou = paired_iou(boxes[pair_comp], gt_boxes[pair_gt])
+        best_iou[t].scatter_reduce_(0, owner[pair_comp], iou, reduce="amax")
+    delta = torch.tensor(deltas, dtype=torch.float64)
+    box_acc = (best_iou[:, :, None] >= delta).double().mean(dim=1)  # [T, D]
+    best = box_acc.argmax(dim=0)  # the first (lowest tau) maximum
+    max_acc = {d: float(box_acc[best[k], k]) for k, d in enumerate(deltas)}
+    return MaxBoxAccV2Result(
+        mean=float(np.mean(list(max_acc.values()))),
+        max_box_acc=max_acc,
+        best_threshold={d: float(taus[best[k]]) for k, d in enumerate(deltas)},
+        box_acc=box_acc.float(),
+        cam_thresholds=taus.float(),
+        iou_thresholds=deltas,
+    )
+
+
+def _pairs_by_owner(comp_owner: torch.Tensor, gt_owner: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs (component k, ground-truth box g) with the same owner image."""
+    gt_order = torch.argsort(gt_owner, stable=True)
+    counts = torch.bincount(gt_owner, minlength=n)
+    first = torch.cumsum(counts, 0) - counts  # start of each image's gt boxes in gt_order
+    per_comp = counts[comp_owner]
+    pair_comp = torch.repeat_interleave(torch.arange(comp_owner.numel()), per_comp)
+    offset = torch.arange(pair_comp.numel()) - torch.repeat_interleave(torch.cumsum(per_comp, 0) - per_comp, per_comp)
+    pair_gt = gt_order[first[comp_owner[pair_comp]] + offset]
+    return pair_comp, pair_gt
+
+
+def pointing_accuracy(
+    cams: torch.Tensor,
+    true_boxes: torch.Tensor,
+    *,
+    image_size: int | tuple[int, int] | None = None,
+) -> float:
+    """The pointing game: does the CAM's maximum fall inside the object's box?
+
+    Zhang et al. (ECCV 2016, "Top-down Neural Attention by Excitation Backprop"), used by
+    Selvaraju et al. (Grad-CAM, ICCV 2017, Sec. 4.1). A hit when the centre
+    ``(j + 0.5, i + 0.5)`` of the arg-max pixel (row i, column j) lies in the closed box
+    ``x_min <= x <= x_max, y_min <= y <= y_max``: tolerance 0 pixels (Zhang et al. allow 15),
+    and a centre exactly on the box's edge counts as inside. With several maximal pixels the
+    first in raster order points (``torch.argmax``); a constant map therefore points at pixel (0, 0).
+
+    Args:
+        cams: ``[N, h, w]`` the CAM of each image's class.
+        true_boxes: ``[N, 4]`` in map pixels, or in image pixels when ``image_size=(H, W)`` is
+            given (the centre then scales to ``((j + 0.5) W / w, (i + 0.5) H / h)``, the centre of
+            the pixel's stride x stride block).
+
+    Returns:
+        the fraction of hits, a float in [0, 1].
+    """
+    size = _check_image_size(image_size)
+    cams = _check_cams(cams)
+    n, h, w = cams.shape
+    _nonempty(n, "pointing_accuracy")
+    true_boxes = _check_boxes(true_boxes, "true_boxes", n).to(cams.device)
+    flat = cams.reshape(n, -1).argmax(dim=1)
+    centres = torch.stack([flat % w, flat // w], dim=1).to(true_boxes.dtype) + 0.5
+    if size is not None:
+        centres = centres * torch.tensor([size[1] / w, size[0] / h], dtype=centres.dtype, device=centres.device)
+    inside = (centres >= true_boxes[:, :2]).all(dim=1) & (centres <= true_boxes[:, 2:]).all(dim=1)
+    return float(inside.float().mean())
+
+
+class Extent(NamedTuple):
+    coverage: float | torch.Tensor  # |region ∩ object| / |object|: how much of the object the CAM finds
+    precision: float | torch.Tensor  # |region ∩ object| / |region|: how much of the CAM lies on the object
+
+
+def extent(
+    cams: torch.Tensor,
+    masks: torch.Tensor,
+    threshold: float = 0.2,
+    *,
+    reduction: str = "mean",
+) -> Extent:
+    """How much of the object the thresholded CAM covers, and how much of it lies on the object.
+
+    The region is ``{cam >= threshold * max(cam)}``, every pixel of it (no component is
+    selected; a map whose maximum is <= 0 keeps the whole map, as in ``bbox_from_cam``).
+    With the object's pixel mask O and the region R:
+
+        coverage  = |R ∩ O| / |O|   (recall of the object's pixels; the CAM paper's argument
+                                     that GAP finds the object's *extent*, Zhou et al. Sec. 2)
+        precision = |R ∩ O| / |R|   (the share of the region that lies on the object)
+
+    These are pixel recall and precision of a thresholded saliency map, the quantities behind
+    the mask-based evaluations of Choe et al. (CVPR 2020, PxAP) at one threshold.
+
+    Args:
+        cams: ``[N, h, w]``; masks: ``[N, h, w]`` bool, the object's pixels, at least one per image.
+        threshold: in [0, 1].
+        reduction: ``"mean"`` for the two means over images (floats), ``"none"`` for the
+            per-image values (two ``[N]`` float tensors on the device of ``cams``).
+
+    Returns:
+        ``Extent(coverage, precision)``, each in [0, 1].
+    """
+    threshold = _check_fraction("threshold", threshold)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction={reduction!r}: use 'mean' or 'none'")
+    cams = _check_cams(cams)
+    n = cams.shape[0]
+    _nonempty(n, "extent")
+    masks = torch.as_tensor(masks)
+    if masks.shape != cams.shape:
+        raise ValueError(f"masks must have the shape of cams, {list(cams.shape)} ([N, h, w]); got {list(masks.shape)}")
+    if masks.dtype != torch.bool:
+        raise ValueError(f"masks must be a bool tensor (True on the object), got dtype {masks.dtype}")
+    masks = masks.to(cams.device)
+    objects = masks.sum(dim=(1, 2))
+    if (objects == 0).any():
+        empty = torch.nonzero(objects == 0).flatten()[:5].tolist()
+        raise ValueError(f"masks of images {empty} are empty: coverage of an object with no pixels is undefined")
+    region = _region(cams, threshold)
+    overlap = (region & masks).sum(dim=(1, 2)).float()
+    coverage = overlap / objects.float()
+    precision = overlap / region.sum(dim=(1, 2)).float()  # the region holds at least the arg-max pixel
+    if reduction == "none":
+        return Extent(coverage, precision)
+    return Extent(float(coverage.mean()), float(precision.mean()))
