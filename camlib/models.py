@@ -20,8 +20,11 @@ from torch import nn
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
 
 
-def conv_backbone(in_channels: int, widths: Sequence[int], downsample: int) -> nn.Sequential:
-    """Stages of two 3x3 conv + BatchNorm + ReLU; the first ``downsample`` stages end in 2x2 max pooling.
+def conv_backbone(
+    in_channels: int, widths: Sequence[int], downsample: int, convs_per_stage: int = 2
+) -> nn.Sequential:
+    """Stages of ``convs_per_stage`` 3x3 conv + BatchNorm + ReLU; the first ``downsample``
+    stages end in 2x2 max pooling.
 
     The maps leave the backbone at stride ``2 ** downsample`` and after a ReLU, so
     f_k(x, y) >= 0 as in the paper.
@@ -30,10 +33,12 @@ def conv_backbone(in_channels: int, widths: Sequence[int], downsample: int) -> n
         raise ValueError("widths must name at least one stage, e.g. widths=(32, 64, 128)")
     if not 0 <= downsample <= len(widths):
         raise ValueError(f"downsample={downsample} must lie between 0 and len(widths)={len(widths)}")
+    if convs_per_stage < 1:
+        raise ValueError(f"convs_per_stage must be at least 1, got {convs_per_stage}")
     layers: list[nn.Module] = []
     channels = in_channels
     for stage, width in enumerate(widths):
-        for _ in range(2):
+        for _ in range(convs_per_stage):
             layers += [
                 nn.Conv2d(channels, width, 3, padding=1, bias=False),
                 nn.BatchNorm2d(width),
@@ -60,6 +65,7 @@ class GAPNet(nn.Module):
         pool: str = "gap",
         downsample: int | None = None,
         bias: bool = False,
+        convs_per_stage: int = 2,
     ):
         super().__init__()
         if pool not in POOLINGS:
@@ -72,8 +78,9 @@ class GAPNet(nn.Module):
             pool=pool,
             downsample=downsample,
             bias=bias,
+            convs_per_stage=convs_per_stage,
         )
-        self.features = conv_backbone(in_channels, widths, downsample)
+        self.features = conv_backbone(in_channels, widths, downsample, convs_per_stage)
         self.pool = POOLINGS[pool](1)
         self.classifier = nn.Linear(widths[-1], num_classes, bias=bias)
 

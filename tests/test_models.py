@@ -24,6 +24,7 @@ def test_gapnet_default_shapes_on_mnist_sized_input():
         "pool": "gap",
         "downsample": 2,
         "bias": False,
+        "convs_per_stage": 2,
     }
     assert (maps >= 0).all()  # the maps leave the backbone after a ReLU, f_k(x, y) >= 0
 
@@ -147,3 +148,11 @@ def test_build_model_unknown_architecture():
     with pytest.raises(ValueError) as error:
         build_model("ResNet", {})
     assert "'ResNet'" in str(error.value) and "GAPNet" in str(error.value)
+
+
+def test_convs_per_stage_sets_the_depth():
+    single = GAPNet(widths=(4, 8), convs_per_stage=1)
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in single.modules()) == 2
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in GAPNet(widths=(4, 8)).modules()) == 4
+    with pytest.raises(ValueError, match="convs_per_stage"):
+        GAPNet(convs_per_stage=0)
