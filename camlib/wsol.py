@@ -1,0 +1,620 @@
+"""Weakly supervised object localization with CAMs: GAP against GMP, measured.
+
+The experiment of notebook 03 and ``benchmarks/localization.py``, written once:
+
+1. ``WSOLSettings`` -- the data (``camlib.data.localization_splits``: one MNIST digit per
+   canvas, optional clutter), the network (``camlib.models.GAPNet``), its training and the
+   CAM threshold; ``settings_for(profile)`` gives the quick and full versions and
+   ``VARIANTS`` the changes the notebook studies (no clutter, a coarser CAM).
+2. ``train_model`` -- one ``GAPNet`` (``pool="gap"`` or ``"gmp"``) for one seed, trained only
+   on image labels with ``camlib.train.fit``; with ``checkpoint=True`` through
+   ``camlib.train.fit_or_load`` so a rerun loads the weights (files ``wsol_*.pt`` in
+   ``camlib.config.checkpoint_dir()``).
+3. ``predict`` -- one pass over the test canvases: logits, the CAMs of the true class and of
+   the five best-scoring classes (bilinearly upsampled to the canvas, ``camlib.cam``), and
+   their boxes (``camlib.localize.bbox_from_cam``: threshold, largest component).
+4. ``localization_metrics`` -- every metric of ``camlib.localize`` from those predictions:
+   accuracy, Top-1 / Top-5 / GT-known Loc, MaxBoxAccV2 and its per-IoU values, pointing
+   accuracy, extent (coverage and precision), mean IoU and the predicted box's area relative
+   to the ground-truth box's.
+5. ``run_experiment`` -- pools x seeds x variants, one row of metrics per trained network;
+   ``summarize`` (mean and sample standard deviation over seeds) and ``markdown_table``;
+   ``paper_table`` sets our errors beside the paper's Table 2; ``conclusions`` states, in
+   words, only what the numbers support.
+
+The seed fixes the canvases (``localization_splits(seed=...)``), the initial weights and the
+batch order, so the spread over seeds covers data and training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
+
+from camlib import config
+from camlib.cam import class_activation_maps, upsample_cams
+from camlib.data import CanvasDigits, LocalizationSplits, localization_splits
+from camlib.localize import (
+    bbox_from_cam,
+    extent,
+    gt_known_loc,
+    max_box_acc_v2,
+    paired_iou,
+    pointing_accuracy,
+    top1_loc,
+    top5_loc,
+)
+from camlib.models import GAPNet
+from camlib.train import fit, fit_or_load
+
+__all__ = [
+    "METRICS",
+    "PAPER_TABLE2",
+    "VARIANTS",
+    "Predictions",
+    "WSOLSettings",
+    "checkpoint_path",
+    "compare",
+    "conclusions",
+    "build_model",
+    "localization_metrics",
+    "make_splits",
+    "markdown_table",
+    "paper_table",
+    "predict",
+    "save_results",
+    "run_experiment",
+    "settings_for",
+    "summarize",
+    "threshold_sweep",
+    "train_model",
+]
+
+
+@dataclass(frozen=True)
+class WSOLSettings:
+    """Everything one run of the experiment depends on.
+
+    Data: ``train_size`` / ``test_size`` canvases of ``canvas`` x ``canvas`` pixels, each holding
+    one digit scaled by a factor in ``scale`` and ``clutter`` fragments of ``fragment`` pixels
+    from other digits. Network: ``GAPNet(widths, downsample, convs_per_stage)``; its CAM has
+    stride ``2 ** downsample``. Training: ``epochs`` of AdamW with a one-cycle schedule peaking
+    at ``lr``, batches of ``batch_size``. Evaluation: boxes at ``threshold`` of the CAM's
+    maximum (the paper's 20 %), MaxBoxAccV2 over CAM thresholds ``0, cam_step, 2 cam_step, ...``.
+    """
+
+    dataset: str = "mnist"
+    canvas: int = 64
+    scale: tuple[float, float] = (0.75, 1.5)
+    train_size: int = 2500
+    test_size: int = 500
+    clutter: int = 3
+    fragment: int = 10
+    widths: tuple[int, ...] = (8, 16, 32, 64)
+    downsample: int = 2
+    convs_per_stage: int = 1
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-2
+    threshold: float = 0.2
+    cam_step: float = 0.01
+
+    def __post_init__(self):
+        if not 0 <= self.downsample <= len(self.widths):
+            raise ValueError(f"downsample={self.downsample} must lie between 0 and len(widths)={len(self.widths)}")
+        if not 0 < self.threshold <= 1 or not 0 < self.cam_step <= 1:
+            raise ValueError("threshold and cam_step must lie in (0, 1]")
+        for name in ("train_size", "test_size", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def stride(self) -> int:
+        """Canvas pixels per CAM pixel along each axis."""
+        return 2**self.downsample
+
+    def replace(self, **changes) -> WSOLSettings:
+        """A copy with ``changes`` (tuples stay tuples)."""
+        return replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"{self.train_size}/{self.test_size} canvases {self.canvas}x{self.canvas}, clutter {self.clutter}, "
+            f"GAPNet widths {list(self.widths)} stride {self.stride}, {self.epochs} epochs, "
+            f"batch {self.batch_size}, lr {self.lr:g}, box threshold {self.threshold:g}"
+        )
+
+
+# quick: ~15 s per network on 2 CPU cores (the first, full-resolution stage dominates); four
+# stages give the last maps a 26-pixel receptive field, enough for GAP to tell a digit from a
+# 10-pixel fragment (with three stages GAP reached ~50 % accuracy); MaxBoxAccV2 on a 0.05 grid
+# of CAM thresholds (20 instead of 100 labellings per network).
+QUICK = WSOLSettings(cam_step=0.05)
+FULL = WSOLSettings(train_size=8000, test_size=2000, widths=(16, 32, 64, 128), epochs=12, batch_size=128, lr=5e-3)
+
+# The changes the notebook studies, each against the base settings ("base": none).
+VARIANTS: dict[str, dict] = {
+    "base": {},
+    "no clutter": {"clutter": 0},
+    "stride 8": {"downsample": 3},
+}
+
+
+def settings_for(profile: str | config.Profile | None = None, **changes) -> WSOLSettings:
+    """The quick or full settings (``camlib.config.get_profile`` decides when ``None``), with ``changes``."""
+    if not isinstance(profile, config.Profile):
+        profile = config.get_profile(profile)
+    return profile.pick(quick=QUICK, full=FULL).replace(**changes)
+
+
+# --------------------------------------------------------------------------------------
+# Data, model, training
+# --------------------------------------------------------------------------------------
+
+
+def make_splits(settings: WSOLSettings, seed: int = 0) -> LocalizationSplits:
+    """The train and test canvases of ``settings`` for ``seed`` (``camlib.data.localization_splits``)."""
+    return localization_splits(
+        settings.dataset, settings.train_size, settings.test_size, canvas=settings.canvas,
+        scale=settings.scale, clutter=settings.clutter, fragment=settings.fragment, seed=seed,
+    )
+
+
+def build_model(settings: WSOLSettings, pool: str, num_classes: int = 10) -> GAPNet:
+    """The network of ``settings`` with global average (``"gap"``) or max (``"gmp"``) pooling."""
+    return GAPNet(
+        in_channels=1, num_classes=num_classes, widths=settings.widths, pool=pool,
+        downsample=settings.downsample, convs_per_stage=settings.convs_per_stage,
+    )
+
+
+_TRAINING_FIELDS = ("dataset", "canvas", "scale", "train_size", "clutter", "fragment", "widths", "downsample",
+                    "convs_per_stage", "epochs", "batch_size", "lr")
+
+
+def _training_key(settings: WSOLSettings) -> str:
+    key = json.dumps({name: getattr(settings, name) for name in _TRAINING_FIELDS}, sort_keys=True)
+    return hashlib.sha1(key.encode()).hexdigest()[:10]
+
+
+def checkpoint_path(settings: WSOLSettings, pool: str, seed: int) -> Path:
+    """``<checkpoint_dir>/wsol_<pool>_seed<seed>_<hash of the training settings>.pt``."""
+    return config.checkpoint_dir() / f"wsol_{pool}_seed{seed}_{_training_key(settings)}.pt"
+
+
+class _Batches:
+    """``dataset[list of indices]`` -> ``(images, labels)`` of a whole batch, for ``DataLoader(batch_size=None)``."""
+
+    def __init__(self, dataset: CanvasDigits):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices):
+        images, labels, _, _ = self.dataset.batch(torch.as_tensor(indices))
+        return images, labels
+
+
+def train_model(
+    settings: WSOLSettings,
+    pool: str,
+    seed: int = 0,
+    *,
+    splits: LocalizationSplits | None = None,
+    checkpoint: bool = True,
+    retrain: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> tuple[GAPNet, dict]:
+    """Train one ``GAPNet`` on image labels only; return it (in eval mode) and a record.
+
+    The record holds the training history, ``seconds`` (wall time of this call's training or
+    loading) and ``loaded`` (True when the weights came from a checkpoint).
+    """
+    device = config.get_device() if device is None else torch.device(device)
+    splits = make_splits(settings, seed) if splits is None else splits
+    generator = config.seed_everything(seed)
+    model = build_model(settings, pool, len(splits.classes))
+    # one indexing operation per batch (CanvasDigits.batch) rather than one per canvas + collate
+    sampler = BatchSampler(RandomSampler(splits.train, generator=generator), settings.batch_size, drop_last=False)
+    loader = DataLoader(_Batches(splits.train), batch_size=None, sampler=sampler)
+    options = dict(epochs=settings.epochs, lr=settings.lr, device=device, progress=progress)
+    start = time.perf_counter()
+    if checkpoint:
+        source = f"{splits.train.source}; {settings.describe()}"
+        history, loaded = fit_or_load(
+            checkpoint_path(settings, pool, seed), model, loader, class_names=splits.classes,
+            data_source=source, retrain=retrain, **options,
+        )
+    else:
+        history, loaded = fit(model, loader, **options).as_dict(), False
+    model.to(device).eval()
+    return model, {"history": history, "loaded": loaded, "seconds": time.perf_counter() - start}
+
+
+# --------------------------------------------------------------------------------------
+# Predictions and metrics
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """One pass of a model over test canvases, everything on the CPU.
+
+    ``cams`` are the true class's CAMs upsampled to the canvas (``[N, S, S]``, raw: no ReLU, no
+    normalization; boxes and regions are relative to each map's maximum anyway), ``boxes``
+    their boxes at ``threshold``; ``top5`` the five best classes (``[N, 5]``, best first) and
+    ``top5_boxes`` the boxes of their CAMs (``[N, 5, 4]``; ``top5_boxes[:, 0]`` is the
+    predicted class's box). ``images`` are kept for figures.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    gt_boxes: torch.Tensor
+    masks: torch.Tensor
+    logits: torch.Tensor
+    cams: torch.Tensor
+    boxes: torch.Tensor
+    top5: torch.Tensor
+    top5_boxes: torch.Tensor
+    threshold: float
+    stride: int
+
+    @property
+    def predicted(self) -> torch.Tensor:
+        return self.top5[:, 0]
+
+    @property
+    def iou(self) -> torch.Tensor:
+        """IoU of the true class's box with the ground truth, ``[N]``."""
+        return paired_iou(self.boxes, self.gt_boxes)
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    dataset: CanvasDigits,
+    threshold: float = 0.2,
+    *,
+    batch_size: int = 250,
+    device: torch.device | str | None = None,
+) -> Predictions:
+    """Logits, CAMs and boxes of ``model`` on every canvas of ``dataset``.
+
+    One forward pass per batch (``model.forward_with_maps``); raw CAMs of all classes by
+    ``camlib.cam.class_activation_maps``; the true class's and the top-5 classes' maps
+    upsampled bilinearly to the canvas (``camlib.cam.upsample_cams``) and boxed by
+    ``camlib.localize.bbox_from_cam`` at ``threshold`` of their maximum.
+    """
+    device = next(model.parameters()).device if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    size = (dataset.canvas, dataset.canvas)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "cams", "top5", "top5_cams")}
+    try:
+        for start in range(0, len(dataset), batch_size):
+            images = dataset.batch(slice(start, start + batch_size))[0].to(device)
+            labels = dataset.labels[start : start + batch_size].to(device)
+            logits, maps = model.forward_with_maps(images)
+            cams = class_activation_maps(maps, model.classifier.weight)  # [B, C, h, w]
+            top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
+            rows = torch.arange(len(labels), device=device)
+            parts["logits"].append(logits.cpu())
+            parts["cams"].append(upsample_cams(cams[rows, labels], size).cpu())
+            parts["top5"].append(top5.cpu())
+            parts["top5_cams"].append(upsample_cams(cams[rows[:, None], top5], size).cpu())
+    finally:
+        model.train(was_training)
+    cams, top5, top5_cams = (torch.cat(parts[k]) for k in ("cams", "top5", "top5_cams"))
+    n, k = top5.shape
+    stride = getattr(model, "stride", dataset.canvas // max(1, maps.shape[-1]))
+    return Predictions(
+        images=dataset.pixels.float().div(255), labels=dataset.labels.clone(), gt_boxes=dataset.boxes.clone(),
+        masks=dataset.masks.clone(), logits=torch.cat(parts["logits"]), cams=cams,
+        boxes=bbox_from_cam(cams, threshold), top5=top5,
+        top5_boxes=bbox_from_cam(top5_cams.reshape(n * k, *size), threshold).reshape(n, k, 4),
+        threshold=float(threshold), stride=int(stride),
+    )
+
+
+def _box_area(boxes: torch.Tensor) -> torch.Tensor:
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+# (key, label, higher is better) of every metric, in table order
+METRICS: tuple[tuple[str, str, bool], ...] = (
+    ("accuracy", "classification accuracy", True),
+    ("top1_loc", "Top-1 Loc", True),
+    ("top5_loc", "Top-5 Loc", True),
+    ("gt_known_loc", "GT-known Loc", True),
+    ("maxboxacc_v2", "MaxBoxAccV2", True),
+    ("maxboxacc@0.3", "MaxBoxAcc (IoU 0.3)", True),
+    ("maxboxacc@0.5", "MaxBoxAcc (IoU 0.5)", True),
+    ("maxboxacc@0.7", "MaxBoxAcc (IoU 0.7)", True),
+    ("pointing", "pointing accuracy", True),
+    ("coverage", "extent: coverage of the object", True),
+    ("precision", "extent: precision of the region", True),
+    ("mean_iou", "mean IoU (true class)", True),
+    ("box_area_ratio", "box area / gt box area", False),
+)
+_RATIOS = {"box_area_ratio"}  # not a fraction: printed as a ratio, never as a percentage
+
+
+def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) -> dict[str, float]:
+    """Every metric of the experiment, as Python floats (fractions in [0, 1] except the area ratio).
+
+    ``accuracy``: top-1 classification. ``top1_loc``: right class and the predicted class's box
+    at IoU >= 0.5. ``top5_loc``: the true class among the five best and its box at IoU >= 0.5.
+    ``gt_known_loc``: the true class's box at IoU >= 0.5. ``maxboxacc_v2`` and
+    ``maxboxacc@δ``: Choe et al.'s threshold-free box accuracy (true class's CAM, thresholds
+    ``0, cam_step, ...``). ``pointing``: the true class's CAM peaks inside the box.
+    ``coverage`` / ``precision``: of the object's pixels in the thresholded region / of the
+    region's pixels on the object. ``mean_iou``: mean IoU of the true class's box.
+    ``box_area_ratio``: mean of (that box's area / the ground-truth box's area).
+    """
+    p = predictions
+    size = tuple(p.cams.shape[-2:])
+    taus = torch.arange(0, 1, cam_step, dtype=torch.float64)
+    maxbox = max_box_acc_v2(p.cams, p.gt_boxes, cam_thresholds=taus)
+    cover = extent(p.cams, p.masks, p.threshold)
+    metrics = {
+        "accuracy": float((p.predicted == p.labels).float().mean()),
+        "top1_loc": top1_loc(p.predicted, p.labels, p.top5_boxes[:, 0], p.gt_boxes),
+        "top5_loc": top5_loc(p.top5, p.top5_boxes, p.labels, p.gt_boxes) if p.top5.shape[1] == 5 else math.nan,
+        "gt_known_loc": gt_known_loc(p.boxes, p.gt_boxes),
+        "maxboxacc_v2": maxbox.mean,
+        **{f"maxboxacc@{d:g}": v for d, v in maxbox.max_box_acc.items()},
+        "pointing": pointing_accuracy(p.cams, p.gt_boxes, image_size=size),
+        "coverage": cover.coverage,
+        "precision": cover.precision,
+        "mean_iou": float(p.iou.mean()),
+        "box_area_ratio": float((_box_area(p.boxes) / _box_area(p.gt_boxes)).mean()),
+    }
+    return metrics
+
+
+def threshold_sweep(predictions: Predictions, thresholds: Sequence[float] | None = None) -> dict[str, list[float]]:
+    """GT-known Loc, mean IoU, coverage, precision and box-area ratio of the paper's box
+    (largest component) at each CAM threshold; default ``0.05, 0.10, ..., 0.95``."""
+    p = predictions
+    thresholds = [round(0.05 * k, 2) for k in range(1, 20)] if thresholds is None else list(thresholds)
+    out: dict[str, list[float]] = {k: [] for k in ("threshold", "gt_known_loc", "mean_iou", "coverage",
+                                                   "precision", "box_area_ratio")}
+    for tau in thresholds:
+        boxes = bbox_from_cam(p.cams, tau)
+        cover = extent(p.cams, p.masks, tau)
+        out["threshold"].append(float(tau))
+        out["gt_known_loc"].append(gt_known_loc(boxes, p.gt_boxes))
+        out["mean_iou"].append(float(paired_iou(boxes, p.gt_boxes).mean()))
+        out["coverage"].append(cover.coverage)
+        out["precision"].append(cover.precision)
+        out["box_area_ratio"].append(float((_box_area(boxes) / _box_area(p.gt_boxes)).mean()))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# The experiment: pools x seeds x variants
+# --------------------------------------------------------------------------------------
+
+
+def run_experiment(
+    settings: WSOLSettings,
+    *,
+    pools: Iterable[str] = ("gap", "gmp"),
+    seeds: Iterable[int] = (0, 1, 2),
+    variants: Mapping[str, Mapping] | None = None,
+    variant_seeds: Iterable[int] | None = None,
+    variant_pools: Iterable[str] | None = None,
+    checkpoint: bool = True,
+    retrain: bool = False,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    keep: dict | None = None,
+) -> list[dict]:
+    """Train and evaluate every (variant, pool, seed); one row of plain values per network.
+
+    ``variants`` maps a name to changes of ``settings`` (default ``{"base": {}}``); the
+    ``"base"`` variant runs with ``seeds`` and ``pools``, the others with ``variant_seeds`` and
+    ``variant_pools`` (defaults: the same seeds and pools). A row holds ``variant``, ``pool``,
+    ``seed``, ``stride``, ``clutter``, every key of ``localization_metrics``, ``train_seconds``,
+    ``eval_seconds`` and ``loaded``. Pass a dict as ``keep`` to receive
+    ``{(variant, pool, seed): (model, predictions)}`` for figures.
+    """
+    variants = {"base": {}} if variants is None else dict(variants)
+    seeds = list(seeds)
+    variant_seeds = seeds if variant_seeds is None else list(variant_seeds)
+    pools = list(pools)
+    variant_pools = pools if variant_pools is None else list(variant_pools)
+    rows = []
+    for name, changes in variants.items():
+        varied = settings.replace(**changes)
+        for seed in seeds if name == "base" else variant_seeds:
+            splits = make_splits(varied, seed)
+            for pool in pools if name == "base" else variant_pools:
+                if progress:
+                    print(f"[{name}] {pool.upper()} seed {seed}: ", end="", flush=True)
+                model, record = train_model(varied, pool, seed, splits=splits, checkpoint=checkpoint,
+                                            retrain=retrain, device=device, progress=False)
+                start = time.perf_counter()
+                predictions = predict(model, splits.test, varied.threshold)
+                metrics = localization_metrics(predictions, cam_step=varied.cam_step)
+                eval_seconds = time.perf_counter() - start
+                if progress:
+                    how = "loaded" if record["loaded"] else f"trained in {record['seconds']:.1f} s"
+                    print(f"{how}, accuracy {metrics['accuracy']:.3f}, pointing {metrics['pointing']:.3f}, "
+                          f"GT-known Loc {metrics['gt_known_loc']:.3f} (eval {eval_seconds:.1f} s)", flush=True)
+                rows.append({"variant": name, "pool": pool, "seed": seed, "stride": varied.stride,
+                             "clutter": varied.clutter, **metrics, "train_seconds": record["seconds"],
+                             "eval_seconds": eval_seconds, "loaded": record["loaded"]})
+                if keep is not None:
+                    keep[(name, pool, seed)] = (model, predictions)
+    return rows
+
+
+def summarize(rows: Sequence[Mapping], by: Sequence[str] = ("variant", "pool"),
+              metrics: Sequence[str] | None = None) -> list[dict]:
+    """Mean and standard deviation over seeds of each metric, per group of ``by``.
+
+    Returns one dict per group, in first-seen order: the ``by`` keys, ``seeds`` (sorted list),
+    ``n`` and, for each metric, ``{"mean": m, "std": s}``; ``s`` is the sample standard
+    deviation (``ddof=1``), 0.0 for a single seed.
+    """
+    metrics = [key for key, _, _ in METRICS] if metrics is None else list(metrics)
+    groups: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in by), []).append(row)
+    summary = []
+    for key, members in groups.items():
+        entry: dict = dict(zip(by, key))
+        entry["seeds"] = sorted(row["seed"] for row in members)
+        entry["n"] = len(members)
+        for metric in metrics:
+            values = np.array([row[metric] for row in members], dtype=np.float64)
+            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            entry[metric] = {"mean": float(values.mean()), "std": std}
+        summary.append(entry)
+    return summary
+
+
+def _format(metric: str, stat: Mapping, n: int) -> str:
+    if metric in _RATIOS:
+        text = f"{stat['mean']:.2f}" + (f" ± {stat['std']:.2f}" if n > 1 else "")
+    else:
+        text = f"{100 * stat['mean']:.1f}" + (f" ± {100 * stat['std']:.1f}" if n > 1 else "")
+    return text
+
+
+def _group_name(entry: Mapping, by: Sequence[str]) -> str:
+    parts = [str(entry[k]).upper() if k == "pool" else str(entry[k]) for k in by if k in entry]
+    return " · ".join(parts)
+
+
+def markdown_table(summary: Sequence[Mapping], metrics: Sequence[str] | None = None,
+                   by: Sequence[str] = ("variant", "pool")) -> str:
+    """Metrics as rows, groups (e.g. GAP and GMP) as columns, "mean ± std" over seeds.
+
+    Fractions are printed in percent; the box-area ratio as a plain ratio. The header names
+    each group's seeds; a column with one seed shows the value alone.
+    """
+    labels = {key: (label, higher) for key, label, higher in METRICS}
+    metrics = [key for key, _, _ in METRICS] if metrics is None else list(metrics)
+    columns = [f"{_group_name(e, by)} (seeds {','.join(map(str, e['seeds']))})" for e in summary]
+    lines = ["| metric (%, mean ± std over seeds) | " + " | ".join(columns) + " |",
+             "|---|" + "---:|" * len(summary)]
+    for metric in metrics:
+        label, higher = labels.get(metric, (metric, True))
+        arrow = "↑" if higher else "↓ (1 = exact)"
+        cells = [_format(metric, e[metric], e["n"]) for e in summary]
+        lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# Zhou et al., CVPR 2016, Table 2: localization error (%) on ILSVRC 2014 val, top-1 / top-5.
+PAPER_TABLE2: dict[str, dict[str, float]] = {
+    "GoogLeNet-GAP": {"top1_loc_error": 56.40, "top5_loc_error": 43.00},
+    "GoogLeNet-GMP": {"top1_loc_error": 57.78, "top5_loc_error": 45.26},
+}
+
+
+def paper_table(summary: Sequence[Mapping], variant: str = "base") -> str:
+    """The paper's Table 2 (localization error, %) beside ours (error = 1 - accuracy)."""
+    lines = ["| network | data | top-1 loc. error (%) | top-5 loc. error (%) |", "|---|---|---:|---:|"]
+    for name, errors in PAPER_TABLE2.items():
+        lines.append(f"| {name} (paper) | ILSVRC 2014 val | {errors['top1_loc_error']:.2f} "
+                     f"| {errors['top5_loc_error']:.2f} |")
+    for entry in summary:
+        if entry.get("variant", variant) != variant:
+            continue
+        cells = []
+        for metric in ("top1_loc", "top5_loc"):
+            stat = entry[metric]
+            cells.append(f"{100 * (1 - stat['mean']):.2f}" + (f" ± {100 * stat['std']:.2f}" if entry["n"] > 1 else ""))
+        lines.append(f"| GAPNet-{entry['pool'].upper()} (ours, {entry['n']} seeds) | canvas digits "
+                     f"| {cells[0]} | {cells[1]} |")
+    return "\n".join(lines)
+
+
+def _find(summary: Sequence[Mapping], variant: str, pool: str) -> Mapping | None:
+    return next((e for e in summary if e.get("variant", "base") == variant and e["pool"] == pool), None)
+
+
+def compare(summary: Sequence[Mapping], metric: str, variant: str = "base", a: str = "gap", b: str = "gmp") -> str:
+    """``"higher"``, ``"lower"`` or ``"tie"`` for pool ``a`` against ``b`` on ``metric``: a tie when
+    the difference of means is within the larger of the two standard deviations (or, with one
+    seed each, within 2 percentage points)."""
+    ea, eb = _find(summary, variant, a), _find(summary, variant, b)
+    if ea is None or eb is None:
+        raise KeyError(f"summary has no rows for variant {variant!r} with pools {a!r} and {b!r}")
+    diff = ea[metric]["mean"] - eb[metric]["mean"]
+    spread = max(ea[metric]["std"], eb[metric]["std"]) if min(ea["n"], eb["n"]) > 1 else 0.02
+    if abs(diff) <= spread:
+        return "tie"
+    return "higher" if diff > 0 else "lower"
+
+
+def conclusions(summary: Sequence[Mapping], variant: str = "base") -> list[str]:
+    """Plain sentences that follow the measured numbers of ``variant`` (GAP against GMP)."""
+    gap, gmp = _find(summary, variant, "gap"), _find(summary, variant, "gmp")
+    if gap is None or gmp is None:
+        return []
+
+    def pct(entry, metric):
+        return f"{100 * entry[metric]['mean']:.1f} %"
+
+    words = {"higher": "higher than", "lower": "lower than", "tie": "within the seed spread of"}
+    sentences = []
+    for metric, label in (("accuracy", "classification accuracy"), ("pointing", "pointing accuracy"),
+                          ("gt_known_loc", "GT-known Loc"), ("maxboxacc_v2", "MaxBoxAccV2"),
+                          ("coverage", "coverage of the digit's pixels at the box threshold")):
+        verdict = compare(summary, metric, variant)
+        sentences.append(f"GAP's {label} ({pct(gap, metric)}) is {words[verdict]} GMP's ({pct(gmp, metric)}).")
+    cover = compare(summary, "coverage", variant)
+    sentences.append(
+        "The paper's extent argument (GAP covers more of the object) "
+        + {"higher": "holds here", "lower": "is reversed here", "tie": "is not resolved by these seeds"}[cover]
+        + f": coverage {pct(gap, 'coverage')} (GAP) vs {pct(gmp, 'coverage')} (GMP), "
+        f"precision {pct(gap, 'precision')} vs {pct(gmp, 'precision')}."
+    )
+    ratio_gap, ratio_gmp = gap["box_area_ratio"]["mean"], gmp["box_area_ratio"]["mean"]
+    sentences.append(
+        f"At the paper's threshold the boxes are {ratio_gap:.1f}x (GAP) and {ratio_gmp:.1f}x (GMP) the digit's "
+        "box area" + (": too large, so IoU >= 0.5 fails even where the peak is right."
+                      if min(ratio_gap, ratio_gmp) > 2 else ".")
+    )
+    return sentences
+
+
+def save_results(path: str | Path, payload: Mapping) -> Path:
+    """Write ``payload`` as indented JSON (NaN as null)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    path.write_text(json.dumps(clean(dict(payload)), indent=2) + "\n")
+    return path
+

@@ -1,0 +1,217 @@
+"""camlib.wsol: the GAP-vs-GMP localization experiment, on tiny settings and hand-built models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from camlib import wsol
+from camlib.data import CanvasDigits, DigitDataset
+
+TINY = wsol.WSOLSettings(train_size=64, test_size=40, canvas=32, scale=(0.75, 1.0), clutter=1,
+                         widths=(4, 8), downsample=1, epochs=1, batch_size=32, cam_step=0.1)
+
+
+def _digits(n: int = 30, seed: int = 0) -> DigitDataset:
+    """Synthetic 28x28 'digits': a bright rectangle whose position depends on the class."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = torch.zeros(n, 28, 28, dtype=torch.uint8)
+    for i, label in enumerate(labels.tolist()):
+        top = 2 + int(torch.randint(0, 6, (1,), generator=g))
+        images[i, top : top + 14 + label % 4, 6 + label % 5 : 20] = 200
+    return DigitDataset(images, labels, [str(k) for k in range(10)], "synthetic rectangles")
+
+
+@pytest.fixture(scope="module")
+def canvases() -> CanvasDigits:
+    return CanvasDigits(_digits(), 24, canvas=40, scale=(0.75, 1.0), clutter=1, seed=3)
+
+
+class MaskModel(nn.Module):
+    """A stub 'network' whose CAM of every class is known: ``forward_with_maps`` returns the
+    image itself (one channel, the object's pixels plus clutter) and logits that favour
+    ``favourite``; ``classifier`` maps that channel to class c with weight ``weights[c]``."""
+
+    stride = 1
+
+    def __init__(self, weights: torch.Tensor, favourite: torch.Tensor, runner_up: torch.Tensor | None = None):
+        super().__init__()
+        self.runner_up = runner_up  # [N] the class with the second highest logit, if given
+        self.classifier = nn.Linear(1, len(weights), bias=False)
+        with torch.no_grad():
+            self.classifier.weight.copy_(weights[:, None])
+        self.favourite = favourite  # [N] the class each image gets the highest logit for
+        self.seen = 0
+
+    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = images.shape[0]
+        index = torch.arange(self.seen, self.seen + n)
+        self.seen += n
+        logits = -torch.arange(self.classifier.out_features, dtype=torch.float32).repeat(n, 1)
+        if self.runner_up is not None:
+            logits[torch.arange(n), self.runner_up[index]] = 50.0
+        logits[torch.arange(n), self.favourite[index]] = 100.0
+        return logits, images
+
+
+class ObjectMaskModel(MaskModel):
+    """Maps equal to the object masks themselves (clutter removed), of the dataset given."""
+
+    def __init__(self, dataset: CanvasDigits, favourite: torch.Tensor):
+        super().__init__(torch.ones(10), favourite)
+        self.dataset = dataset
+
+    def forward_with_maps(self, images):
+        start = self.seen
+        logits, _ = super().forward_with_maps(images)
+        return logits, self.dataset.masks[start : start + images.shape[0], None].float()
+
+
+def test_settings_profiles_and_validation():
+    quick, full = wsol.settings_for("quick"), wsol.settings_for("full")
+    assert quick.stride == 2 ** quick.downsample and full.train_size > quick.train_size
+    assert wsol.settings_for("quick", clutter=0).clutter == 0
+    assert wsol.settings_for("quick", widths=[4, 8]).widths == (4, 8)
+    with pytest.raises(ValueError, match="downsample"):
+        wsol.WSOLSettings(widths=(4,), downsample=2)
+    with pytest.raises(ValueError, match="threshold"):
+        wsol.WSOLSettings(threshold=0)
+    assert set(wsol.VARIANTS) >= {"base", "no clutter", "stride 8"}
+
+
+def test_checkpoint_path_depends_on_training_settings_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    a = wsol.checkpoint_path(TINY, "gap", 0)
+    assert a.parent == tmp_path and a.name.startswith("wsol_gap_seed0_")
+    assert wsol.checkpoint_path(TINY.replace(threshold=0.5, test_size=7), "gap", 0) == a
+    assert wsol.checkpoint_path(TINY.replace(epochs=2), "gap", 0) != a
+    assert wsol.checkpoint_path(TINY, "gmp", 0) != a and wsol.checkpoint_path(TINY, "gap", 1) != a
+
+
+def test_predictions_of_object_mask_maps_are_perfect(canvases):
+    """CAM = the object's mask: the peak is on the object, the 20 % region is the object, so the
+    box is the ground-truth box (IoU 1), coverage and precision are 1."""
+    n = len(canvases)
+    model = ObjectMaskModel(canvases, canvases.labels)
+    p = wsol.predict(model, canvases, 0.2, batch_size=7)
+    assert p.cams.shape == (n, 40, 40) and p.top5.shape == (n, 5) and p.top5_boxes.shape == (n, 5, 4)
+    assert torch.equal(p.boxes, canvases.boxes)
+    m = wsol.localization_metrics(p, cam_step=0.1)
+    assert set(m) == {key for key, _, _ in wsol.METRICS}
+    for key in ("accuracy", "top1_loc", "top5_loc", "gt_known_loc", "pointing", "coverage", "precision",
+                "mean_iou", "box_area_ratio", "maxboxacc@0.3", "maxboxacc@0.5", "maxboxacc@0.7", "maxboxacc_v2"):
+        assert m[key] == pytest.approx(1.0), key
+
+
+def test_predictions_of_image_maps_include_clutter(canvases):
+    """CAM = the image (object + clutter fragments): pointing still hits (the digit is brightest or
+    ties), but the region holds clutter, so precision < 1; a wrong top-1 class kills Top-1 Loc only."""
+    wrong = (canvases.labels + 1) % 10
+    model = MaskModel(torch.ones(10), wrong, runner_up=canvases.labels)
+    p = wsol.predict(model, canvases, 0.2, batch_size=10)
+    assert torch.equal(p.top5[:, 1], canvases.labels)
+    m = wsol.localization_metrics(p, cam_step=0.1)
+    assert m["accuracy"] == 0.0 and m["top1_loc"] == 0.0
+    assert m["top5_loc"] == pytest.approx(m["gt_known_loc"])  # the true class is 2nd, with the same map
+    assert m["coverage"] == pytest.approx(1.0)
+    assert m["precision"] < 1.0
+    assert 0.0 <= m["maxboxacc_v2"] <= 1.0
+    assert m["box_area_ratio"] >= 1.0
+
+
+def test_negative_class_weight_gives_whole_canvas_boxes(canvases):
+    """A class whose weight is negative has CAMs <= 0: no positive evidence, whole-map boxes."""
+    model = MaskModel(-torch.ones(10), canvases.labels)
+    p = wsol.predict(model, canvases, 0.2)
+    assert torch.equal(p.boxes, torch.tensor([0.0, 0.0, 40.0, 40.0]).expand(len(canvases), 4))
+    m = wsol.localization_metrics(p, cam_step=0.1)
+    assert m["box_area_ratio"] > 1.0 and m["coverage"] == pytest.approx(1.0)
+
+
+def test_threshold_sweep_shapes_and_monotone_region(canvases):
+    p = wsol.predict(MaskModel(torch.ones(10), canvases.labels), canvases, 0.2)
+    sweep = wsol.threshold_sweep(p)
+    assert sweep["threshold"][0] == pytest.approx(0.05) and sweep["threshold"][-1] == pytest.approx(0.95)
+    assert all(len(v) == 19 for v in sweep.values())
+    coverage = sweep["coverage"]  # the region shrinks as the threshold rises
+    assert all(a >= b - 1e-9 for a, b in zip(coverage, coverage[1:]))
+
+
+def _rows():
+    return [
+        {"variant": "base", "pool": "gap", "seed": 0, "accuracy": 0.8, "pointing": 0.90},
+        {"variant": "base", "pool": "gap", "seed": 1, "accuracy": 0.9, "pointing": 0.94},
+        {"variant": "base", "pool": "gap", "seed": 2, "accuracy": 1.0, "pointing": 0.98},
+        {"variant": "base", "pool": "gmp", "seed": 0, "accuracy": 0.5, "pointing": 0.60},
+        {"variant": "base", "pool": "gmp", "seed": 1, "accuracy": 0.7, "pointing": 0.60},
+        {"variant": "no clutter", "pool": "gap", "seed": 0, "accuracy": 0.95, "pointing": 0.97},
+    ]
+
+
+def test_summarize_mean_and_sample_std_by_hand():
+    summary = wsol.summarize(_rows(), metrics=("accuracy", "pointing"))
+    assert [(e["variant"], e["pool"], e["n"]) for e in summary] == [
+        ("base", "gap", 3), ("base", "gmp", 2), ("no clutter", "gap", 1)]
+    gap, gmp, single = summary
+    assert gap["seeds"] == [0, 1, 2]
+    assert gap["accuracy"]["mean"] == pytest.approx(0.9)
+    assert gap["accuracy"]["std"] == pytest.approx(0.1)  # sqrt(((-.1)^2 + 0 + .1^2) / 2)
+    assert gap["pointing"]["std"] == pytest.approx(0.04)
+    assert gmp["accuracy"]["mean"] == pytest.approx(0.6)
+    assert gmp["accuracy"]["std"] == pytest.approx(math.sqrt(0.02))
+    assert gmp["pointing"]["std"] == 0.0 and single["accuracy"]["std"] == 0.0
+    table = wsol.markdown_table(summary, metrics=("accuracy", "pointing"))
+    lines = table.splitlines()
+    assert len(lines) == 4 and "base · GAP (seeds 0,1,2)" in lines[0]
+    assert "| 90.0 ± 10.0 | 60.0 ± 14.1 | 95.0 |" in lines[2]
+    assert wsol.compare(summary, "pointing") == "higher"
+    assert wsol.compare(summary, "accuracy") == "higher"  # 0.3 apart, spreads 0.1 and 0.14
+
+
+def test_paper_table_reports_errors():
+    rows = [dict(r, top1_loc=r["accuracy"] / 2, top5_loc=r["accuracy"]) for r in _rows()]
+    table = wsol.paper_table(wsol.summarize(rows, metrics=("top1_loc", "top5_loc")))
+    assert "| GoogLeNet-GAP (paper) | ILSVRC 2014 val | 56.40 | 43.00 |" in table
+    assert "| GoogLeNet-GMP (paper) | ILSVRC 2014 val | 57.78 | 45.26 |" in table
+    assert "| GAPNet-GAP (ours, 3 seeds) | canvas digits | 55.00 ± 5.00 | 10.00 ± 10.00 |" in table
+    assert "no clutter" not in table and table.count("ours") == 2
+
+
+def test_run_experiment_tiny_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(wsol, "make_splits", lambda settings, seed=0: _splits(settings, seed))
+    keep = {}
+    rows = wsol.run_experiment(TINY, seeds=(0, 1), variants={"base": {}, "no clutter": {"clutter": 0}},
+                               variant_seeds=(0,), device="cpu", progress=False, keep=keep)
+    assert [(r["variant"], r["pool"], r["seed"]) for r in rows] == [
+        ("base", "gap", 0), ("base", "gmp", 0), ("base", "gap", 1), ("base", "gmp", 1),
+        ("no clutter", "gap", 0), ("no clutter", "gmp", 0)]
+    for row in rows:
+        assert {key for key, _, _ in wsol.METRICS} <= set(row)
+        assert all(0.0 <= row[k] <= 1.0 for k, _, _ in wsol.METRICS if k != "box_area_ratio")
+        assert row["stride"] == 2 and not row["loaded"]
+    assert rows[-1]["clutter"] == 0
+    model, predictions = keep[("base", "gmp", 1)]
+    assert model.config["pool"] == "gmp" and len(predictions) == TINY.test_size
+    assert len(list(tmp_path.glob("wsol_*.pt"))) == 6
+    again = wsol.run_experiment(TINY, seeds=(0,), pools=("gap",), device="cpu", progress=False)
+    assert again[0]["loaded"] and again[0]["accuracy"] == rows[0]["accuracy"]
+    summary = wsol.summarize(rows)
+    assert len(wsol.conclusions(summary)) >= 6
+    path = wsol.save_results(tmp_path / "r.json", {"rows": rows, "nan": float("nan")})
+    assert '"nan": null' in path.read_text()
+
+
+def _splits(settings, seed):
+    from camlib.data import LocalizationSplits
+
+    options = dict(canvas=settings.canvas, scale=settings.scale, clutter=settings.clutter,
+                   fragment=settings.fragment)
+    digits = _digits(60, seed)
+    train = CanvasDigits(digits, settings.train_size, seed=2 * seed, **options)
+    test = CanvasDigits(digits, settings.test_size, seed=2 * seed + 1, **options)
+    return LocalizationSplits(train=train, test=test, digits=None, classes=digits.classes, source="synthetic")
