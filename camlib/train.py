@@ -8,6 +8,7 @@ never leaves half a file behind.
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 import time
@@ -184,6 +185,15 @@ def _plain(value):
     return value
 
 
+def _with_defaults(architecture: str, config: dict) -> dict:
+    """Fill in constructor defaults a checkpoint predates, so adding an option keeps old files loadable."""
+    if architecture not in ARCHITECTURES:
+        return config
+    parameters = inspect.signature(ARCHITECTURES[architecture]).parameters
+    defaults = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+    return {**defaults, **config}
+
+
 def _describe(architecture: str, config: dict) -> str:
     return f"{architecture}({', '.join(f'{k}={v!r}' for k, v in sorted(config.items()))})"
 
@@ -209,6 +219,7 @@ def load_checkpoint(
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointMismatchError(f"{path} is not a camlib checkpoint (expected format {CHECKPOINT_FORMAT})")
+    payload["config"] = _with_defaults(payload["architecture"], payload["config"])
     stored = _describe(payload["architecture"], payload["config"])
     if model is not None:
         wanted_config = getattr(model, "config", None)

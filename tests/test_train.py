@@ -418,3 +418,13 @@ def test_fit_or_load_replaces_a_file_that_is_no_checkpoint(tmp_path, separable_l
     _, loaded = _fit_or_load(path, _small_model(), separable_loader)
     assert loaded is False
     assert load_checkpoint(path).architecture == "GAPNet"
+
+
+def test_a_checkpoint_older_than_a_new_model_option_still_loads(tmp_path):
+    model = GAPNet(in_channels=1, num_classes=2, widths=(4, 8)).eval()
+    path = save_checkpoint(tmp_path / "old.pt", model, class_names=["a", "b"], data_source="s")
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["convs_per_stage"]  # as written before that option existed
+    torch.save(payload, path)
+    loaded = load_checkpoint(path, GAPNet(in_channels=1, num_classes=2, widths=(4, 8)))
+    assert loaded.config["convs_per_stage"] == 2
