@@ -154,7 +154,8 @@ def load_digits(
             if _verified_split(folder, md5s, "train") and _verified_split(folder, md5s, "test"):
                 return _official(folder, classes, name)
         except Exception as error:  # offline, read-only folder, server down: fall through
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+            reason = " ".join(dict.fromkeys((lines[0], lines[-1])))  # what failed, and the last cause
             tried_download = f"torchvision's download into {root} failed ({reason}). "
 
     for folder, md5s in folders:
