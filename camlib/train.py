@@ -273,5 +273,6 @@ def fit_or_load(
                 return stored.history, True
             print(f"training anew: {path} was trained on other data ({stored.data_source})")
     history = fit(model, train_loader, **fit_kwargs)
-    save_checkpoint(path, model, class_names=class_names, data_source=data_source, history=history)
+    metrics = {"val_loss": history.val_loss[-1], "val_accuracy": history.val_accuracy[-1]} if history.val_loss else {}
+    save_checkpoint(path, model, class_names=class_names, data_source=data_source, metrics=metrics, history=history)
     return history.as_dict(), False

@@ -428,3 +428,13 @@ def test_a_checkpoint_older_than_a_new_model_option_still_loads(tmp_path):
     torch.save(payload, path)
     loaded = load_checkpoint(path, GAPNet(in_channels=1, num_classes=2, widths=(4, 8)))
     assert loaded.config["convs_per_stage"] == 2
+
+
+def test_fit_or_load_stores_the_held_out_metrics(tmp_path, separable_loader):
+    from camlib.train import fit_or_load
+
+    path = tmp_path / "model.pt"
+    history, _ = fit_or_load(path, _small_model(), separable_loader, class_names=["left", "right"],
+                             data_source="s", epochs=1, progress=False, val_loader=separable_loader)
+    stored = load_checkpoint(path)
+    assert stored.metrics == {"val_loss": history["val_loss"][-1], "val_accuracy": history["val_accuracy"][-1]}
