@@ -20,8 +20,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[notebooks,test]'
 	touch $@ $(VENV)/.installed-notebooks
 
+# Jupyter refuses to run as root unless told; containers often are root.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(VENV)/.installed-notebooks
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS) $(ARGS)
 
 # Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
 # their printed outputs are not compared). Settings live in pyproject.toml.
