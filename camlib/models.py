@@ -8,14 +8,25 @@ and ``classifier.weight`` is w^c_k: everything a CAM needs from a single forward
 ``FlattenFCNet`` has the same convolutions but flattens the maps into a fully connected
 layer, as classic CNNs do; it has no CAM (space is mixed into the weights), and serves as
 the baseline in notebook 02 and as Grad-CAM's example in notebook 04.
+
+``VGG16GAP`` (built by ``vgg16_gap``) is the paper's surgery on torchvision's VGG16 for
+notebook 05: keep conv1_1 ... conv5_3, drop pool5 and the fully connected layers, add a 3x3
+convolution with 1024 units, global average pooling and one linear layer. It exposes
+``forward_with_maps``, ``classifier`` and ``stride`` as ``GAPNet`` does.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
+import torchvision
 from torch import nn
+from torchvision.models import VGG16_Weights
+from torchvision.models.vgg import cfgs as _VGG_CONFIGS
+from torchvision.models.vgg import make_layers as _vgg_make_layers
 
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
 
@@ -127,7 +138,165 @@ class FlattenFCNet(nn.Module):
         return self.classifier(self.features(images).flatten(1))
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"GAPNet": GAPNet, "FlattenFCNet": FlattenFCNet}
+VGG16_KEPT = 30
+"""How many modules of torchvision's ``vgg16().features`` VGG16GAP keeps: conv1_1 ... conv5_3
+and their ReLUs and the first four poolings (indices 0-29). Index 30, pool5, is dropped."""
+
+
+def _init_like_torchvision_vgg(module: nn.Module) -> None:
+    """torchvision's VGG initialization: He (fan_out) for convolutions, N(0, 0.01) for linear layers, zero biases."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+class VGG16GAP(nn.Module):
+    """VGG16-GAP (Zhou et al., CVPR 2016, section 3.1): torchvision's VGG16 up to conv5_3,
+    then a 3x3 conv (stride 1, pad 1, 1024 units) + ReLU, global average pooling and a linear layer.
+
+    ``features`` holds the whole convolutional part: indices 0-29 are torchvision's
+    ``vgg16().features[:30]`` (same indices, so a torchvision state dict's ``features.*`` keys
+    fit), ``features[30]`` is the new conv and ``features[31]`` its ReLU. Its output is the
+    CAM's f_k(x, y): 1024 maps at stride 16, 14x14 for a 224x224 input. pool5 is gone, so
+    the maps are twice as fine as conv5_3's pooled 7x7.
+
+    The linear layer has a bias, as the fc layer of the paper's Caffe model does; then
+    S_c = (1/Z) sum_{x,y} M_c(x, y) + b_c. Weights start as torchvision's VGG initialization;
+    ``vgg16_gap`` carries pretrained conv1_1-conv5_3 weights over. With ``freeze_backbone``
+    the carried-over layers get ``requires_grad=False`` and only the new conv and the linear
+    layer train.
+    """
+
+    def __init__(self, num_classes: int = 1000, freeze_backbone: bool = False):
+        super().__init__()
+        self.config = dict(num_classes=num_classes, freeze_backbone=freeze_backbone)
+        vgg_features = _vgg_make_layers(_VGG_CONFIGS["D"])  # torchvision.models.vgg16().features
+        dropped = vgg_features[VGG16_KEPT:]
+        if len(dropped) != 1 or not isinstance(dropped[0], nn.MaxPool2d):
+            raise RuntimeError(f"torchvision's VGG16 features no longer end in pool5 at index {VGG16_KEPT}")
+        self.features = nn.Sequential(
+            *vgg_features[:VGG16_KEPT],
+            nn.Conv2d(512, 1024, kernel_size=3, stride=1, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(1024, num_classes)
+        _init_like_torchvision_vgg(self)
+        for parameter in self.backbone.parameters():
+            parameter.requires_grad_(not freeze_backbone)
+
+    @property
+    def backbone(self) -> nn.Sequential:
+        """The layers carried over from VGG16 (conv1_1 ... conv5_3 + ReLU): ``features[:30]``."""
+        return self.features[:VGG16_KEPT]
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per CAM pixel along each axis: four 2x2 poolings."""
+        return 16
+
+    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[B, num_classes]`` and the new conv's maps ``[B, 1024, H/16, W/16]`` (after ReLU)."""
+        maps = self.features(images)
+        logits = self.classifier(self.pool(maps).flatten(1))
+        return logits, maps
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_maps(images)[0]
+
+
+def _is_vgg16_weights_name(name: str) -> bool:
+    return name.removeprefix("VGG16_Weights.") in VGG16_Weights.__members__
+
+
+def _read_vgg16_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    expected = (
+        "a torchvision VGG16 state dict, as written by "
+        "torch.save(torchvision.models.vgg16(weights=...).state_dict(), path)"
+    )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no VGG16 weights file at {path}: weights= takes None, a torchvision VGG16_Weights "
+            f"({', '.join(VGG16_Weights.__members__)}), or the path of a file holding {expected}"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(
+            f"{path} cannot be read with torch.load(weights_only=True) ({type(error).__name__}); "
+            f"it should hold {expected}"
+        ) from error
+    if isinstance(payload, dict) and {"architecture", "state_dict"} <= payload.keys():
+        raise ValueError(
+            f"{path} is a camlib checkpoint, not a VGG16 state dict: read it with camlib.train.load_checkpoint"
+        )
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} holds a {type(payload).__name__}; it should hold {expected}")
+    return payload
+
+
+def _carry_over_vgg16(model: VGG16GAP, state_dict: dict, source: str) -> None:
+    """Copy conv1_1 ... conv5_3 from a torchvision VGG16 state dict (``features.<i>.*`` keys) into ``model``."""
+    wanted = {f"features.{key}": value for key, value in model.backbone.state_dict().items()}
+    missing = [key for key in wanted if key not in state_dict]
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise ValueError(
+            f"{source} is not a torchvision VGG16 state dict: it lacks {len(missing)} of the "
+            f"{len(wanted)} conv1_1-conv5_3 tensors ({shown})"
+        )
+    wrong = [
+        f"{key} {list(state_dict[key].shape)} (VGG16: {list(value.shape)})"
+        for key, value in wanted.items()
+        if not isinstance(state_dict[key], torch.Tensor) or state_dict[key].shape != value.shape
+    ]
+    if wrong:
+        raise ValueError(f"{source} is not a torchvision VGG16 state dict: wrong shapes for {', '.join(wrong[:4])}")
+    model.backbone.load_state_dict({key.removeprefix("features."): state_dict[key] for key in wanted})
+
+
+def vgg16_gap(
+    weights: VGG16_Weights | str | os.PathLike | None = None,
+    num_classes: int = 1000,
+    freeze_backbone: bool = False,
+) -> VGG16GAP:
+    """The paper's VGG16-GAP, with conv1_1 ... conv5_3 carried over from a VGG16.
+
+    Args:
+        weights: ``None`` (torchvision's random VGG initialization); a ``VGG16_Weights`` or
+            its name (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ...), passed to
+            ``torchvision.models.vgg16(weights=...)``, which downloads it to torch's cache
+            the first time; or the path (``str`` or ``Path``) of a local file holding a
+            torchvision VGG16 state dict, read with ``weights_only=True``. Only the
+            ``features.*`` tensors of conv1_1 ... conv5_3 are used; VGG16's fully connected
+            layers are dropped. Preprocess images as the weights expect (``weights.transforms()``).
+        num_classes: outputs of the new linear layer (initialized afresh).
+        freeze_backbone: give the carried-over layers ``requires_grad=False``.
+
+    The model's ``config`` rebuilds it without ``weights`` (checkpoints store the weights).
+    """
+    model = VGG16GAP(num_classes=num_classes, freeze_backbone=freeze_backbone)
+    if weights is None:
+        return model
+    if isinstance(weights, VGG16_Weights) or (isinstance(weights, str) and _is_vgg16_weights_name(weights)):
+        source = torchvision.models.vgg16(weights=weights)
+        _carry_over_vgg16(model, source.state_dict(), f"torchvision's vgg16(weights={weights!r})")
+    elif isinstance(weights, (str, os.PathLike)):
+        path = Path(weights)
+        _carry_over_vgg16(model, _read_vgg16_state_dict(path), str(path))
+    else:
+        raise TypeError(
+            f"weights={weights!r}: use None, a torchvision VGG16_Weights (or its name), "
+            "or the path of a file holding a torchvision VGG16 state dict"
+        )
+    return model
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"GAPNet": GAPNet, "FlattenFCNet": FlattenFCNet, "VGG16GAP": VGG16GAP}
 
 
 def build_model(architecture: str, config: dict) -> nn.Module:
