@@ -1,0 +1,580 @@
+"""ILSVRC (ImageNet) localization: the official boxes, the metrics, the paper's numbers.
+
+What is here:
+
+* ``read_voc_boxes`` / ``read_voc_folder`` -- the ILSVRC2012 bounding-box XML files
+  (``ILSVRC2012_bbox_val_v3.tgz``: one PASCAL VOC ``<annotation>`` per image).
+* ``read_loc_solution_csv`` -- Kaggle's ``LOC_val_solution.csv`` (the same boxes as text).
+* ``scale_boxes`` -- boxes of the original photograph -> boxes of the resized network input.
+* ``ground_truth`` -- class indices and box lists from the annotations, for
+* ``evaluate_ilsvrc`` -- Top-1 / Top-5 Loc, GT-known Loc, MaxBoxAccV2 and the classification
+  errors, through ``camlib.localize`` (the CAM paper's 20 % box heuristic is not rewritten here).
+* ``PAPER_TABLE`` and ``ilsvrc_table`` -- our errors beside Zhou et al. (CVPR 2016).
+* ``write_synthetic_ilsvrc`` -- a tiny fake ILSVRC tree so that every code path runs offline.
+
+Box convention (DESIGN.md, ``torchvision.ops``): ``(x_min, y_min, x_max, y_max)`` in
+continuous pixel coordinates, max exclusive; pixel (row i, column j) is ``(j, i, j + 1, i + 1)``.
+
+PASCAL VOC and ILSVRC XML files give *1-based, inclusive pixel indices*: ``<xmin>1</xmin>``
+is the first (leftmost) column and ``<xmax>`` the last column the object covers, so a box
+over the whole of a W-pixel-wide image is ``xmin = 1, xmax = W``. (VOC's devkit is MATLAB,
+1-based; its evaluation code computes widths as ``xmax - xmin + 1``.) Column c (1-based) is
+the continuous interval ``[c - 1, c)``, hence
+
+    x_min = xmin - 1,   y_min = ymin - 1,   x_max = xmax,   y_max = ymax.
+
+The whole image becomes ``(0, 0, W, H)``, exactly what ``bbox_from_cam`` returns for a
+whole-map region. ``write_synthetic_ilsvrc`` writes its XML files with the inverse map.
+
+Kaggle's ``LOC_val_solution.csv`` (the "ImageNet Object Localization Challenge" files):
+header ``ImageId,PredictionString``, then one line per image whose PredictionString repeats
+``wnid xmin ymin xmax ymax`` once per object, separated by spaces. *Assumption* (checked
+against the format, not against the 50,000 images, which are not available offline): these
+are the XML values copied verbatim, 1-based inclusive, so the same conversion applies.
+If a copy of both is at hand, ``read_voc_folder(...)`` and ``read_loc_solution_csv(...)``
+must return equal boxes; the tests check exactly this on the synthetic set.
+
+How ILSVRC scores localization (Russakovsky et al., IJCV 2015, Sec. 4.2): an image counts
+for Top-k Loc when one of k (class, box) guesses has the right class *and* a box with
+IoU >= 0.5 with *any* ground-truth box of that class (the best over the image's boxes).
+In the validation annotations of the CLS-LOC task every box of an image belongs to its one
+label, so the "boxes of that class" are all the boxes of the image (``ground_truth`` refuses
+an image whose boxes name several classes).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
+from numbers import Integral
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from camlib.localize import bbox_from_cam, gt_known_loc, max_box_acc_v2, paired_iou, top1_loc, top5_loc
+
+__all__ = [
+    "PAPER_TABLE",
+    "Annotation",
+    "SyntheticILSVRC",
+    "evaluate_ilsvrc",
+    "ground_truth",
+    "ilsvrc_table",
+    "read_loc_solution_csv",
+    "read_voc_boxes",
+    "read_voc_folder",
+    "scale_boxes",
+    "write_synthetic_ilsvrc",
+]
+
+Objects = list[tuple[str, torch.Tensor]]  # (wnid, float32 box [4]) per object
+
+
+class Annotation(NamedTuple):
+    """One image's XML file: ``size = (W, H)`` in pixels and its ``(wnid, box)`` objects."""
+
+    size: tuple[int, int]
+    objects: Objects
+
+
+# --------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------
+
+
+def _voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float, where: str) -> torch.Tensor:
+    """1-based inclusive VOC pixel indices -> continuous max-exclusive box (see module docstring)."""
+    values = (xmin, ymin, xmax, ymax)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{where}: box {values} is not finite")
+    if xmin < 1 or ymin < 1 or xmax < xmin or ymax < ymin:
+        raise ValueError(
+            f"{where}: box (xmin, ymin, xmax, ymax) = {values} is not a VOC box "
+            "(1-based inclusive pixel indices with 1 <= xmin <= xmax and 1 <= ymin <= ymax)"
+        )
+    return torch.tensor([xmin - 1, ymin - 1, xmax, ymax], dtype=torch.float32)
+
+
+def _number(node: ET.Element, tag: str, where: str) -> float:
+    child = node.find(tag)
+    if child is None or child.text is None or not child.text.strip():
+        raise ValueError(f"{where}: missing <{tag}>")
+    try:
+        return float(child.text.strip())
+    except ValueError:
+        raise ValueError(f"{where}: <{tag}> is {child.text.strip()!r}, not a number") from None
+
+
+def read_voc_boxes(xml_path: str | Path) -> Annotation:
+    """Read one ILSVRC / PASCAL VOC annotation file.
+
+    Returns:
+        ``Annotation(size=(W, H), objects=[(wnid, box), ...])`` with each box a float32
+        ``[4]`` tensor ``(x_min, y_min, x_max, y_max)``, converted from VOC's 1-based
+        inclusive indices to continuous max-exclusive coordinates (``x_min = xmin - 1``,
+        ``x_max = xmax``). Objects keep the file's order. Unpacks as ``size, objects = ...``.
+
+    Raises:
+        ValueError: the file is not well-formed XML, its root is not ``<annotation>``, or a
+            size, name or box is missing, not a number, or inverted.
+    """
+    path = Path(xml_path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"{path}: not a well-formed XML file ({err})") from None
+    if root.tag != "annotation":
+        raise ValueError(f"{path}: the root element is <{root.tag}>, a VOC/ILSVRC annotation needs <annotation>")
+    size = root.find("size")
+    if size is None:
+        raise ValueError(f"{path}: missing <size>")
+    width, height = (_number(size, tag, f"{path} <size>") for tag in ("width", "height"))
+    if width < 1 or height < 1 or width != int(width) or height != int(height):
+        raise ValueError(f"{path}: <size> must hold positive integer width and height, got {width} x {height}")
+    objects: Objects = []
+    for k, obj in enumerate(root.iter("object")):
+        where = f"{path} <object> #{k}"
+        name = obj.findtext("name")
+        if name is None or not name.strip():
+            raise ValueError(f"{where}: missing <name> (the wnid)")
+        bndbox = obj.find("bndbox")
+        if bndbox is None:
+            raise ValueError(f"{where}: missing <bndbox>")
+        coords = [_number(bndbox, tag, where) for tag in ("xmin", "ymin", "xmax", "ymax")]
+        objects.append((name.strip(), _voc_to_box(*coords, where)))
+    return Annotation((int(width), int(height)), objects)
+
+
+def read_voc_folder(folder: str | Path) -> dict[str, Annotation]:
+    """Every ``*.xml`` file of a folder (not recursive), keyed by image id (the file's stem,
+    e.g. ``ILSVRC2012_val_00000001``), sorted by id. An empty folder is a ValueError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of XML annotation files")
+    files = sorted(folder.glob("*.xml"))
+    if not files:
+        raise ValueError(f"{folder} holds no *.xml annotation files")
+    return {f.stem: read_voc_boxes(f) for f in files}
+
+
+def read_loc_solution_csv(path: str | Path) -> dict[str, Objects]:
+    """Read Kaggle's ``LOC_val_solution.csv`` (or ``LOC_train_solution.csv``).
+
+    Each PredictionString is ``wnid xmin ymin xmax ymax`` repeated once per object; the numbers
+    are taken as the XML files' 1-based inclusive indices and converted as ``read_voc_boxes``
+    converts them (see the module docstring for the assumption).
+
+    Returns:
+        ``{image_id: [(wnid, box), ...]}`` in the file's order, boxes float32 ``[4]``.
+
+    Raises:
+        ValueError: no ``ImageId,PredictionString`` header, a PredictionString whose token
+            count is not a multiple of 5, a non-numeric coordinate, or an image listed twice.
+    """
+    path = Path(path)
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["ImageId", "PredictionString"]:
+            raise ValueError(
+                f"{path}: the first line must be the header 'ImageId,PredictionString' "
+                f"(Kaggle's LOC_*_solution.csv format), got {header!r}"
+            )
+        result: dict[str, Objects] = {}
+        for line, row in enumerate(reader, start=2):
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            if len(row) != 2:
+                raise ValueError(f"{path}, line {line}: expected 2 fields (ImageId, PredictionString), got {len(row)}")
+            image_id, tokens = row[0].strip(), row[1].split()
+            if image_id in result:
+                raise ValueError(f"{path}, line {line}: image {image_id!r} is listed twice")
+            if not tokens or len(tokens) % 5:
+                raise ValueError(
+                    f"{path}, line {line}: a PredictionString is 'wnid xmin ymin xmax ymax' repeated; "
+                    f"got {len(tokens)} tokens"
+                )
+            objects: Objects = []
+            for k in range(0, len(tokens), 5):
+                where = f"{path}, line {line}, object #{k // 5}"
+                try:
+                    coords = [float(t) for t in tokens[k + 1 : k + 5]]
+                except ValueError:
+                    raise ValueError(f"{where}: coordinates {tokens[k + 1:k + 5]} are not numbers") from None
+                objects.append((tokens[k], _voc_to_box(*coords, where)))
+            result[image_id] = objects
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Geometry and ground truth
+# --------------------------------------------------------------------------------------
+
+
+def _check_size(size, name: str) -> tuple[int, int]:
+    size = tuple(size)
+    if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
+        raise ValueError(f"{name} must be (W, H), two positive ints, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[int, int]) -> torch.Tensor:
+    """Boxes ``[..., 4]`` of a ``from_size = (W, H)`` image mapped to the same image resized to
+    ``to_size = (W', H')`` (e.g. ``(224, 224)``, the plain resize of the CAM paper): x times
+    ``W' / W``, y times ``H' / H``. Continuous max-exclusive coordinates scale exactly.
+
+    Sizes are (width, height) as in the XML files and PIL, not torch's (H, W).
+
+    IoU is invariant under this map (both areas and the intersection scale by the same
+    factor), so evaluating at the network's resolution with scaled ground truth gives the
+    IoUs of evaluating in the photograph with the predicted boxes scaled back. That does not
+    hold for a center crop, which cuts boxes; crops are not handled here.
+    """
+    (w0, h0), (w1, h1) = _check_size(from_size, "from_size"), _check_size(to_size, "to_size")
+    boxes = torch.as_tensor(boxes)
+    if boxes.shape[-1:] != (4,):
+        raise ValueError(f"boxes must be [..., 4], got shape {list(boxes.shape)}")
+    if not boxes.dtype.is_floating_point:
+        boxes = boxes.float()
+    factor = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=boxes.dtype, device=boxes.device)
+    return boxes * factor
+
+
+def ground_truth(
+    annotations: Mapping[str, Annotation | Objects],
+    class_to_idx: Mapping[str, int],
+    image_ids: Iterable[str] | None = None,
+    *,
+    to_size: tuple[int, int] | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Class indices ``[N]`` and box lists (N tensors ``[M_i, 4]``) for ``evaluate_ilsvrc``.
+
+    Args:
+        annotations: from ``read_voc_folder`` (``Annotation``s) or ``read_loc_solution_csv``.
+        class_to_idx: wnid -> index, e.g. ``torchvision.datasets.ImageFolder(...).class_to_idx``.
+        image_ids: the images in the order of the predictions (default: the mapping's order).
+        to_size: ``(W, H)`` to scale the boxes to (``scale_boxes``); needs ``Annotation``s,
+            which know each image's size.
+
+    Raises:
+        ValueError: an image without annotation or boxes, boxes naming several classes, an
+            unknown wnid, or ``to_size`` with annotations that have no size.
+    """
+    ids = list(annotations) if image_ids is None else list(image_ids)
+    classes, boxes = [], []
+    for image_id in ids:
+        if image_id not in annotations:
+            raise ValueError(f"image {image_id!r} has no annotation")
+        entry = annotations[image_id]
+        objects = entry.objects if isinstance(entry, Annotation) else entry
+        if not objects:
+            raise ValueError(f"image {image_id!r} has no box")
+        wnids = {wnid for wnid, _ in objects}
+        if len(wnids) != 1:
+            raise ValueError(f"image {image_id!r} has boxes of several classes {sorted(wnids)}; its label is ambiguous")
+        wnid = wnids.pop()
+        if wnid not in class_to_idx:
+            raise ValueError(f"image {image_id!r}: class {wnid!r} is not in class_to_idx")
+        stacked = torch.stack([box for _, box in objects])
+        if to_size is not None:
+            if not isinstance(entry, Annotation):
+                raise ValueError("to_size needs each image's size: pass read_voc_folder's annotations")
+            stacked = scale_boxes(stacked, entry.size, to_size)
+        classes.append(class_to_idx[wnid])
+        boxes.append(stacked)
+    return torch.tensor(classes, dtype=torch.long), boxes
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------
+
+
+def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The N box sets (float32, CPU), their concatenation ``[G, 4]`` and the image ``[G]`` of each box."""
+    if isinstance(true_boxes, torch.Tensor):
+        if true_boxes.dim() != 2 or true_boxes.shape != (n, 4):
+            raise ValueError(f"true_boxes must be [N, 4] = [{n}, 4] or a list of N [M_i, 4]; "
+                             f"got shape {list(true_boxes.shape)}")
+        true_boxes = list(true_boxes[:, None])
+    if len(true_boxes) != n:
+        raise ValueError(f"true_boxes holds {len(true_boxes)} box sets but there are {n} images")
+    sets = []
+    for i, b in enumerate(true_boxes):
+        b = torch.as_tensor(b, dtype=torch.float32).detach().cpu()
+        b = b[None] if b.shape == (4,) else b
+        if b.dim() != 2 or b.shape[1] != 4:
+            raise ValueError(f"true_boxes[{i}] must be [M, 4] boxes, got shape {list(b.shape)}")
+        sets.append(b)
+    empty = [i for i, b in enumerate(sets) if b.shape[0] == 0]
+    if empty:
+        raise ValueError(f"true_boxes[{empty[0]}] holds no box: every image needs at least one ground-truth box")
+    owner = torch.cat([torch.full((b.shape[0],), i) for i, b in enumerate(sets)])
+    return sets, torch.cat(sets), owner
+
+
+def _best_gt(pred_boxes: torch.Tensor, gt: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
+    """For each image, its ground-truth box with the highest IoU with ``pred_boxes[i]``: ``[N, 4]``.
+
+    Scoring against that box equals scoring against the best over all boxes (max IoU >= 0.5
+    iff the best box's IoU >= 0.5), so ``camlib.localize``'s one-box metrics apply unchanged.
+    """
+    n = pred_boxes.shape[0]
+    iou = paired_iou(pred_boxes.detach().cpu().float()[owner], gt)  # [G]
+    best = torch.full((n,), -1.0).scatter_reduce(0, owner, iou, reduce="amax")
+    chosen = torch.full((n,), -1, dtype=torch.long)
+    winners = torch.nonzero(iou == best[owner]).flatten()
+    chosen[owner[winners]] = winners  # ties: any of them (the same IoU, the same score)
+    return gt[chosen]
+
+
+def evaluate_ilsvrc(
+    top5_classes: torch.Tensor,
+    top5: torch.Tensor,
+    true_classes: torch.Tensor,
+    true_boxes: Sequence[torch.Tensor] | torch.Tensor,
+    *,
+    true_class: torch.Tensor | None = None,
+    image_size: int | tuple[int, int] | None = None,
+    threshold: float = 0.2,
+    iou_threshold: float = 0.5,
+    cam_thresholds: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """ILSVRC localization and classification scores of CAM boxes, as accuracies and errors.
+
+    Args:
+        top5_classes: ``[N, 5]`` the five best classes per image, best first (``logits.topk(5)``).
+        top5: either ``[N, 5, h, w]`` the CAM of each of those classes (boxes by the paper's
+            heuristic, ``bbox_from_cam(threshold=0.2)``), or ``[N, 5, 4]`` boxes made already.
+        true_classes: ``[N]``.
+        true_boxes: a list of N ``[M_i, 4]`` (every box of image i; the best counts) or ``[N, 4]``,
+            in the pixel frame of the boxes (``image_size`` when CAMs are given): use
+            ``ground_truth(..., to_size=(W, H))`` for the network's input size.
+        true_class: the true class's ``[N, h, w]`` CAM (gives GT-known Loc *and* MaxBoxAccV2) or
+            its ``[N, 4]`` boxes (GT-known Loc only). ``None``: both are left out.
+        image_size: ``(H, W)`` (torch order, as in ``camlib.localize``) to scale map boxes to
+            image pixels; ``None`` when the CAMs are already at the boxes' resolution.
+        threshold: the CAM fraction of the box heuristic (the paper's 20 %).
+        iou_threshold: ILSVRC's 0.5.
+        cam_thresholds: the taus of MaxBoxAccV2 (default ``camlib.localize``'s 0.00 .. 0.99).
+
+    Returns:
+        ``{"n", "top1_cls", "top5_cls", "top1_loc", "top5_loc"[, "gt_known_loc", "max_box_acc_v2"]}``
+        as accuracies in [0, 1], and for each but MaxBoxAccV2 (an accuracy by convention) the
+        error ``<name>_error = 1 - accuracy``, as the CAM paper reports its tables.
+    """
+    top5_classes = torch.as_tensor(top5_classes)
+    if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
+        raise ValueError(f"top5_classes must be [N, 5], got shape {list(top5_classes.shape)}")
+    n = top5_classes.shape[0]
+    if n == 0:
+        raise ValueError("evaluate_ilsvrc got no images (N = 0)")
+    top5_classes = top5_classes.cpu()
+    true_classes = torch.as_tensor(true_classes).cpu()
+    if true_classes.shape != (n,):
+        raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
+    sets, gt, owner = _box_sets(true_boxes, n)
+
+    top5 = torch.as_tensor(top5)
+    if top5.dim() == 4 and top5.shape[:2] == (n, 5):
+        boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
+        boxes5 = boxes5.reshape(n, 5, 4)
+    elif top5.shape == (n, 5, 4):
+        boxes5 = top5
+    else:
+        raise ValueError(f"top5 must be [N, 5, h, w] CAMs or [N, 5, 4] boxes with N = {n}; got {list(top5.shape)}")
+    boxes5 = boxes5.detach().cpu().float()
+
+    correct = top5_classes == true_classes[:, None]
+    result: dict[str, float] = {
+        "n": n,
+        "top1_cls": float(correct[:, 0].float().mean()),
+        "top5_cls": float(correct.any(dim=1).float().mean()),
+        "top1_loc": top1_loc(top5_classes[:, 0], true_classes, boxes5[:, 0], _best_gt(boxes5[:, 0], gt, owner),
+                             iou_threshold),
+    }
+    # Only the guess naming the true class can score (the five classes differ): match its box.
+    guess = correct.float().argmax(dim=1)
+    chosen = boxes5[torch.arange(n), guess]
+    result["top5_loc"] = top5_loc(top5_classes, boxes5, true_classes, _best_gt(chosen, gt, owner), iou_threshold)
+    if true_class is not None:
+        true_class = torch.as_tensor(true_class)
+        if true_class.shape == (n, 4):
+            known = true_class.detach().cpu().float()
+        elif true_class.dim() == 3 and true_class.shape[0] == n:
+            known = bbox_from_cam(true_class, threshold, image_size=image_size).cpu()
+            kwargs = {} if cam_thresholds is None else {"cam_thresholds": cam_thresholds}
+            result["max_box_acc_v2"] = max_box_acc_v2(true_class, sets, image_size=image_size, **kwargs).mean
+        else:
+            raise ValueError(f"true_class must be [N, h, w] CAMs or [N, 4] boxes with N = {n}; "
+                             f"got {list(true_class.shape)}")
+        result["gt_known_loc"] = gt_known_loc(known, _best_gt(known, gt, owner), iou_threshold)
+    for key in ("top1_cls", "top5_cls", "top1_loc", "top5_loc", "gt_known_loc"):
+        if key in result:
+            result[f"{key}_error"] = 1.0 - result[key]
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# The paper's numbers
+# --------------------------------------------------------------------------------------
+
+# Zhou et al., CVPR 2016, errors (%) on ILSVRC val: classification (Table 1) and localization
+# with the 20 % box heuristic (Table 2). None: not taken over here.
+PAPER_TABLE: dict[str, dict[str, float | None]] = {
+    "VGGnet-GAP": {"top1_cls_error": 33.4, "top5_cls_error": 12.2, "top1_loc_error": 57.20, "top5_loc_error": 45.14},
+    "GoogLeNet-GAP": {"top1_cls_error": None, "top5_cls_error": None, "top1_loc_error": 56.40,
+                      "top5_loc_error": 43.00},
+}
+
+_COLUMNS = ("top1_cls_error", "top5_cls_error", "top1_loc_error", "top5_loc_error", "gt_known_loc_error")
+
+
+def _cell(value, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def ilsvrc_table(results: Mapping, data: str = "ILSVRC val") -> str:
+    """Markdown: the paper's errors (%) beside ours.
+
+    Args:
+        results: one ``evaluate_ilsvrc`` result (labelled "ours"), or ``{name: result}``.
+        data: what our rows were measured on (say "synthetic" when they were).
+    """
+    if "top1_loc" in results:
+        results = {"ours": results}
+    lines = [
+        "| network | data | top-1 cls. err. (%) | top-5 cls. err. (%) | top-1 loc. err. (%) "
+        "| top-5 loc. err. (%) | GT-known loc. err. (%) | MaxBoxAccV2 (%) | images |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, errors in PAPER_TABLE.items():
+        cells = [_cell(errors.get(c)) for c in _COLUMNS]
+        lines.append(f"| {name} (paper) | ILSVRC val | " + " | ".join(cells) + " | – | 50000 |")
+    for name, res in results.items():
+        cells = [_cell(None if res.get(c) is None else 100 * res[c]) for c in _COLUMNS]
+        box = res.get("max_box_acc_v2")
+        lines.append(f"| {name} | {data} | " + " | ".join(cells) + f" | {_cell(None if box is None else 100 * box)} "
+                     f"| {res['n']} |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Synthetic ILSVRC-format data
+# --------------------------------------------------------------------------------------
+
+
+class SyntheticILSVRC(NamedTuple):
+    root: Path
+    train: Path  # ImageFolder: train/<wnid>/*.JPEG
+    val: Path  # ImageFolder: val/<wnid>/*.JPEG
+    val_boxes: Path  # val_boxes/<image_id>.xml, ILSVRC XML
+    solution_csv: Path  # LOC_val_solution.csv
+    classes: tuple[str, ...]
+
+
+def _voc_xml(filename: str, size: tuple[int, int], objects: Sequence[tuple[str, tuple[int, int, int, int]]]) -> str:
+    width, height = size
+    parts = [
+        "<annotation>",
+        "\t<folder>val</folder>",
+        f"\t<filename>{filename}</filename>",
+        "\t<source>\n\t\t<database>CAM Lab synthetic ILSVRC</database>\n\t</source>",
+        f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>",
+        "\t<segmented>0</segmented>",
+    ]
+    for wnid, (xmin, ymin, xmax, ymax) in objects:
+        parts.append(
+            f"\t<object>\n\t\t<name>{wnid}</name>\n\t\t<pose>Unspecified</pose>\n\t\t<truncated>0</truncated>\n"
+            f"\t\t<difficult>0</difficult>\n\t\t<bndbox>\n\t\t\t<xmin>{xmin}</xmin>\n\t\t\t<ymin>{ymin}</ymin>\n"
+            f"\t\t\t<xmax>{xmax}</xmax>\n\t\t\t<ymax>{ymax}</ymax>\n\t\t</bndbox>\n\t</object>"
+        )
+    parts.append("</annotation>\n")
+    return "\n".join(parts)
+
+
+def _draw(rng: np.random.Generator, size: tuple[int, int], n_objects: int, colour: np.ndarray):
+    """Noise image with ``n_objects`` bright rectangles; their boxes as 0-based [c0, r0, c1, r1) ints."""
+    width, height = size
+    pixels = rng.integers(0, 96, size=(height, width, 3), dtype=np.uint8)
+    boxes = []
+    for _ in range(n_objects):
+        bw = int(rng.integers(max(2, width // 6), max(3, width // 2) + 1))
+        bh = int(rng.integers(max(2, height // 6), max(3, height // 2) + 1))
+        c0, r0 = int(rng.integers(0, width - bw + 1)), int(rng.integers(0, height - bh + 1))
+        pixels[r0 : r0 + bh, c0 : c0 + bw] = colour
+        boxes.append((c0, r0, c0 + bw, r0 + bh))
+    return pixels, boxes
+
+
+def write_synthetic_ilsvrc(
+    root: str | Path,
+    classes: Sequence[str] = ("n01440764", "n01443537", "n01484850", "n01491361"),
+    images_per_class: int = 2,
+    size: tuple[int, int] = (96, 80),
+    seed: int = 0,
+) -> SyntheticILSVRC:
+    """Write a tiny data set in ILSVRC's formats, so every reading and evaluation path runs.
+
+    **These images mean nothing for CAM quality.** They are uniform noise with one or two
+    flat bright rectangles whose colour depends on the class; a network trained on them learns
+    a colour, and no number measured on them says anything about CAMs on ImageNet. They exist
+    for tests and for notebooks running without the real data (say so beside any result).
+
+    Layout under ``root`` (created; existing files of the same names are overwritten):
+
+    * ``train/<wnid>/<wnid>_<k>.JPEG`` and ``val/<wnid>/ILSVRC2012_val_<8 digits>.JPEG``:
+      ``torchvision.datasets.ImageFolder`` trees (the real val set is flat; sort it into
+      class folders with ``LOC_val_solution.csv``);
+    * ``val_boxes/ILSVRC2012_val_<8 digits>.xml``: one ILSVRC/VOC XML per val image, 1-based
+      inclusive boxes; every odd-numbered val image holds two objects of its class;
+    * ``LOC_val_solution.csv``: the same boxes in Kaggle's format.
+
+    Args:
+        classes: wnids (distinct); size: ``(W, H)`` of every image, at least 8 x 8; seed: the
+            same seed writes the same pixels and boxes.
+    """
+    classes = tuple(classes)
+    if not classes or len(set(classes)) != len(classes):
+        raise ValueError(f"classes must be distinct wnids, got {classes!r}")
+    if isinstance(images_per_class, bool) or not isinstance(images_per_class, Integral) or images_per_class < 1:
+        raise ValueError(f"images_per_class must be a positive int, got {images_per_class!r}")
+    width, height = _check_size(size, "size")
+    if width < 8 or height < 8:
+        raise ValueError(f"size must be at least (8, 8), got {size!r}")
+    from PIL import Image  # installed with torchvision
+
+    root = Path(root)
+    paths = SyntheticILSVRC(root, root / "train", root / "val", root / "val_boxes", root / "LOC_val_solution.csv",
+                            classes)
+    paths.val_boxes.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    palette = rng.integers(160, 256, size=(len(classes), 3), dtype=np.uint8)
+    rows = []
+    val_index = 0
+    for c, wnid in enumerate(classes):
+        for split in ("train", "val"):
+            folder = getattr(paths, split) / wnid
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(images_per_class):
+                if split == "train":
+                    pixels, _ = _draw(rng, (width, height), 1, palette[c])
+                    Image.fromarray(pixels).save(folder / f"{wnid}_{k}.JPEG", format="JPEG", quality=90)
+                    continue
+                val_index += 1
+                image_id = f"ILSVRC2012_val_{val_index:08d}"
+                pixels, boxes = _draw(rng, (width, height), 1 + val_index % 2, palette[c])
+                Image.fromarray(pixels).save(folder / f"{image_id}.JPEG", format="JPEG", quality=90)
+                # 0-based max-exclusive [c0, c1) -> 1-based inclusive [c0 + 1, c1].
+                voc = [(wnid, (c0 + 1, r0 + 1, c1, r1)) for c0, r0, c1, r1 in boxes]
+                (paths.val_boxes / f"{image_id}.xml").write_text(_voc_xml(f"{image_id}.JPEG", (width, height), voc))
+                rows.append((image_id, " ".join(f"{w} {x0} {y0} {x1} {y1}" for w, (x0, y0, x1, y1) in voc) + " "))
+    with open(paths.solution_csv, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ImageId", "PredictionString"])
+        writer.writerows(rows)
+    return paths

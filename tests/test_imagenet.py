@@ -1,0 +1,343 @@
+"""camlib.imagenet: ILSVRC box files (XML and Kaggle CSV), evaluation with several boxes per
+image, the paper's table, and the synthetic ILSVRC-format data set. Everything is tiny."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from camlib.imagenet import (
+    PAPER_TABLE,
+    Annotation,
+    evaluate_ilsvrc,
+    ground_truth,
+    ilsvrc_table,
+    read_loc_solution_csv,
+    read_voc_boxes,
+    read_voc_folder,
+    scale_boxes,
+    write_synthetic_ilsvrc,
+)
+from camlib.localize import box_iou, max_box_acc_v2
+
+XML = """<annotation>
+    <folder>val</folder>
+    <filename>ILSVRC2012_val_00000042</filename>
+    <source><database>ILSVRC_2012</database></source>
+    <size><width>500</width><height>375</height><depth>3</depth></size>
+    <segmented>0</segmented>
+    <object>
+        <name>n01751748</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>
+        <bndbox><xmin>1</xmin><ymin>1</ymin><xmax>500</xmax><ymax>40</ymax></bndbox>
+    </object>
+    <object>
+        <name>n01751748</name><pose>Unspecified</pose><truncated>0</truncated><difficult>0</difficult>
+        <bndbox><xmin>11</xmin><ymin>21</ymin><xmax>30</xmax><ymax>35</ymax></bndbox>
+    </object>
+</annotation>
+"""
+
+
+def _xml_file(tmp_path, text, name="ILSVRC2012_val_00000042.xml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------
+
+
+def test_read_voc_boxes_converts_one_based_inclusive(tmp_path):
+    size, objects = read_voc_boxes(_xml_file(tmp_path, XML))
+    assert size == (500, 375)
+    assert [wnid for wnid, _ in objects] == ["n01751748", "n01751748"]
+    # xmin 1 .. xmax 500 inclusive is the whole width: [0, 500) continuous.
+    assert torch.equal(objects[0][1], torch.tensor([0.0, 0.0, 500.0, 40.0]))
+    # columns 11..30 (1-based) are 0-based 10..29, i.e. [10, 30); rows 21..35 -> [20, 35).
+    assert torch.equal(objects[1][1], torch.tensor([10.0, 20.0, 30.0, 35.0]))
+
+
+def test_read_voc_folder_keys_by_stem(tmp_path):
+    _xml_file(tmp_path, XML, "b.xml")
+    _xml_file(tmp_path, XML.replace("<xmin>11</xmin>", "<xmin>12</xmin>"), "a.xml")
+    folder = read_voc_folder(tmp_path)
+    assert list(folder) == ["a", "b"]
+    assert isinstance(folder["a"], Annotation)
+    assert folder["a"].objects[1][1].tolist() == [11.0, 20.0, 30.0, 35.0]
+
+
+def test_read_loc_solution_csv_two_boxes_one_line(tmp_path):
+    path = tmp_path / "LOC_val_solution.csv"
+    path.write_text(
+        "ImageId,PredictionString\n"
+        "ILSVRC2012_val_00000042,n01751748 1 1 500 40 n01751748 11 21 30 35 \n"
+        "ILSVRC2012_val_00000043,n09193705 5 6 7 8\n"
+    )
+    table = read_loc_solution_csv(path)
+    assert list(table) == ["ILSVRC2012_val_00000042", "ILSVRC2012_val_00000043"]
+    boxes = table["ILSVRC2012_val_00000042"]
+    assert [w for w, _ in boxes] == ["n01751748", "n01751748"]
+    assert torch.equal(torch.stack([b for _, b in boxes]), torch.tensor([[0.0, 0, 500, 40], [10, 20, 30, 35]]))
+    assert table["ILSVRC2012_val_00000043"][0][1].tolist() == [4.0, 5.0, 7.0, 8.0]
+    # The same boxes as the XML file.
+    _, xml_objects = read_voc_boxes(_xml_file(tmp_path, XML))
+    assert all(torch.equal(a[1], b[1]) for a, b in zip(xml_objects, boxes, strict=True))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("<annotation><size><width>5</width>", "well-formed"),
+        ("<foo/>", "<annotation>"),
+        ("<annotation><object><name>n1</name></object></annotation>", "<size>"),
+        (XML.replace("<bndbox><xmin>11</xmin>", "<box><xmin>11</xmin>").replace("<ymax>35</ymax></bndbox>",
+                                                                                 "<ymax>35</ymax></box>"), "bndbox"),
+        (XML.replace("<xmax>30</xmax>", "<xmax>3</xmax>"), "not a VOC box"),
+        (XML.replace("<xmin>11</xmin>", "<xmin>eleven</xmin>"), "not a number"),
+        (XML.replace("<xmin>11</xmin>", "<xmin>0</xmin>"), "1-based"),
+    ],
+)
+def test_read_voc_boxes_rejects_malformed(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        read_voc_boxes(_xml_file(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("ILSVRC2012_val_00000042,n01751748 1 1 500 40\n", "header"),
+        ("", "header"),
+        ("ImageId,PredictionString\nimg,n01751748 1 1 500\n", "multiple of 5|repeated"),
+        ("ImageId,PredictionString\nimg,n01751748 1 1 x 40\n", "not numbers"),
+        ("ImageId,PredictionString\nimg,n1 1 1 2 2\nimg,n1 1 1 2 2\n", "twice"),
+    ],
+)
+def test_read_loc_solution_csv_rejects_malformed(tmp_path, text, match):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_loc_solution_csv(path)
+
+
+def test_read_voc_folder_rejects_empty(tmp_path):
+    with pytest.raises(ValueError, match="no \\*.xml"):
+        read_voc_folder(tmp_path)
+
+
+# --------------------------------------------------------------------------------------
+# Geometry and ground truth
+# --------------------------------------------------------------------------------------
+
+
+def test_scale_boxes_by_hand():
+    boxes = torch.tensor([[10.0, 20.0, 50.0, 40.0], [0.0, 0.0, 100.0, 50.0]])
+    scaled = scale_boxes(boxes, (100, 50), (224, 224))  # x * 2.24, y * 4.48
+    assert torch.allclose(scaled, torch.tensor([[22.4, 89.6, 112.0, 179.2], [0.0, 0.0, 224.0, 224.0]]))
+    assert torch.allclose(scale_boxes(scaled, (224, 224), (100, 50)), boxes)
+    # IoU does not change under the resize.
+    other = torch.tensor([[30.0, 10.0, 70.0, 45.0]])
+    assert torch.allclose(box_iou(boxes, other), box_iou(scaled, scale_boxes(other, (100, 50), (224, 224))))
+    with pytest.raises(ValueError, match="from_size"):
+        scale_boxes(boxes, (0, 50), (224, 224))
+
+
+def test_ground_truth_refuses_mixed_classes_and_unknown_ids():
+    box = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="several classes"):
+        ground_truth({"a": [("n1", box), ("n2", box)]}, {"n1": 0, "n2": 1})
+    with pytest.raises(ValueError, match="no annotation"):
+        ground_truth({"a": [("n1", box)]}, {"n1": 0}, ["b"])
+    with pytest.raises(ValueError, match="not in class_to_idx"):
+        ground_truth({"a": [("n3", box)]}, {"n1": 0})
+
+
+# --------------------------------------------------------------------------------------
+# Evaluation, counted by hand
+# --------------------------------------------------------------------------------------
+
+# Four images, classes 0..9, boxes in a 64 x 64 frame.
+TRUE_CLASSES = torch.tensor([3, 7, 2, 9])
+TRUE_BOXES = [
+    torch.tensor([[0.0, 0, 10, 10], [20, 20, 40, 40]]),
+    torch.tensor([[0.0, 0, 10, 8]]),
+    torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60]]),
+    torch.tensor([[0.0, 0, 20, 20], [10, 10, 30, 30]]),
+]
+TOP5 = torch.tensor([[3, 1, 2, 4, 5], [1, 7, 2, 3, 4], [2, 0, 1, 3, 4], [0, 1, 2, 3, 4]])
+FAR = [40.0, 40, 50, 50]
+BOXES5 = torch.tensor(
+    [
+        # right class, box = the *second* gt box (IoU 1): top-1 and top-5 hit
+        [[20.0, 20, 40, 40], FAR, FAR, FAR, FAR],
+        # guess 0 wrong class with a perfect box; guess 1 right class, IoU 40/80 = 0.5: top-5 hit only
+        [[0.0, 0, 10, 8], [0, 0, 10, 4], FAR, FAR, FAR],
+        # right class, box overlaps no gt box: miss
+        [[30.0, 30, 45, 45], FAR, FAR, FAR, FAR],
+        # true class 9 not among the guesses: miss whatever the boxes
+        [[0.0, 0, 20, 20]] * 5,
+    ]
+)
+# The true class's box: hits gt 0, IoU 32/88 (miss), hits gt 1, hits gt 1. Even coordinates: halving is exact.
+KNOWN = torch.tensor([[0.0, 0, 10, 10], [0, 0, 4, 10], [50, 50, 60, 60], [10, 10, 30, 30]])
+
+
+def _rect_cams(boxes: torch.Tensor, size: int = 64) -> torch.Tensor:
+    """Maps that are 1 inside integer boxes and 0 outside: the 20 % box is the box itself."""
+    flat = boxes.reshape(-1, 4).long()
+    cams = torch.zeros(flat.shape[0], size, size)
+    for cam, (x0, y0, x1, y1) in zip(cams, flat.tolist(), strict=True):
+        cam[y0:y1, x0:x1] = 1.0
+    return cams.reshape(*boxes.shape[:-1], size, size)
+
+
+def test_evaluate_ilsvrc_by_hand_with_boxes():
+    result = evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, TRUE_BOXES, true_class=KNOWN)
+    assert result["n"] == 4
+    assert result["top1_cls"] == pytest.approx(2 / 4)  # images 0, 2
+    assert result["top5_cls"] == pytest.approx(3 / 4)  # images 0, 1, 2
+    assert result["top1_loc"] == pytest.approx(1 / 4)  # image 0 (through its second box)
+    assert result["top5_loc"] == pytest.approx(2 / 4)  # images 0, 1
+    assert result["gt_known_loc"] == pytest.approx(3 / 4)  # images 0, 2, 3
+    assert result["top1_loc_error"] == pytest.approx(3 / 4)
+    assert result["top5_loc_error"] == pytest.approx(2 / 4)
+    assert result["top1_cls_error"] == pytest.approx(2 / 4)
+    assert result["top5_cls_error"] == pytest.approx(1 / 4)
+    assert result["gt_known_loc_error"] == pytest.approx(1 / 4)
+    assert "max_box_acc_v2" not in result  # boxes cannot give it
+
+
+def test_evaluate_ilsvrc_only_first_box_would_miss():
+    """Image 0 is a hit only because the best over its gt boxes counts."""
+    first_only = [b[:1] for b in TRUE_BOXES]
+    result = evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, first_only, true_class=KNOWN)
+    assert result["top1_loc"] == 0.0
+    assert result["top5_loc"] == pytest.approx(1 / 4)  # image 1
+    # image 0's known box is gt 0 itself; images 2, 3 matched only their second box.
+    assert result["gt_known_loc"] == pytest.approx(1 / 4)
+
+
+def test_evaluate_ilsvrc_from_cams_matches_boxes_and_max_box_acc():
+    cams5, known_cams = _rect_cams(BOXES5), _rect_cams(KNOWN)
+    from_boxes = evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, TRUE_BOXES, true_class=KNOWN)
+    taus = (0.0, 0.5)  # two CAM thresholds keep the test fast
+    from_cams = evaluate_ilsvrc(TOP5, cams5, TRUE_CLASSES, TRUE_BOXES, true_class=known_cams, cam_thresholds=taus)
+    for key, value in from_boxes.items():
+        assert from_cams[key] == pytest.approx(value), key
+    # MaxBoxAccV2: at tau = 0 the box is the whole map, at tau = 0.5 the rectangle; best IoUs
+    # 1, 32/88, 1, 1 -> MaxBoxAcc 4/4 at 0.3, 3/4 at 0.5 and 0.7.
+    assert from_cams["max_box_acc_v2"] == pytest.approx((1 + 0.75 + 0.75) / 3)
+    reference = max_box_acc_v2(known_cams, TRUE_BOXES, cam_thresholds=taus)
+    assert from_cams["max_box_acc_v2"] == pytest.approx(reference.mean)
+    # Half-resolution maps scaled to the 64 x 64 frame give the same numbers.
+    half = evaluate_ilsvrc(TOP5, _rect_cams(BOXES5 / 2, 32), TRUE_CLASSES, TRUE_BOXES,
+                           true_class=_rect_cams(KNOWN / 2, 32), image_size=(64, 64), cam_thresholds=taus)
+    for key in ("top1_loc", "top5_loc", "gt_known_loc", "max_box_acc_v2"):
+        assert half[key] == pytest.approx(from_cams[key]), key
+
+
+def test_evaluate_ilsvrc_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"top5_classes must be \[N, 5\]"):
+        evaluate_ilsvrc(TOP5[:, :4], BOXES5, TRUE_CLASSES, TRUE_BOXES)
+    with pytest.raises(ValueError, match="top5 must be"):
+        evaluate_ilsvrc(TOP5, BOXES5[:, :4], TRUE_CLASSES, TRUE_BOXES)
+    with pytest.raises(ValueError, match="box sets"):
+        evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, TRUE_BOXES[:3])
+    with pytest.raises(ValueError, match="holds no box"):
+        evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, [*TRUE_BOXES[:3], torch.zeros(0, 4)])
+    with pytest.raises(ValueError, match="true_class must be"):
+        evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, TRUE_BOXES, true_class=KNOWN[:, :3])
+
+
+# --------------------------------------------------------------------------------------
+# The paper's table
+# --------------------------------------------------------------------------------------
+
+
+def test_ilsvrc_table_holds_the_papers_numbers():
+    assert PAPER_TABLE["VGGnet-GAP"] == {
+        "top1_cls_error": 33.4, "top5_cls_error": 12.2, "top1_loc_error": 57.20, "top5_loc_error": 45.14,
+    }
+    result = evaluate_ilsvrc(TOP5, BOXES5, TRUE_CLASSES, TRUE_BOXES, true_class=KNOWN)
+    table = ilsvrc_table(result, data="hand-made")
+    for number in ("33.40", "12.20", "57.20", "45.14", "56.40", "43.00"):
+        assert number in table
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(PAPER_TABLE) + 1
+    ours = lines[-1]
+    assert ours.startswith("| ours | hand-made |")
+    assert "| 50.00 | 25.00 | 75.00 | 50.00 | 25.00 | – | 4 |" in ours
+    assert ilsvrc_table({"a": result, "b": result}).count("\n") == len(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Synthetic ILSVRC-format data
+# --------------------------------------------------------------------------------------
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_synthetic_ilsvrc_is_deterministic(tmp_path):
+    a = write_synthetic_ilsvrc(tmp_path / "a", seed=3)
+    b = write_synthetic_ilsvrc(tmp_path / "b", seed=3)
+    c = write_synthetic_ilsvrc(tmp_path / "c", seed=4)
+    assert _tree(a.root) == _tree(b.root)
+    assert _tree(a.root).keys() == _tree(c.root).keys()
+    assert _tree(a.root) != _tree(c.root)
+
+
+def test_synthetic_ilsvrc_reads_everywhere(tmp_path):
+    classes = ("n01440764", "n01443537", "n01484850")
+    paths = write_synthetic_ilsvrc(tmp_path, classes=classes, images_per_class=2, size=(96, 80), seed=0)
+    train = torchvision.datasets.ImageFolder(paths.train)
+    val = torchvision.datasets.ImageFolder(paths.val)
+    assert train.classes == val.classes == sorted(classes)
+    assert len(train) == len(val) == 6
+    assert val[0][0].size == (96, 80)
+
+    xml = read_voc_folder(paths.val_boxes)
+    solution = read_loc_solution_csv(paths.solution_csv)
+    assert list(xml) == list(solution) == [f"ILSVRC2012_val_{k:08d}" for k in range(1, 7)]
+    for image_id, annotation in xml.items():
+        assert annotation.size == (96, 80)
+        assert [w for w, _ in annotation.objects] == [w for w, _ in solution[image_id]]
+        for (_, a), (_, b) in zip(annotation.objects, solution[image_id], strict=True):
+            assert torch.equal(a, b)
+    assert max(len(a.objects) for a in xml.values()) == 2  # some images hold two boxes
+
+    # The boxes sit on the bright rectangles (noise < 96, objects >= 160; JPEG blurs edges).
+    for path, label in val.samples:
+        image_id = path.rsplit("/", 1)[-1].removesuffix(".JPEG")
+        assert xml[image_id].objects[0][0] == val.classes[label]
+        pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+        x0, y0, x1, y1 = (int(v) for v in xml[image_id].objects[-1][1].tolist())
+        assert pixels[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1].mean() > 130
+
+    # End to end: oracle CAMs of the gt boxes at the 224 x 224 input, five guesses, true class first.
+    ids = [path.rsplit("/", 1)[-1].removesuffix(".JPEG") for path, _ in val.samples]
+    true_classes, true_boxes = ground_truth(xml, val.class_to_idx, ids, to_size=(224, 224))
+    assert true_classes.tolist() == [label for _, label in val.samples]
+    assert torch.allclose(true_boxes[0], scale_boxes(torch.stack([b for _, b in xml[ids[0]].objects]),
+                                                     (96, 80), (224, 224)))
+    cams = torch.stack([_rect_cams(b[:1].round(), 224)[0] for b in true_boxes])
+    top5 = torch.stack([(true_classes + k) % 10 for k in range(5)], dim=1)
+    result = evaluate_ilsvrc(top5, cams[:, None].expand(-1, 5, -1, -1), true_classes, true_boxes,
+                             true_class=cams, cam_thresholds=[0.5])
+    assert result["top1_loc"] == result["top5_loc"] == result["gt_known_loc"] == 1.0
+    assert result["max_box_acc_v2"] == 1.0  # the best over gt boxes: the first box is in the map
+    assert "synthetic" in ilsvrc_table(result, data="synthetic (means nothing)")
+
+
+def test_synthetic_ilsvrc_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="distinct"):
+        write_synthetic_ilsvrc(tmp_path, classes=("n1", "n1"))
+    with pytest.raises(ValueError, match="at least"):
+        write_synthetic_ilsvrc(tmp_path, size=(4, 80))
+    with pytest.raises(ValueError, match="images_per_class"):
+        write_synthetic_ilsvrc(tmp_path, images_per_class=0)
