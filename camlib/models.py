@@ -61,7 +61,25 @@ def conv_backbone(
     return nn.Sequential(*layers)
 
 
-class GAPNet(nn.Module):
+class GAPClassifier(nn.Module):
+    """What every CAM-readable network here shares: ``features`` (conv maps, after ReLU),
+    ``pool`` (global pooling to one number per map) and a linear ``classifier``."""
+
+    features: nn.Module
+    pool: nn.Module
+    classifier: nn.Linear
+
+    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[B, C]`` and the last conv maps ``[B, K, h, w]`` from one pass."""
+        maps = self.features(images)
+        logits = self.classifier(self.pool(maps).flatten(1))
+        return logits, maps
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_maps(images)[0]
+
+
+class GAPNet(GAPClassifier):
     """Conv backbone -> global average (or max) pooling -> one linear layer.
 
     The linear layer has no bias by default, as in the paper: then the class score is
@@ -99,15 +117,6 @@ class GAPNet(nn.Module):
     def stride(self) -> int:
         """Input pixels per CAM pixel along each axis."""
         return 2 ** self.config["downsample"]
-
-    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[B, C]`` and the last conv maps ``[B, K, h, w]`` from one pass."""
-        maps = self.features(images)
-        logits = self.classifier(self.pool(maps).flatten(1))
-        return logits, maps
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_maps(images)[0]
 
 
 class FlattenFCNet(nn.Module):
@@ -154,7 +163,7 @@ def _init_like_torchvision_vgg(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class VGG16GAP(nn.Module):
+class VGG16GAP(GAPClassifier):
     """VGG16-GAP (Zhou et al., CVPR 2016, section 3.1): torchvision's VGG16 up to conv5_3,
     then a 3x3 conv (stride 1, pad 1, 1024 units) + ReLU, global average pooling and a linear layer.
 
@@ -198,15 +207,6 @@ class VGG16GAP(nn.Module):
     def stride(self) -> int:
         """Input pixels per CAM pixel along each axis: four 2x2 poolings."""
         return 16
-
-    def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[B, num_classes]`` and the new conv's maps ``[B, 1024, H/16, W/16]`` (after ReLU)."""
-        maps = self.features(images)
-        logits = self.classifier(self.pool(maps).flatten(1))
-        return logits, maps
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.forward_with_maps(images)[0]
 
 
 def _is_vgg16_weights_name(name: str) -> bool:
