@@ -1,0 +1,46 @@
+"""camlib.mnist: the one recipe notebooks 02 and 04 share."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from camlib import config
+from camlib.data import DigitDataset, DigitSplits
+from camlib.mnist import DigitData, checkpoint_path, trained_network
+from camlib.models import FlattenFCNet, GAPNet
+
+CLASSES = [str(c) for c in range(10)]
+
+
+@pytest.fixture
+def tiny_data():
+    images = torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    dataset = DigitDataset(images, torch.arange(40) % 10, CLASSES, "synthetic")
+    splits = DigitSplits(dataset, dataset, CLASSES, "synthetic", official_split=False)
+    return DigitData(splits, dataset, dataset, DataLoader(dataset, batch_size=20), DataLoader(dataset, batch_size=20))
+
+
+def test_checkpoint_names_are_shared(monkeypatch, tmp_path):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    assert checkpoint_path("gapnet", config.Profile("quick")) == tmp_path / "mnist_gapnet_quick.pt"
+    full_fashion = checkpoint_path("flattenfc", config.Profile("full"), "fashion-mnist")
+    assert full_fashion.name == "fashion-mnist_flattenfc_full.pt"
+
+
+def test_trained_network_trains_then_loads_the_same_weights(monkeypatch, tmp_path, tiny_data):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    quick = config.Profile("quick")
+    model, history, loaded = trained_network("gapnet", tiny_data, quick, widths=(4, 8, 8), epochs=2)
+    assert isinstance(model, GAPNet) and not model.training and not loaded
+    assert len(history["train_loss"]) == 2
+    again, _, loaded_again = trained_network("gapnet", tiny_data, quick, widths=(4, 8, 8), epochs=2)
+    assert loaded_again
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    baseline, baseline_history, _ = trained_network("flattenfc", tiny_data, quick, widths=(4, 8, 8), epochs=2)
+    assert isinstance(baseline, FlattenFCNet) and len(baseline_history["train_loss"]) == 1  # one epoch less
+
+
+def test_unknown_kind_is_refused(tiny_data):
+    with pytest.raises(ValueError, match="gapnet"):
+        trained_network("resnet", tiny_data, config.Profile("quick"))
