@@ -1,0 +1,136 @@
+"""Where the notebooks are launched: Colab and Binder links, and the first setup cell's checks.
+
+The repository URL lives in one place, ``[project.urls] Repository`` in pyproject.toml (read
+from the installed package's metadata when there is no checkout). The badges in README.md and
+in every notebook, and the ``%pip install`` line of each Colab setup cell, are derived from it:
+``python -m camlib.launch`` rewrites them after the URL changes, and a test fails when they
+disagree with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tomllib
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+from camlib.config import project_root
+
+BRANCH = "main"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+
+
+def repository_url() -> str:
+    """The GitHub URL of the project, e.g. ``https://github.com/owner/name``."""
+    root = project_root()
+    if root is not None:
+        urls = tomllib.loads((root / "pyproject.toml").read_text())["project"].get("urls", {})
+    else:  # an installed camlib (Colab): the same table, from the package metadata
+        urls = dict(entry.split(", ", 1) for entry in metadata.metadata("camlib").get_all("Project-URL") or [])
+    if "Repository" not in urls:
+        raise LookupError("pyproject.toml has no [project.urls] Repository entry; add the GitHub URL there")
+    return urls["Repository"].rstrip("/")
+
+
+def _owner_and_name(url: str) -> str:
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(\.git)?", url)
+    if not match:
+        raise ValueError(f"the repository URL {url!r} is not https://github.com/OWNER/NAME")
+    return match.group(1)
+
+
+def colab_url(notebook: str, url: str | None = None) -> str:
+    """Colab's link to ``notebooks/<notebook>.ipynb`` on the main branch."""
+    repo = _owner_and_name(url or repository_url())
+    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{notebook}.ipynb"
+
+
+def binder_url(notebook: str | None = None, url: str | None = None) -> str:
+    """Binder's link that opens JupyterLab on ``notebook`` (or on the notebooks folder)."""
+    path = f"notebooks%2F{notebook}.ipynb" if notebook else "notebooks"
+    return f"https://mybinder.org/v2/gh/{_owner_and_name(url or repository_url())}/{BRANCH}?labpath={path}"
+
+
+def badges(notebook: str | None = None, url: str | None = None) -> str:
+    """The Markdown of the two launch badges, for one notebook or (None) for the whole suite."""
+    colab = colab_url(notebook or "01_cam_equations", url)
+    return f"[![Open In Colab]({COLAB_BADGE})]({colab}) [![Binder]({BINDER_BADGE})]({binder_url(notebook, url)})"
+
+
+# The three places a URL appears, each with the part that must follow the repository URL.
+_LINKS = [
+    (re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),
+     lambda repo: f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/"),
+    (re.compile(r"https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/[\w.-]+(?=\?|\)|\s|$)"),
+     lambda repo: f"https://mybinder.org/v2/gh/{repo}/{BRANCH}"),
+    (re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+?(?=[\"'@\s]|$)"),
+     lambda repo: f"git+https://github.com/{repo}"),
+]
+
+
+def with_repository(text: str, url: str | None = None) -> str:
+    """``text`` with every Colab, Binder and ``pip install git+`` link pointing at ``url``."""
+    repo = _owner_and_name(url or repository_url())
+    for pattern, replacement in _LINKS:
+        text = pattern.sub(replacement(repo), text)
+    return text
+
+
+def sync_links(root: str | Path, *, write: bool) -> list[Path]:
+    """The files under ``root`` (README.md, notebooks/NN_*.ipynb) whose links disagree with
+    the repository URL; rewritten in place when ``write``."""
+    root = Path(root)
+    stale = []
+    for path in [root / "README.md", *sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))]:
+        text = path.read_text()
+        fixed = with_repository(text)
+        if fixed != text:
+            stale.append(path)
+            if write:
+                path.write_text(fixed)
+    return stale
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def check_runtime() -> torch.device:
+    """Run by every notebook's first cell: warn on Colab when no GPU is attached (the quick
+    profile still runs, on the CPU), and return the device camlib will use."""
+    from camlib.config import get_device
+
+    device = get_device()
+    if on_colab() and not torch.cuda.is_available():
+        warnings.warn(
+            "No GPU on this Colab runtime: the notebook runs its quick profile on the CPU. For the full "
+            "profile choose Runtime > Change runtime type > T4 GPU (or any GPU), then Runtime > Run all.",
+            stacklevel=2,
+        )
+    return device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m camlib.launch",
+        description="Point the Colab/Binder badges and Colab install lines in README.md and notebooks/ "
+        "at the repository URL of pyproject.toml ([project.urls] Repository).",
+    )
+    parser.add_argument("--check", action="store_true", help="only list the files that disagree; exit 1 if any")
+    args = parser.parse_args(argv)
+    root = project_root() or Path.cwd()
+    stale = sync_links(root, write=not args.check)
+    for path in stale:
+        print(f"{'out of date' if args.check else 'rewrote'}: {path.relative_to(root)}")
+    print(f"repository: {repository_url()}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""camlib.exercises: the checks, the stubs, and the student notebooks generated from the solutions."""
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from camlib.exercises import (
+    SOLUTION_TAG,
+    STUB_TAG,
+    ExerciseFailed,
+    check,
+    check_that,
+    compare,
+    stub_for,
+    student_version,
+    write_student_notebooks,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHECK_CALL = re.compile(r"^check(_that)?\(", re.MULTILINE)
+
+
+@pytest.fixture
+def lenient(monkeypatch):
+    monkeypatch.delenv("CAMLIB_EXERCISES", raising=False)
+
+
+@pytest.fixture
+def strict(monkeypatch):
+    monkeypatch.setenv("CAMLIB_EXERCISES", "strict")
+
+
+# compare: what is wrong, in words -----------------------------------------------------------
+
+def test_compare_accepts_equal_values_of_different_types():
+    assert compare(torch.tensor([[2.0, -3.0], [3.0, 2.0]]), [[2, -3], [3, 2]]) is None
+    assert compare(torch.tensor(0.5), 0.5) is None  # a one-element tensor counts as a number
+    assert compare(torch.tensor([1.0]), 1.0) is None
+    assert compare((4, 4), (4, 4)) is None
+    assert compare("stage 2", "stage 2") is None
+    assert compare(1.0 + 1e-6, 1.0) is None  # within the tolerance
+
+
+def test_compare_names_the_problem():
+    assert compare(None, 1.0) == "not answered yet: replace None with your answer"
+    assert compare(torch.zeros(2), torch.zeros(3)) == "shape [2] where [3] is expected"
+    assert compare(2.5, 1.0) == "got 2.5, which is not the expected value"
+    assert compare(torch.tensor([1.0, 2.0, 5.0]), [1.0, 2.0, 3.0]) == "1 of 3 values differ, first at index (2,): got 5"
+    assert compare(float("nan"), 1.0) == "the answer contains NaN"
+    assert compare("stage 1", "stage 2") == "got 'stage 1', expected something else"
+    assert compare("seven", 7).startswith("expected a number or a tensor, got str")
+
+
+def test_check_prints_pass_and_fail_with_the_hint(lenient, capsys):
+    check("Exercise 1", torch.tensor([2.0, 3.0]), [2.0, 3.0], hint="never shown")
+    check("Exercise 2", None, 60, hint="Z = h·w")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "✓ Exercise 1: correct",
+        "✗ Exercise 2: not answered yet: replace None with your answer. Hint: Z = h·w",
+    ]
+
+
+def test_strict_mode_raises_with_the_same_message(strict):
+    check("ok", 1.0, 1.0)  # a pass never raises
+    with pytest.raises(ExerciseFailed, match=r"✗ Exercise 2: got 59, which is not the expected value\. Hint: h·w"):
+        check("Exercise 2", 59, 60, hint="h·w")
+    assert issubclass(ExerciseFailed, AssertionError)
+
+
+def test_check_that_runs_the_test_and_reports_its_exceptions(lenient, capsys):
+    positive = lambda answer: None if answer > 0 else "the value must be positive"  # noqa: E731
+    check_that("a", 3, positive)
+    check_that("b", -1, positive, hint="h")
+    check_that("c", "x", positive)
+    check_that("d", None, positive)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "✓ a: correct"
+    assert out[1] == "✗ b: the value must be positive. Hint: h"
+    assert out[2].startswith("✗ c: checking it raised TypeError")
+    assert out[3] == "✗ d: not answered yet: replace None with your answer."
+
+
+# stubs ---------------------------------------------------------------------------------------
+
+def test_stub_sets_every_assigned_name_to_none_and_keeps_function_signatures():
+    solution = (
+        "M_ex = torch.tensor([1.0])  # a comment\n"
+        "S_ex, (a, b) = 1.0, (2, 3)\n"
+        "total: float = 0.0\n"
+        "M_ex = M_ex * 2\n"
+        "def box(cam, threshold=0.2, *, k=1):\n"
+        "    return cam\n"
+        "plt.show()\n"
+    )
+    assert stub_for(solution).splitlines()[1:] == [
+        "M_ex = None  # your answer",
+        "S_ex = None  # your answer",
+        "a = None  # your answer",
+        "b = None  # your answer",
+        "total = None  # your answer",
+        "def box(cam, threshold=0.2, *, k=1):",
+        "    # your code here",
+        "    return None",
+    ]
+    namespace = {}
+    exec(stub_for(solution), namespace)  # the stub itself runs
+    assert namespace["M_ex"] is None and namespace["box"](1) is None
+
+
+def test_student_version_replaces_only_solution_cells():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("answer = None"),
+        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": [SOLUTION_TAG]}),
+        nbformat.v4.new_code_cell("check('e', answer, 42)"),
+    ])
+    student = student_version(notebook)
+    assert [c.source for c in student.cells][::2] == ["answer = None", "check('e', answer, 42)"]
+    assert "answer = None  # your answer" in student.cells[1].source and "42" not in student.cells[1].source
+    assert student.cells[1].metadata["tags"] == [STUB_TAG]
+    assert notebook.cells[1].source == "answer = 42"  # the solution notebook is untouched
+
+
+def test_write_student_notebooks_refuses_a_folder_without_notebooks(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+        write_student_notebooks(tmp_path, tmp_path / "out")
+
+
+# the real notebooks --------------------------------------------------------------------------
+
+def exercise_cells(notebook) -> tuple[list[int], list[int]]:
+    solutions = [i for i, c in enumerate(notebook.cells) if SOLUTION_TAG in c.metadata.get("tags", [])]
+    checks = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and CHECK_CALL.search(c.source)]
+    return solutions, checks
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_checked_exercises(path):
+    solutions, checks = exercise_cells(nbformat.read(path, as_version=4))
+    assert 2 <= len(solutions) <= 4, f"{path.name}: {len(solutions)} solution cells; the course wants 2 to 4"
+    for solution in solutions:
+        assert any(c > solution for c in checks), f"{path.name}: the solution in cell {solution} has no check after it"
+    for cell in (nbformat.read(path, as_version=4).cells[i] for i in checks):
+        assert "hint=" in cell.source, f"{path.name}: every check gives a hint:\n{cell.source}"
+
+
+def test_the_suite_runs_notebooks_in_strict_mode():
+    # conftest.py sets it for nbval's kernels: a solution that fails its check fails the run.
+    assert os.environ.get("CAMLIB_EXERCISES") == "strict"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_notebook_fails_every_check(path, tmp_path, monkeypatch):
+    """The generated student notebook, run up to its last check, reports every exercise as
+    failed ("not answered yet"); the solution notebook passes them (nbval runs it strictly)."""
+    monkeypatch.setenv("CAMLIB_EXERCISES", "strict")
+    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    (student_path,) = [p for p in write_student_notebooks(path.parent, tmp_path) if p.name == path.name]
+    student = nbformat.read(student_path, as_version=4)
+    solutions, checks = exercise_cells(student)
+    assert not solutions and sum(STUB_TAG in c.metadata.get("tags", []) for c in student.cells) >= 2
+    student.cells = student.cells[: max(checks) + 1]  # what follows the last check is prose
+    NotebookClient(student, timeout=600, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for i in checks:
+        errors = [o for o in student.cells[i].outputs if o.output_type == "error"]
+        assert errors and errors[0].ename == "ExerciseFailed", (
+            f"{path.name} cell {i} should fail its check in the student version:\n{student.cells[i].source}\n"
+            f"outputs: {[o.get('ename') or o.get('text', '')[:200] for o in student.cells[i].outputs]}"
+        )
+        assert "not answered yet" in errors[0].evalue
