@@ -1,8 +1,13 @@
 """camlib: the support library of CAM Lab (Class Activation Mapping, Zhou et al., CVPR 2016).
 
-One module per idea: ``config`` (profiles, device, seeds), ``data`` (MNIST, Fashion-MNIST),
-``models`` (GAPNet, the flatten+FC baseline), ``cam`` (class activation maps), ``train``
-(fit, evaluate, checkpoints), ``viz`` (figures) and ``widgets`` (the interactive explorer).
+One module per idea: ``config`` (profiles, device, seeds), ``data`` (MNIST, Fashion-MNIST, the
+cluttered localization canvases), ``models`` (GAPNet, the flatten+FC baseline, VGG16-GAP),
+``cam`` (class activation maps), ``gradcam`` (Grad-CAM, guided backpropagation), ``localize``
+(boxes and localization metrics), ``wsol`` (the GAP-against-GMP experiment), ``imagenet``
+(ILSVRC boxes and evaluation), ``finetune`` (VGG16-GAP fine-tuning, torchrun-ready), ``photos``
+(demo photographs), ``train`` (fit, evaluate, checkpoints), ``mnist`` (the MNIST recipe),
+``viz`` (figures), ``widgets`` (the interactive explorer), ``exercises`` (checks and student
+notebooks) and ``launch`` (Colab and Binder).
 """
 
 __version__ = "0.1.0"
