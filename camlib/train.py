@@ -143,8 +143,13 @@ def save_checkpoint(
     data_source: str,
     metrics: dict | None = None,
     history: History | dict | None = None,
+    extra: dict | None = None,
 ) -> Path:
-    """Write model weights with everything needed to rebuild and judge them, atomically."""
+    """Write model weights with everything needed to rebuild and judge them, atomically.
+
+    ``extra`` adds entries that only some readers need (camlib.finetune stores the optimizer,
+    scheduler and position there, to resume); they must hold tensors and plain Python values.
+    """
     architecture = type(model).__name__
     if architecture not in ARCHITECTURES or not hasattr(model, "config"):
         raise TypeError(f"save_checkpoint stores camlib models ({sorted(ARCHITECTURES)}), got {architecture}")
@@ -154,12 +159,23 @@ def save_checkpoint(
         "format": CHECKPOINT_FORMAT,
         "architecture": architecture,
         "config": dict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
         "class_names": list(class_names),
         "data_source": data_source,
         "metrics": _plain(dict(metrics or {})),
         "history": _plain(history.as_dict() if isinstance(history, History) else dict(history or {})),
     }
+    clash = set(payload) & set(extra or {})
+    if clash:
+        raise ValueError(f"extra entries {sorted(clash)} would overwrite the checkpoint's own; rename them")
+    return atomic_save(payload | dict(extra or {}), path)
+
+
+def atomic_save(payload: dict, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: a reader
+    never sees half a file, and an interrupted save leaves the old checkpoint intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:

@@ -1,0 +1,214 @@
+"""camlib.finetune: fine-tuning VGG16-GAP as a command, in one process and under torchrun (gloo, CPU).
+
+Offline and CPU only: the data is camlib.imagenet's synthetic ILSVRC tree (3 classes, 4 images
+each in train/ and val/, 24x24) of which runs keep 2 images per class (``images_per_class=2``: an
+epoch is 3 steps of 2 images), the crops are 16x16 (VGG16-GAP's stride is 16: one map cell, enough
+to train) and weights are random (``weights=None``), so no download happens. VGG16's 15 M conv
+parameters still cost about a second per step on two CPU cores; every run here is two or three steps.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from camlib.config import seed_everything
+from camlib.data import DataNotFoundError
+from camlib.finetune import FinetuneConfig, FinetuneError, _ResumableSampler, finetune, main
+from camlib.imagenet import write_synthetic_ilsvrc
+from camlib.models import VGG16GAP, vgg16_gap
+from camlib.train import CHECKPOINT_FORMAT, load_checkpoint
+
+WNIDS = ("n01440764", "n01443537", "n01484850")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _small(data: Path, output: Path, **overrides) -> FinetuneConfig:
+    settings = dict(data=data, output=output, image_size=16, batch_size=2, images_per_class=2, workers=0,
+                    progress=False, device="cpu")
+    return FinetuneConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ilsvrc")
+    write_synthetic_ilsvrc(root, classes=WNIDS, images_per_class=4, size=(24, 24))
+    return root
+
+
+@pytest.fixture(scope="module")
+def two_steps(data, tmp_path_factory):
+    """One in-process run of two steps (of the three in an epoch): its config and result."""
+    config = _small(data, tmp_path_factory.mktemp("run") / "vgg16_gap.pt", max_steps=2)
+    return config, finetune(config)
+
+
+# --------------------------------------------------------------------------------------
+# One process
+# --------------------------------------------------------------------------------------
+
+
+def test_a_short_run_writes_a_checkpoint_that_loads_with_weights_only(two_steps):
+    config, result = two_steps
+    assert result.steps == 2 and result.resumed_from_step == 0
+    assert result.checkpoint == Path(config.output) and result.class_names == list(WNIDS)
+    assert isinstance(result.model, VGG16GAP) and not result.model.training
+
+    (record,) = result.history
+    assert record["complete"] is False and record["steps"] == 2 and record["images"] == 4
+    assert math.isfinite(record["loss"]) and 0 <= record["accuracy"] <= 1
+    assert 0 <= record["val_accuracy"] <= 1 and math.isfinite(record["val_loss"])  # the tree has val/<wnid>/
+    assert record["images_per_second"] > 0
+
+    payload = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
+    assert payload["format"] == CHECKPOINT_FORMAT and payload["step"] == 2 and payload["epoch"] == 0
+    assert {"optimizer", "scheduler", "scaler", "epoch_records", "finetune_config"} <= payload.keys()
+    assert payload["optimizer"]["state"], "SGD momentum buffers are stored"
+    assert payload["finetune_config"]["data"] == str(config.data)
+    assert not list(result.checkpoint.parent.glob(".*.tmp")), "the atomic write leaves no temporary file"
+
+    # camlib.train's reader rebuilds the network from the same file.
+    stored = load_checkpoint(result.checkpoint)
+    assert isinstance(stored.model, VGG16GAP) and stored.config == {"num_classes": 3, "freeze_backbone": False}
+    assert stored.class_names == list(WNIDS) and stored.data_source.startswith("ImageFolder ")
+    trained = result.model.state_dict()
+    assert all(torch.equal(value, trained[key]) for key, value in stored.model.state_dict().items())
+
+
+def test_resuming_continues_from_the_saved_step(two_steps, tmp_path, capsys):
+    config, first = two_steps
+    output = tmp_path / "resumed.pt"
+    shutil.copy(first.checkpoint, output)
+    result = finetune(replace(config, output=output, max_steps=10, save_every=1, progress=True))
+    assert result.resumed_from_step == 2 and result.steps == 3, "one step was left of the one epoch asked for"
+    assert f"resuming from {output}: epoch 1, step 2" in capsys.readouterr().out
+    # The unfinished epoch's record goes on to the end of the epoch, rather than a second record starting.
+    (record,) = result.history
+    assert record["steps"] == 3 and record["images"] == 6 and record["complete"] is True
+    payload = torch.load(output, weights_only=True)
+    assert (payload["step"], payload["epoch"], payload["epoch_samples"]) == (3, 1, 0)
+    assert payload["history"]["train_loss"] == [record["loss"]]  # camlib.train.History's lists, finished epochs
+    assert payload["scheduler"]["last_epoch"] == 1
+    # The weights moved on from the stored ones.
+    before = first.model.classifier.weight.detach()
+    assert not torch.equal(result.model.classifier.weight.detach(), before)
+
+
+def test_a_run_that_is_done_does_nothing(two_steps, tmp_path, capsys):
+    config, first = two_steps
+    output = tmp_path / "done.pt"
+    shutil.copy(first.checkpoint, output)
+    result = finetune(replace(config, output=output, max_steps=2, progress=True))
+    assert result.steps == 2 and "nothing to do" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(result.model.state_dict().values(),
+                                                 first.model.state_dict().values()))
+
+
+def test_resuming_with_other_classes_is_refused_and_names_the_difference(two_steps):
+    config, result = two_steps
+    before = result.checkpoint.stat().st_mtime_ns
+    with pytest.raises(FinetuneError, match=r"cannot resume .*3 classes \(asked: 2\); only in the checkpoint: n014848"):
+        finetune(replace(config, classes=["n01440764", "n01443537"], max_steps=3))
+    with pytest.raises(FinetuneError, match=r"freeze_backbone=False \(asked: True\)"):
+        finetune(replace(config, freeze_backbone=True, max_steps=3))
+    assert result.checkpoint.stat().st_mtime_ns == before, "a refused resume leaves the checkpoint alone"
+
+
+def test_the_sampler_resumes_an_epoch_where_it_stopped():
+    dataset = list(range(11))
+    for world in (1, 2):
+        for rank in range(world):
+            whole = _ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=3)
+            resumed = _ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=3)
+            whole.set_epoch(4), resumed.set_epoch(4)
+            resumed.skip = 2
+            assert list(resumed) == list(whole)[2:] and len(resumed) == len(whole) - 2
+
+
+# --------------------------------------------------------------------------------------
+# Errors and the command line
+# --------------------------------------------------------------------------------------
+
+
+def test_a_missing_data_folder_says_what_layout_is_expected(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"does not exist.*train/<wnid>/\*\.JPEG.*val/<wnid>.*imagenette"):
+        finetune(_small(tmp_path / "nowhere", tmp_path / "out.pt"))
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "n01440764").mkdir()
+    with pytest.raises(DataNotFoundError, match=r"has no train/ folder \(it holds: n01440764\)"):
+        finetune(_small(tmp_path / "flat", tmp_path / "out.pt"))
+
+
+def test_missing_imagenette_says_how_to_download_it(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"Imagenette \(160px\) is not under .*--download"):
+        finetune(_small("imagenette", tmp_path / "out.pt", root=tmp_path, imagenette_size="160px"))
+
+
+def test_an_unknown_class_lists_the_available_ones(data, tmp_path):
+    with pytest.raises(FinetuneError, match=r"unknown class 'n01440765'.*has n01440764, n01443537, n01484850.*"
+                                            r"did you mean 'n01440764'"):
+        finetune(_small(data, tmp_path / "out.pt", classes=["n01443537", "n01440765"]))
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_the_command_line_maps_onto_the_config_and_reports_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "torchrun --nproc_per_node=8 -m camlib.finetune" in help_text and "--rdzv-endpoint" in help_text
+    for f in fields(FinetuneConfig):
+        assert f"--{f.name.replace('_', '-')}" in help_text
+    assert "--no-amp" in help_text and "--no-channels-last" in help_text
+
+    code = main(["--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out.pt"), "--classes", "a,b"])
+    assert code == 2 and "camlib.finetune: error:" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# Two processes under torchrun
+# --------------------------------------------------------------------------------------
+
+
+def test_torchrun_two_processes_on_cpu_train_the_same_parameters(data, tmp_path):
+    """DDP with gloo: a few steps, a checkpoint that loads, and equal parameters on both ranks."""
+    output, digests = tmp_path / "ddp.pt", tmp_path / "digests"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "camlib.finetune", "--data", str(data), "--output", str(output), "--device", "cpu",
+        "--image-size", "16", "--batch-size", "2", "--images-per-class", "2", "--max-steps", "2", "--workers", "0",
+        "--rank-digest-dir", str(digests),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    env.pop("CAMLIB_DEVICE", None)
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, f"torchrun failed:\n{run.stdout}\n{run.stderr}"
+
+    stored = load_checkpoint(output)  # weights_only=True inside
+    payload = torch.load(output, map_location="cpu", weights_only=True)
+    assert payload["step"] == 2 and payload["world_size"] == 2
+    # The DistributedSampler gives each rank 3 of the 6 images (batches of 2 and 1): two steps make the epoch,
+    # and the record sums both ranks' images over the process group.
+    (record,) = payload["epoch_records"]
+    assert record["complete"] is True and record["images"] == 6 and payload["epoch"] == 1
+    assert math.isfinite(record["loss"]) and record["val_accuracy"] is not None
+
+    rank0 = torch.load(digests / "rank0.pt", weights_only=True)
+    rank1 = torch.load(digests / "rank1.pt", weights_only=True)
+    assert rank0.keys() == rank1.keys() == stored.model.state_dict().keys()
+    for key, value in rank0.items():
+        assert torch.equal(value, rank1[key]), f"{key} differs between ranks"
+        assert torch.equal(value, stored.model.state_dict()[key]), f"{key} differs from the checkpoint"
+
+    seed_everything(0)  # what finetune builds before training (seed=0): training moved the weights
+    initial = vgg16_gap(num_classes=len(WNIDS))
+    assert not torch.equal(initial.classifier.weight, rank0["classifier.weight"])
+    assert not torch.equal(initial.features[0].weight, rank0["features.0.weight"])
