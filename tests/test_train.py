@@ -438,3 +438,14 @@ def test_fit_or_load_stores_the_held_out_metrics(tmp_path, separable_loader):
                              data_source="s", epochs=1, progress=False, val_loader=separable_loader)
     stored = load_checkpoint(path)
     assert stored.metrics == {"val_loss": history["val_loss"][-1], "val_accuracy": history["val_accuracy"][-1]}
+
+
+def test_extra_entries_are_stored_and_may_not_overwrite_the_checkpoint(tmp_path, tiny_gapnet):
+    path = save_checkpoint(tmp_path / "m.pt", tiny_gapnet, class_names=["a", "b", "c"], data_source="test",
+                           extra={"step": 7, "optimizer": {"state": {}, "param_groups": []}})
+    payload = torch.load(path, weights_only=True)
+    assert payload["step"] == 7 and payload["optimizer"]["param_groups"] == []
+    with pytest.raises(ValueError, match=r"extra entries \['state_dict'\] would overwrite"):
+        save_checkpoint(tmp_path / "n.pt", tiny_gapnet, class_names=["a"], data_source="test",
+                        extra={"state_dict": {}})
+    assert not (tmp_path / "n.pt").exists()
