@@ -7,7 +7,7 @@ PROFILE ?= quick
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: lab test run clean
+.PHONY: lab test run clean students
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,31 @@ test: $(VENV)/.installed-test
 run: $(VENV)/.installed-notebooks
 	mkdir -p build/executed
 	for notebook in $(NOTEBOOKS); do \
-		$(BIN)/papermill "$$notebook" "build/executed/$$(basename $$notebook)" -p PROFILE $(PROFILE) || exit 1; \
+		env -u MPLBACKEND $(BIN)/papermill "$$notebook" "build/executed/$$(basename $$notebook)" -p PROFILE $(PROFILE) || exit 1; \
 	done
+
+# Student notebooks: every cell tagged "solution" becomes a stub that sets its answers to None.
+students: $(VENV)/.installed-notebooks
+	$(BIN)/python -m camlib.exercises notebooks build/students
 
 clean:
 	rm -rf build .pytest_cache
+
+# The static book: every notebook that build/executed/ lacks, or holds older than its source, is executed
+# first with papermill (PROFILE as above; `make run` re-executes them all), then build/book/ gets one HTML
+# page per notebook, figures inside, and index.html; it opens from disk, offline. A notebook that fails is
+# kept as build/executed/NAME.ipynb.failed. MPLBACKEND is unset so that the kernel keeps its inline figures.
+EXECUTED := $(NOTEBOOKS:notebooks/%=build/executed/%)
+
+.PHONY: book figures
+
+build/executed/%.ipynb: notebooks/%.ipynb | $(VENV)/.installed-notebooks
+	mkdir -p $(@D)
+	env -u MPLBACKEND $(BIN)/papermill "$<" "$@" -p PROFILE $(PROFILE) || { mv -f "$@" "$@.failed"; exit 1; }
+
+book: $(EXECUTED) | $(VENV)/.installed-notebooks
+	$(BIN)/python scripts/build_book.py --executed build/executed --out build/book
+
+# The README's figures (docs/figures/*.png), copied out of the executed notebooks.
+figures: $(EXECUTED) | $(VENV)/.installed-notebooks
+	$(BIN)/python scripts/readme_figures.py --executed build/executed --out docs/figures
