@@ -64,6 +64,8 @@ from tqdm.auto import tqdm
 from camlib.config import data_root, get_device, seed_everything
 from camlib.data import DataNotFoundError
 from camlib.models import vgg16_gap
+from camlib.photos import IMAGENET_MEAN, IMAGENET_STD
+from camlib.pretrained import resolve_weights, weights_file
 from camlib.train import CHECKPOINT_FORMAT, save_checkpoint
 
 __all__ = [
@@ -73,8 +75,6 @@ __all__ = [
 
 ARCHITECTURES = {"vgg16_gap": vgg16_gap}
 """``architecture`` names -> builders taking ``weights``, ``num_classes`` and ``freeze_backbone``."""
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 IMAGENETTE_SIZES = ("full", "320px", "160px")
 EXPECTED_LAYOUT = (
     "an ImageFolder tree in the ILSVRC layout: <data>/train/<wnid>/*.JPEG (one folder per class) and, "
@@ -486,6 +486,16 @@ def _read_checkpoint(path: Path) -> dict:
     return payload
 
 
+def _weights_unavailable(weights: str, error: OSError) -> str:
+    try:
+        where = f"put {weights_file(resolve_weights(weights, 'vgg16')).name} in {torch.hub.get_dir()}/checkpoints"
+    except (ValueError, TypeError):
+        where = f"put the file in {torch.hub.get_dir()}/checkpoints"
+    return (f"could not download the VGG16 weights {weights!r} ({type(error).__name__}: {error}). To work offline, "
+            f"{where}, or pass --weights with the path of a VGG16 state dict; without --weights the backbone "
+            "starts from random weights")
+
+
 def _check_resumable(payload: dict, path: Path, architecture: str, model_config: dict, classes: list[str]) -> None:
     differences = []
     if payload["architecture"] != architecture:
@@ -565,7 +575,10 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
     seed_everything(config.seed)
     with context.local_first():  # pretrained weights: one download per node
         weights = None if payload is not None else config.weights
-        model = build(weights=weights, num_classes=len(classes), freeze_backbone=config.freeze_backbone)
+        try:
+            model = build(weights=weights, num_classes=len(classes), freeze_backbone=config.freeze_backbone)
+        except OSError as error:  # URLError is an OSError: no network, and the file is not in torch's cache
+            raise FinetuneError(_weights_unavailable(weights, error)) from error
     if payload is not None:
         model.load_state_dict(payload["state_dict"])
 

@@ -41,14 +41,20 @@ class CAMExplorer(widgets.VBox):
         self.opacity_slider = widgets.FloatSlider(
             value=0.5, min=0.0, max=1.0, step=0.05, description="opacity"
         )
-        self.picture = widgets.Image(format="png")
+        # A fixed square, or the row's default stretch would squash the picture to the table's height.
+        self.picture = widgets.Image(format="png", layout=widgets.Layout(width="240px", height="240px",
+                                                                         object_fit="contain"))
         self.summary = widgets.HTML()
         for control in (self.image_slider, self.class_dropdown, self.opacity_slider):
             control.observe(lambda _change: self.refresh(), names="value")
         super().__init__([
             widgets.HBox([self.image_slider, self.class_dropdown, self.opacity_slider]),
-            widgets.HBox([self.picture, self.summary]),
+            widgets.HBox([self.picture, self.summary], layout=widgets.Layout(align_items="flex-start")),
         ])
+        # CSS classes, so a browser test (tests/test_browser.py) or a course stylesheet can find the parts.
+        self.add_class("camlib-explorer")
+        for part, name in ((self.image_slider, "image"), (self.picture, "picture"), (self.summary, "summary")):
+            part.add_class(f"camlib-explorer-{name}")
         self.refresh()
 
     def refresh(self) -> None:

@@ -212,3 +212,16 @@ def test_torchrun_two_processes_on_cpu_train_the_same_parameters(data, tmp_path)
     initial = vgg16_gap(num_classes=len(WNIDS))
     assert not torch.equal(initial.classifier.weight, rank0["classifier.weight"])
     assert not torch.equal(initial.features[0].weight, rank0["features.0.weight"])
+
+
+def test_pretrained_weights_that_cannot_be_downloaded_say_how_to_work_offline(data, tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    config = _small(data, tmp_path / "x.pt", weights="DEFAULT")
+    with pytest.raises(FinetuneError, match=r"could not download the VGG16 weights 'DEFAULT' .*vgg16-\w+\.pth in"):
+        finetune(config)

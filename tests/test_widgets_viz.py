@@ -76,3 +76,12 @@ def test_explorer_renders_and_follows_its_controls(explorer):
     assert "CAM of middle" not in explorer.summary.value  # the title is drawn in the picture
     assert explorer.class_dropdown.options[0] == PREDICTED
     assert explorer.image_slider.max == 5
+
+
+def test_explorer_parts_carry_css_classes_and_a_square_picture(explorer):
+    # tests/test_browser.py finds the explorer in JupyterLab by these classes.
+    assert "camlib-explorer" in explorer._dom_classes
+    assert "camlib-explorer-image" in explorer.image_slider._dom_classes
+    assert "camlib-explorer-picture" in explorer.picture._dom_classes
+    assert "camlib-explorer-summary" in explorer.summary._dom_classes
+    assert explorer.picture.layout.width == explorer.picture.layout.height
