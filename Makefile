@@ -29,7 +29,7 @@ lab: $(VENV)/.installed-notebooks
 # Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
 # their printed outputs are not compared). Settings live in pyproject.toml.
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check camlib tests notebooks $(wildcard benchmarks)
+	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
 	CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
 
 # Execute every notebook headless with papermill: make run PROFILE=quick|full

@@ -214,3 +214,19 @@ def test_readme_table_names_cells_that_exist_in_the_notebooks():
         hits = [cell for cell in nb.cells if cell.cell_type == "code" and entry.marker in cell.source]
         tagged = [cell for cell in nb.cells if f"figure:{entry.name}" in cell.get("metadata", {}).get("tags", [])]
         assert hits or tagged, f"{entry.name}: no cell of {path.name} contains {entry.marker!r} or has its tag"
+
+
+def test_timings_table_has_a_row_per_notebook_and_a_column_per_run(executed, tmp_path):
+    notebook_timings = load_script("notebook_timings")
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    nb = nbformat.read(executed["dir"] / "01_alpha.ipynb", as_version=4)
+    nb.metadata["papermill"] = papermill_record(125.0)
+    nbformat.write(nb, warm / "01_alpha.ipynb")
+    table = notebook_timings.timings_table([executed["dir"], warm], ["cold", "warm"])
+    assert table.splitlines() == [
+        "| notebook | cold | warm |",
+        "| --- | ---: | ---: |",
+        "| 01_alpha | 7.4 s (quick) | 2 min 05 s (quick) |",
+        "| 02_beta | 75 s (quick) | – |",
+    ]

@@ -96,3 +96,11 @@ def test_notebook_follows_the_conventions(path):
         assert heading in text, f"{path.name} lacks {heading!r}"
     assert not re.search(r"\.cuda\(\)", text), "device-agnostic code only: use .to(device)"
     assert path.stem in (ROOT / "README.md").read_text(), f"README's notebook map lacks {path.stem}"
+
+
+def test_make_test_lints_the_library_tests_benchmarks_scripts_and_notebooks():
+    makefile = (ROOT / "Makefile").read_text()
+    lint = re.search(r"^test:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE).group(1)
+    ruff = next(line for line in lint.splitlines() if "ruff check" in line).split()
+    assert {"camlib", "tests", "notebooks", "benchmarks", "scripts"} <= set(ruff), ruff
+    assert "ipynb" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["extend-include"][0]
