@@ -101,19 +101,15 @@ def on_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def check_runtime() -> torch.device:
-    """Run by every notebook's first cell: warn on Colab when no GPU is attached (the quick
-    profile still runs, on the CPU), and return the device camlib will use."""
-    from camlib.config import get_device
-
-    device = get_device()
+def check_runtime() -> None:
+    """Run by every notebook's first cell: on Colab without a GPU, warn (the quick profile still
+    runs, on the CPU) and say how to attach one. Elsewhere it does nothing."""
     if on_colab() and not torch.cuda.is_available():
         warnings.warn(
             "No GPU on this Colab runtime: the notebook runs its quick profile on the CPU. For the full "
             "profile choose Runtime > Change runtime type > T4 GPU (or any GPU), then Runtime > Run all.",
             stacklevel=2,
         )
-    return device
 
 
 def main(argv: list[str] | None = None) -> int:
