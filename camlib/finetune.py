@@ -10,10 +10,12 @@ same from Python (notebook 05). What it does:
   ``ImageFolder`` numbers classes); ``images_per_class`` keeps the first images of each class
   (in both splits), for quick runs.
 * **Model.** ``camlib.models.vgg16_gap(weights, num_classes=len(classes), freeze_backbone)``.
-* **Solver.** SGD with momentum and weight decay, as the paper's Caffe solver; the learning rate
-  follows Caffe's ``step`` policy (``torch.optim.lr_scheduler.StepLR``): times ``lr_gamma`` every
-  ``lr_step_epochs`` epochs. Cross-entropy loss. Train images: ``RandomResizedCrop`` + horizontal
-  flip; val images: resize to ``256/224 * image_size`` and center crop; ImageNet normalization.
+* **Solver.** The SGD recipe VGG16 itself was trained with (Simonyan & Zisserman: momentum 0.9,
+  weight decay 5e-4, lr 1e-2 divided by 10 in steps); the CAM paper does not give its settings. The
+  learning rate follows Caffe's ``step`` policy (``torch.optim.lr_scheduler.StepLR``): times
+  ``lr_gamma`` every ``lr_step_epochs`` epochs (the default 10 never decays in a run of 10 epochs
+  or fewer). Cross-entropy loss. Train images: ``RandomResizedCrop`` + horizontal flip; val
+  images: resize to ``256/224 * image_size`` and center crop; ImageNet normalization.
 * **Speed.** On CUDA, mixed precision (``torch.autocast`` float16 + ``torch.amp.GradScaler``) and
   ``channels_last`` tensors by default; both are switches. With ``amp=True`` elsewhere, autocast
   uses bfloat16 and no scaler.
@@ -745,7 +747,7 @@ examples:
 
   # eight GPUs on one machine: DistributedDataParallel, --batch-size is per GPU (global 8 x 64)
   torchrun --nproc_per_node=8 -m camlib.finetune --data /data/ILSVRC2012 --weights DEFAULT \\
-      --batch-size 64 --epochs 10 --output checkpoints/vgg16_gap_imagenet.pt
+      --batch-size 64 --epochs 10 --lr-step-epochs 4 --output checkpoints/vgg16_gap_imagenet.pt
 
   # two nodes with eight GPUs each: run on every node (same --output, on shared storage)
   torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=node0.example:29500 \\
@@ -761,7 +763,9 @@ def _parser() -> argparse.ArgumentParser:
     defaults = FinetuneConfig(data="", output="")
     parser = argparse.ArgumentParser(
         prog="python -m camlib.finetune",
-        description="Fine-tune VGG16-GAP (Zhou et al., CVPR 2016) with SGD + momentum, on one device or, "
+        description="Fine-tune VGG16-GAP (Zhou et al., CVPR 2016) with the SGD recipe VGG16 was trained with "
+        "(momentum 0.9, weight decay 5e-4, lr 1e-2 divided by 10 in steps; the CAM paper gives no settings), "
+        "on one device or, "
         "through torchrun, on many GPUs and nodes (DistributedDataParallel).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -788,7 +792,8 @@ def _parser() -> argparse.ArgumentParser:
     option("lr", "learning rate")
     option("momentum", "SGD momentum")
     option("weight_decay", "L2 weight decay")
-    option("lr_step_epochs", "multiply the learning rate by --lr-gamma every this many epochs")
+    option("lr_step_epochs", "multiply the learning rate by --lr-gamma every this many epochs "
+                             "(no decay when it is not below --epochs)")
     option("lr_gamma", "learning-rate decay factor")
     option("image_size", "training crop side in pixels (a multiple of 16 gives whole CAM cells)")
     option("workers", "DataLoader worker processes per training process")

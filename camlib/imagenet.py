@@ -6,7 +6,10 @@ What is here:
   (``ILSVRC2012_bbox_val_v3.tgz``: one PASCAL VOC ``<annotation>`` per image).
 * ``read_loc_solution_csv`` -- Kaggle's ``LOC_val_solution.csv`` (the same boxes as text).
 * ``scale_boxes`` -- boxes of the original photograph -> boxes of the resized network input.
+* ``read_annotations`` -- the annotations of given val images: XML files when present, else the CSV.
 * ``ground_truth`` -- class indices and box lists from the annotations, for
+* ``ilsvrc_cams`` -- one pass of a GAP network over an ILSVRC-layout val folder: top-5 classes and
+  their CAMs, the true class's CAM, labels and scaled boxes -- what ``evaluate_ilsvrc`` takes.
 * ``evaluate_ilsvrc`` -- Top-1 / Top-5 Loc, GT-known Loc, MaxBoxAccV2 and the classification
   errors, through ``camlib.localize`` (the CAM paper's 20 % box heuristic is not rewritten here).
 * ``PAPER_TABLE`` and ``ilsvrc_table`` -- our errors beside Zhou et al. (CVPR 2016).
@@ -55,15 +58,19 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from camlib.cam import compute_cams
 from camlib.localize import bbox_from_cam, gt_known_loc, max_box_acc_v2, paired_iou, top1_loc, top5_loc
 
 __all__ = [
     "PAPER_TABLE",
     "Annotation",
+    "ILSVRCPredictions",
     "SyntheticILSVRC",
     "evaluate_ilsvrc",
     "ground_truth",
+    "ilsvrc_cams",
     "ilsvrc_table",
+    "read_annotations",
     "read_loc_solution_csv",
     "read_voc_boxes",
     "read_voc_folder",
@@ -242,6 +249,37 @@ def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[
         boxes = boxes.float()
     factor = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=boxes.dtype, device=boxes.device)
     return boxes * factor
+
+
+def read_annotations(root: str | Path, image_paths: Sequence[str | Path]) -> dict[str, Annotation]:
+    """The ILSVRC annotations of these val images, keyed by image id (the file name's stem).
+
+    Reads ``root/val_boxes/<id>.xml`` (``ILSVRC2012_bbox_val_v3.tgz``) when that folder exists, else
+    ``root/LOC_val_solution.csv`` (Kaggle), taking each image's size from its JPEG (the CSV has none),
+    so that ``ground_truth(..., to_size=...)`` can scale the boxes either way.
+
+    Raises:
+        FileNotFoundError: neither ``val_boxes/`` nor ``LOC_val_solution.csv`` is under ``root``, or an
+            image has no XML file.
+        KeyError: an image missing from the CSV.
+    """
+    from PIL import Image  # installed with torchvision
+
+    root = Path(root)
+    ids = [Path(p).stem for p in image_paths]
+    if (root / "val_boxes").is_dir():
+        return {i: read_voc_boxes(root / "val_boxes" / f"{i}.xml") for i in ids}
+    csv_path = root / "LOC_val_solution.csv"
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"no ILSVRC boxes under {root}: neither val_boxes/*.xml nor LOC_val_solution.csv")
+    objects = read_loc_solution_csv(csv_path)
+    annotations = {}
+    for image_id, path in zip(ids, image_paths):
+        if image_id not in objects:
+            raise KeyError(f"image {image_id!r} is not in {csv_path}")
+        with Image.open(path) as image:
+            annotations[image_id] = Annotation(image.size, objects[image_id])
+    return annotations
 
 
 def ground_truth(
@@ -461,6 +499,102 @@ def ilsvrc_table(results: Mapping, data: str = "ILSVRC val") -> str:
         lines.append(f"| {name} | {data} | " + " | ".join(cells) + f" | {_cell(None if box is None else 100 * box)} "
                      f"| {res['n']} |")
     return "\n".join(lines)
+
+
+class ILSVRCPredictions(NamedTuple):
+    """What ``ilsvrc_cams`` measured on N val images, in the model's class indices."""
+
+    top5_classes: torch.Tensor  # [N, 5] best first
+    top5_cams: torch.Tensor  # [N, 5, h, w] raw CAMs of those classes
+    labels: torch.Tensor  # [N] the true class
+    true_cams: torch.Tensor  # [N, h, w] raw CAM of the true class
+    boxes: list[torch.Tensor]  # N tensors [M_i, 4]: ground truth in the size x size input's pixels
+    paths: list[str]  # the images
+    image_size: tuple[int, int]  # (H, W) of the network's input, the boxes' pixel frame
+
+    def evaluate(self, **kwargs) -> dict[str, float]:
+        """``evaluate_ilsvrc`` on these predictions: Top-1 / Top-5 / GT-known Loc, MaxBoxAccV2 and the
+        classification scores (``kwargs``, e.g. ``threshold``, go through)."""
+        return evaluate_ilsvrc(self.top5_classes, self.top5_cams, self.labels, self.boxes, true_class=self.true_cams,
+                               image_size=self.image_size, **kwargs)
+
+
+def ilsvrc_cams(
+    model: torch.nn.Module,
+    class_names: Sequence[str],
+    root: str | Path,
+    size: int,
+    *,
+    limit: int | None = None,
+    batch_size: int = 8,
+    workers: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+) -> ILSVRCPredictions:
+    """Run a GAP network once over the val images of an ILSVRC-layout folder, for ``evaluate_ilsvrc``.
+
+    ``root`` holds ``val/<wnid>/*.JPEG`` and the boxes (``val_boxes/*.xml`` or ``LOC_val_solution.csv``,
+    see ``read_annotations``); ``write_synthetic_ilsvrc`` writes this layout. Each image is resized to
+    ``size x size`` without cropping (``imagenet_transform(size, crop=False)``), so its boxes map onto the
+    input by scaling alone. Only the images of classes in ``class_names`` (the model's output order, as
+    wnids) are used, and their labels are indices into ``class_names``, whatever the folders' order.
+
+    Args:
+        model: a network ``compute_cams`` reads (``VGG16GAP``, ``GAPNet`` with 3 input channels, a
+            torchvision ResNet / GoogLeNet / DenseNet); put in eval mode and moved to ``device``.
+        class_names: the wnid of each model output; at least 5 (Top-5 needs five guesses).
+        size: input side in pixels.
+        limit: use at most this many images, spread evenly over the kept ones (``None``: all).
+        batch_size, workers: of the ``DataLoader``.
+        device: where the model runs (default: the device of its parameters).
+        progress: a tqdm bar over the batches.
+
+    Returns:
+        ``ILSVRCPredictions``; its ``evaluate()`` calls ``evaluate_ilsvrc``.
+
+    Raises:
+        ValueError: fewer than 5 classes, no val image of a known class, or box files whose class
+            disagrees with the image's folder.
+    """
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets
+    from tqdm.auto import tqdm
+
+    from camlib.photos import imagenet_transform
+
+    class_names = list(class_names)
+    if len(class_names) < 5:
+        raise ValueError(f"{len(class_names)} classes: Top-5 localization needs at least 5")
+    root = Path(root)
+    val = datasets.ImageFolder(root / "val", transform=imagenet_transform(size, crop=False))
+    index = {wnid: i for i, wnid in enumerate(class_names)}
+    keep = [k for k, (_, target) in enumerate(val.samples) if val.classes[target] in index]
+    if limit:
+        keep = keep[:: max(1, len(keep) // limit)][:limit]  # spread over the classes
+    if not keep:
+        raise ValueError(f"no image in {root / 'val'} belongs to one of the model's {len(class_names)} classes")
+    paths = [val.samples[k][0] for k in keep]
+    remap = torch.tensor([index.get(wnid, -1) for wnid in val.classes])  # folder index -> model index
+    loader = DataLoader(Subset(val, keep), batch_size=batch_size, num_workers=workers)
+    if device is None:
+        device = next(model.parameters()).device
+    model = model.to(device).eval()
+    parts: dict[str, list[torch.Tensor]] = {"labels": [], "top5_classes": [], "top5_cams": [], "true_cams": []}
+    with torch.no_grad():
+        for images, targets in tqdm(loader, desc="CAMs", leave=False, disable=not progress):
+            logits, cams = compute_cams(model, images.to(device), size=None)  # every class: [B, C, h, w]
+            labels = remap[targets].to(device)
+            best = logits.topk(5, dim=1).indices
+            parts["labels"].append(labels.cpu())
+            parts["top5_classes"].append(best.cpu())
+            parts["top5_cams"].append(cams.gather(1, best[:, :, None, None].expand(-1, -1, *cams.shape[-2:])).cpu())
+            parts["true_cams"].append(cams[torch.arange(len(labels), device=device), labels].cpu())
+    result = {key: torch.cat(value) for key, value in parts.items()}
+    classes, boxes = ground_truth(read_annotations(root, paths), index, [Path(p).stem for p in paths],
+                                  to_size=(size, size))
+    if not torch.equal(classes, result["labels"]):
+        raise ValueError("the classes of the box files disagree with the images' class folders")
+    return ILSVRCPredictions(boxes=boxes, paths=paths, image_size=(size, size), **result)
 
 
 # --------------------------------------------------------------------------------------

@@ -173,8 +173,10 @@ class VGG16GAP(GAPClassifier):
     CAM's f_k(x, y): 1024 maps at stride 16, 14x14 for a 224x224 input. pool5 is gone, so
     the maps are twice as fine as conv5_3's pooled 7x7.
 
-    The linear layer has a bias, as the fc layer of the paper's Caffe model does; then
-    S_c = (1/Z) sum_{x,y} M_c(x, y) + b_c. Weights start as torchvision's VGG initialization;
+    The linear layer keeps a bias, unlike the paper, which sets the softmax bias to 0 (notebook 01):
+    it starts at zero (torchvision's VGG initialization) and is trained with the rest. Then
+    S_c = (1/Z) sum_{x,y} M_c(x, y) + b_c: the bias shifts a class score by a constant but never
+    moves its map. Weights start as torchvision's VGG initialization;
     ``vgg16_gap`` carries pretrained conv1_1-conv5_3 weights over. With ``freeze_backbone``
     the carried-over layers get ``requires_grad=False`` and only the new conv and the linear
     layer train.

@@ -1,6 +1,7 @@
 """Pretrained torchvision weights through torchvision's cache, or an honest fallback to ``None``.
 
-Notebook 05 asks for ImageNet weights of VGG16, ResNet-18, GoogLeNet and DenseNet-121. A file
+Notebook 05 asks for ImageNet weights of VGG16, ResNet-18, GoogLeNet and DenseNet-121
+(``pretrained_weights_for``: one call, one summary line). A file
 already in ``torch.hub.get_dir()/checkpoints`` is used without any network; otherwise it is
 downloaded (hash-checked, as torchvision does). When neither works -- an offline machine, a
 firewall -- ``pretrained_weights`` says why in one line and returns ``None``, and the caller goes
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlparse
@@ -106,6 +108,50 @@ def pretrained_weights(
             print(f"no pretrained weights: {choice.reason}. Continuing with weights=None: a random network, whose "
                   f"predictions and maps mean nothing. To work offline, put {path.name} in {path.parent}")
     return choice
+
+
+def pretrained_weights_for(
+    architectures: Sequence[str],
+    weights: WeightsEnum | str | None = "DEFAULT",
+    *,
+    timeout: float | None = 30.0,
+) -> tuple[dict[str, WeightsEnum | None], str]:
+    """``pretrained_weights`` for several networks, trying downloads only until the first one fails.
+
+    A machine that cannot download one file usually cannot download the next either: after the first
+    failure the remaining networks are only looked up in torchvision's cache, so an offline run costs
+    one timeout, not one per network.
+
+    Args:
+        architectures: torchvision builder names (``"vgg16"``, ``"resnet18"``, ...).
+        weights: a member name such as ``"DEFAULT"`` or ``"IMAGENET1K_V1"``, used for every network, or
+            ``None`` (random networks: nothing is tried).
+        timeout: as in ``pretrained_weights``.
+
+    Returns:
+        ``(found, summary)``: ``{architecture: weights or None}`` in the order given (each value can go
+        straight to ``imagenet_classifier``), and one line saying where the weights are, or which are
+        missing, why, and where to put their files to work offline.
+    """
+    found: dict[str, WeightsEnum | None] = {}
+    failure = None
+    for architecture in architectures:
+        choice = pretrained_weights(weights, architecture, download=failure is None, timeout=timeout, verbose=False)
+        found[architecture] = choice.weights
+        if choice.weights is None and failure is None and weights is not None:
+            failure = choice.reason
+    missing = [architecture for architecture, w in found.items() if w is None]
+    if weights is None:
+        summary = "weights=None: every network is random (nothing downloaded); its predictions and maps mean nothing."
+    elif not missing:
+        folder = weights_file(next(iter(found.values()))).parent if found else Path(torch.hub.get_dir())
+        summary = f"pretrained weights for {', '.join(found)} from {folder}"
+    else:
+        files = [weights_file(resolve_weights(weights, architecture)).name for architecture in missing]
+        summary = (f"No pretrained weights for {', '.join(missing)}: {failure}. Continuing with weights=None: random "
+                   "networks, whose predictions and maps mean nothing; every code path still runs. Offline: put "
+                   f"{', '.join(files)} in {Path(torch.hub.get_dir()) / 'checkpoints'}")
+    return found, summary
 
 
 def _download(weights: WeightsEnum, path: Path, timeout: float | None, progress: bool) -> WeightsChoice:

@@ -3,18 +3,24 @@ image, the paper's table, and the synthetic ILSVRC-format data set. Everything i
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
 
+from camlib.cam import compute_cams
 from camlib.imagenet import (
     PAPER_TABLE,
     Annotation,
+    ILSVRCPredictions,
     evaluate_ilsvrc,
     ground_truth,
+    ilsvrc_cams,
     ilsvrc_table,
+    read_annotations,
     read_loc_solution_csv,
     read_voc_boxes,
     read_voc_folder,
@@ -22,6 +28,8 @@ from camlib.imagenet import (
     write_synthetic_ilsvrc,
 )
 from camlib.localize import box_iou, max_box_acc_v2
+from camlib.models import GAPNet
+from camlib.photos import imagenet_transform
 
 XML = """<annotation>
     <folder>val</folder>
@@ -341,3 +349,57 @@ def test_synthetic_ilsvrc_rejects_bad_arguments(tmp_path):
         write_synthetic_ilsvrc(tmp_path, size=(4, 80))
     with pytest.raises(ValueError, match="images_per_class"):
         write_synthetic_ilsvrc(tmp_path, images_per_class=0)
+
+
+# --------------------------------------------------------------------------------------
+# read_annotations and ilsvrc_cams: a tiny GAP network over the synthetic val folder
+# --------------------------------------------------------------------------------------
+
+WNIDS = ("n01440764", "n01443537", "n01484850", "n01491361", "n01494475", "n01496331")
+
+
+def test_read_annotations_xml_or_csv_agree(tmp_path):
+    data = write_synthetic_ilsvrc(tmp_path, classes=WNIDS[:2], images_per_class=2, size=(40, 32), seed=1)
+    paths = sorted(str(p) for p in data.val.rglob("*.JPEG"))
+    from_xml = read_annotations(data.root, paths)
+    shutil.rmtree(data.val_boxes)  # only the CSV is left: sizes come from the JPEGs
+    from_csv = read_annotations(data.root, paths)
+    assert list(from_xml) == list(from_csv) == [p.rsplit("/", 1)[-1].removesuffix(".JPEG") for p in paths]
+    for image_id, annotation in from_xml.items():
+        assert from_csv[image_id].size == annotation.size == (40, 32)
+        for (wa, a), (wb, b) in zip(annotation.objects, from_csv[image_id].objects, strict=True):
+            assert wa == wb and torch.equal(a, b)
+    data.solution_csv.unlink()
+    with pytest.raises(FileNotFoundError, match="neither val_boxes"):
+        read_annotations(data.root, paths)
+
+
+def test_ilsvrc_cams_gives_what_evaluate_ilsvrc_needs(tmp_path):
+    data = write_synthetic_ilsvrc(tmp_path, classes=WNIDS[:5] + ("n09999999",), images_per_class=2,
+                                  size=(40, 32), seed=2)
+    # The model knows five of the folders' classes in another order, and one class with no folder.
+    class_names = [WNIDS[4], WNIDS[2], "n01000000", WNIDS[0], WNIDS[3], WNIDS[1]]
+    torch.manual_seed(0)
+    model = GAPNet(in_channels=3, num_classes=6, widths=(4, 8)).eval()
+    p = ilsvrc_cams(model, class_names, data.root, 32, batch_size=4, progress=False)
+    assert isinstance(p, ILSVRCPredictions) and len(p.paths) == 10  # n09999999's two images are left out
+    assert not any("n09999999" in path for path in p.paths)
+    assert p.labels.tolist() == [class_names.index(path.split("/")[-2]) for path in p.paths]
+    assert p.top5_classes.shape == (10, 5) and p.top5_cams.shape[:2] == (10, 5) and len(p.boxes) == 10
+    assert p.true_cams.shape == (10, *p.top5_cams.shape[-2:]) and p.image_size == (32, 32)
+    assert all(b.shape[1] == 4 and (b[:, 2:] <= 32).all() for b in p.boxes)  # scaled to the 32 x 32 input
+
+    # The same numbers by hand, for one image.
+    image = imagenet_transform(32, crop=False)(Image.open(p.paths[3]).convert("RGB"))[None]
+    with torch.no_grad():
+        logits, cams = compute_cams(model, image, size=None)
+    best = logits[0].topk(5).indices
+    assert torch.equal(p.top5_classes[3], best)
+    assert torch.allclose(p.top5_cams[3], cams[0, best], atol=1e-6)
+    assert torch.allclose(p.true_cams[3], cams[0, p.labels[3]], atol=1e-6)
+
+    result = p.evaluate()
+    assert result["n"] == 10 and 0.0 <= result["top5_loc"] <= 1.0 and "max_box_acc_v2" in result
+    assert len(ilsvrc_cams(model, class_names, data.root, 32, limit=3, progress=False).paths) == 3
+    with pytest.raises(ValueError, match="at least 5"):
+        ilsvrc_cams(model, class_names[:4], data.root, 32, progress=False)

@@ -14,7 +14,13 @@ import torch
 import torchvision
 from torchvision.models import ResNet18_Weights, SqueezeNet1_0_Weights, VGG16_Weights
 
-from camlib.pretrained import WeightsChoice, imagenet_classifier, pretrained_weights, weights_file
+from camlib.pretrained import (
+    WeightsChoice,
+    imagenet_classifier,
+    pretrained_weights,
+    pretrained_weights_for,
+    weights_file,
+)
 
 
 @pytest.fixture
@@ -131,3 +137,28 @@ def test_imagenet_classifier_builds_random_networks_in_eval_mode():
     resnet = imagenet_classifier("resnet18", None)
     assert not resnet.training and resnet.fc.out_features == 1000
 
+
+
+def test_pretrained_weights_for_stops_downloading_after_the_first_failure(hub, offline):
+    cached = weights_file(ResNet18_Weights.IMAGENET1K_V1)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")
+    found, summary = pretrained_weights_for(("vgg16", "resnet18", "densenet121"), "DEFAULT", timeout=1)
+    assert list(found) == ["vgg16", "resnet18", "densenet121"]
+    assert found == {"vgg16": None, "resnet18": ResNet18_Weights.IMAGENET1K_V1, "densenet121": None}
+    assert [url for url, _, _ in offline] == [VGG16_Weights.IMAGENET1K_V1.url]  # one download tried, not two
+    assert "\n" not in summary and summary.startswith("No pretrained weights for vgg16, densenet121: ")
+    assert "URLError" in summary and "mean nothing" in summary
+    assert f"vgg16-397923af.pth, densenet121-a639ec97.pth in {hub / 'checkpoints'}" in summary
+
+
+def test_pretrained_weights_for_all_cached_or_none(hub, offline):
+    for weights in (ResNet18_Weights.IMAGENET1K_V1, VGG16_Weights.IMAGENET1K_V1):
+        path = weights_file(weights)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"stand-in")
+    found, summary = pretrained_weights_for(["resnet18", "vgg16"])
+    assert found == {"resnet18": ResNet18_Weights.IMAGENET1K_V1, "vgg16": VGG16_Weights.IMAGENET1K_V1}
+    assert summary == f"pretrained weights for resnet18, vgg16 from {hub / 'checkpoints'}"
+    found, summary = pretrained_weights_for(["resnet18"], None)
+    assert found == {"resnet18": None} and "random" in summary and offline == []

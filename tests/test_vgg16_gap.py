@@ -65,7 +65,7 @@ def test_surgery_drops_pool5_and_the_fc_layers_and_adds_the_paper_head(vgg16_fil
     assert (new.stride, new.padding) == ((1, 1), (1, 1))
     assert isinstance(model.features[31], nn.ReLU) and len(model.features) == 32
     assert isinstance(model.pool, nn.AdaptiveAvgPool2d) and model.pool.output_size == 1
-    assert model.classifier.in_features == 1024 and model.classifier.bias is not None  # the Caffe fc has a bias
+    assert model.classifier.in_features == 1024 and model.classifier.bias is not None  # the paper: b_c = 0
     assert count_parameters(new) + count_parameters(model.classifier) == HEAD_PARAMETERS
     assert count_parameters(model.backbone) == VGG16_CONV_PARAMETERS == count_parameters(source_features)
     assert count_parameters(model) == VGG16_CONV_PARAMETERS + HEAD_PARAMETERS
