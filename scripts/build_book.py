@@ -470,7 +470,7 @@ def build_book(executed_dir: Path | str, out_dir: Path | str, *, mathjax: str = 
             mathjax_url=url,
             mathjax_note=mathjax_note,
             built=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            source=_display_path(executed_dir),
+            source=display_path(executed_dir),
         )
     )
     index = out_dir / "index.html"
@@ -478,7 +478,7 @@ def build_book(executed_dir: Path | str, out_dir: Path | str, *, mathjax: str = 
     return [index, *written]
 
 
-def _display_path(path: Path) -> str:
+def display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -499,8 +499,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build_book: {error}", file=sys.stderr)
         return 1
     for path in written:
-        print(f"wrote {_display_path(path)} ({path.stat().st_size / 1024:.0f} KiB)")
-    print(f"open {_display_path(written[0])} in a browser")
+        print(f"wrote {display_path(path)} ({path.stat().st_size / 1024:.0f} KiB)")
+    print(f"open {display_path(written[0])} in a browser")
     return 0
 
 

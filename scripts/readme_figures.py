@@ -22,6 +22,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_book import display_path  # noqa: E402  (scripts/ is not a package)
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 TAG_PREFIX = "figure:"
@@ -143,19 +146,12 @@ def extract_figures(executed_dir: Path | str, out_dir: Path | str, figures: tupl
         path = out_dir / f"{item.name}.png"
         path.write_bytes(item.png)
         width, height = png_size(item.png)
-        print(f"wrote {_display_path(path)}: {width}x{height}, {len(item.png) / 1024:.0f} KiB "
+        print(f"wrote {display_path(path)}: {width}x{height}, {len(item.png) / 1024:.0f} KiB "
               f"<- {item.notebook} cell {item.cell} ({item.how})")
         written.append(path)
     for note in notes:
         print(f"note: {note}")
     return written
-
-
-def _display_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
