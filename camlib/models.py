@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torchvision
@@ -310,3 +311,44 @@ def build_model(architecture: str, config: dict) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class LayerRecord(NamedTuple):
+    """One leaf module as a forward pass met it: qualified name, module, output shape (no batch), parameters."""
+
+    name: str
+    module: nn.Module
+    shape: tuple[int, ...]
+    parameters: int
+
+
+def layer_summary(model: nn.Module, images: torch.Tensor) -> list[LayerRecord]:
+    """Every leaf module (Conv2d, ReLU, pooling, Linear, ...) in the order ``model(images)`` calls it,
+    with its output shape: one forward pass under ``no_grad``, forward hooks removed afterwards."""
+    records, handles = [], []
+    for name, module in model.named_modules():
+        if next(module.children(), None) is None:
+            def record(module, inputs, output, name=name):
+                records.append(LayerRecord(name, module, tuple(output.shape[1:]), count_parameters(module)))
+            handles.append(module.register_forward_hook(record))
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return records
+
+
+def vgg16_layer_names() -> list[str]:
+    """The paper's names of torchvision's ``vgg16().features``, index by index: conv1_1, relu1_1, ...,
+    pool1, ..., conv5_3, relu5_3, pool5 (31 names)."""
+    names, stage, conv = [], 1, 0
+    for entry in _VGG_CONFIGS["D"]:
+        if entry == "M":
+            names.append(f"pool{stage}")
+            stage, conv = stage + 1, 0
+        else:
+            conv += 1
+            names += [f"conv{stage}_{conv}", f"relu{stage}_{conv}"]
+    return names

@@ -156,3 +156,29 @@ def test_convs_per_stage_sets_the_depth():
     assert sum(isinstance(m, torch.nn.Conv2d) for m in GAPNet(widths=(4, 8)).modules()) == 4
     with pytest.raises(ValueError, match="convs_per_stage"):
         GAPNet(convs_per_stage=0)
+
+
+def test_layer_summary_lists_leaf_modules_in_call_order_and_removes_its_hooks():
+    from camlib.models import layer_summary
+
+    model = GAPNet(in_channels=1, num_classes=3, widths=(4, 8), downsample=1).eval()
+    records = layer_summary(model, torch.zeros(2, 1, 16, 16))
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    assert [r.module for r in records] == leaves  # one record per leaf, in forward order
+    convs = [r for r in records if isinstance(r.module, nn.Conv2d)]
+    assert convs[0].shape == (4, 16, 16) and convs[-1].shape[0] == 8
+    assert convs[0].parameters == 3 * 3 * 1 * 4 + (4 if convs[0].module.bias is not None else 0)
+    assert records[-1].name == "classifier" and records[-1].shape == (3,) and records[-1].parameters == 8 * 3
+    assert all(not m._forward_hooks for m in model.modules()), "hooks must be removed"
+
+
+def test_vgg16_layer_names_follow_the_paper_over_torchvisions_features():
+    from camlib.models import VGG16GAP, vgg16_layer_names
+
+    names = vgg16_layer_names()
+    assert len(names) == 31 and names[:5] == ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+    assert names[28:] == ["conv5_3", "relu5_3", "pool5"]
+    trunk = VGG16GAP(num_classes=2).backbone  # torchvision's features[:30]: up to relu5_3
+    for name, module in zip(names, trunk):
+        kind = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}[name[:4]]
+        assert isinstance(module, kind), (name, module)
