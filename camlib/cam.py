@@ -14,7 +14,8 @@ Those are separate, explicit steps (``upsample_cams``, ``normalize_cams``), and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -23,23 +24,36 @@ from torch import nn
 from torchvision.models import DenseNet
 
 NORMALIZATIONS = (None, "max", "minmax")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _as_class_indices(classes, batch: int, num_classes: int) -> torch.Tensor:
-    classes = torch.as_tensor(classes)
+    """One class index per image as a long tensor ``[batch]``."""
+    try:
+        classes = torch.as_tensor(classes)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"classes must be integer class indices, one per image; got {classes!r}") from error
     if classes.dim() != 1 or classes.numel() != batch:
         raise ValueError(
             f"classes must be a 1-D tensor with one class index per image, shape [{batch}]; "
-            f"got shape {list(classes.shape)}"
+            f"got shape {list(classes.shape)}" + ("; for one class c for every image pass [c] * len(images)"
+                                                  if classes.dim() == 0 else "")
         )
-    if classes.dtype.is_floating_point or classes.dtype == torch.bool:
+    if classes.numel() == 0:
+        return classes.long()  # an empty batch: torch.as_tensor([]) is float, and that is fine here
+    if classes.dtype.is_floating_point or classes.dtype.is_complex or classes.dtype == torch.bool:
         raise ValueError(f"classes must hold integer class indices, got dtype {classes.dtype}")
-    if classes.numel() and (classes.min() < 0 or classes.max() >= num_classes):
+    if classes.min() < 0 or classes.max() >= num_classes:
         raise ValueError(
             f"class index out of range: classes hold values from {int(classes.min())} to "
             f"{int(classes.max())}, but the weight has {num_classes} classes (0..{num_classes - 1})"
         )
     return classes.long()
+
+
+def _check_finite(tensor: torch.Tensor, what: str) -> None:
+    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+        raise ValueError(f"{what} contain NaN or infinite values; a CAM of them would be NaN as well")
 
 
 def class_activation_maps(
@@ -55,6 +69,9 @@ def class_activation_maps(
     Returns:
         ``[B, C, h, w]`` when ``classes`` is None, else ``[B, h, w]``.
     """
+    if not isinstance(features, torch.Tensor) or not isinstance(weight, torch.Tensor):
+        raise TypeError(f"features and weight must be torch tensors, got {type(features).__name__} and "
+                        f"{type(weight).__name__}; convert with torch.as_tensor(...)")
     if features.dim() != 4:
         raise ValueError(
             f"features must be [B, K, h, w] (batch, channels, height, width); got shape "
@@ -70,16 +87,37 @@ def class_activation_maps(
             f"expects K={weight.shape[1]} (shape {list(weight.shape)}): pass the weight of the "
             "linear layer that follows these maps"
         )
+    if not features.is_floating_point() or features.dtype != weight.dtype or features.device != weight.device:
+        raise ValueError(
+            f"features ({features.dtype} on {features.device}) and weight ({weight.dtype} on {weight.device}) "
+            "must be floating point, of one dtype, on one device: e.g. features.to(weight)"
+        )
     if classes is None:
         return torch.einsum("bkhw,ck->bchw", features, weight)
     classes = _as_class_indices(classes, batch, num_classes).to(weight.device)
     return torch.einsum("bkhw,bk->bhw", features, weight[classes])
 
 
+def _output_size(size) -> tuple[int, int]:
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (not isinstance(size, tuple | list) or len(size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
+        raise ValueError(f"size={size!r}: give a positive int or a (height, width) pair of positive ints")
+    return tuple(size)
+
+
 def upsample_cams(cams: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     """Bilinear resize (``align_corners=False``) of ``[B, h, w]`` or ``[B, C, h, w]`` maps."""
+    if not isinstance(cams, torch.Tensor):
+        raise TypeError(f"cams must be a torch tensor, got {type(cams).__name__}")
     if cams.dim() not in (3, 4):
         raise ValueError(f"cams must be [B, h, w] or [B, C, h, w], got shape {list(cams.shape)}")
+    if not cams.is_floating_point():
+        raise ValueError(f"cams must be floating point to be interpolated, got {cams.dtype}: use cams.float()")
+    size = _output_size(size)
+    if cams.shape[0] == 0 or (cams.dim() == 4 and cams.shape[1] == 0):
+        return cams.new_zeros(*cams.shape[:-2], *size)  # nothing to resize
     grid = cams if cams.dim() == 4 else cams.unsqueeze(1)
     grid = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
     return grid if cams.dim() == 4 else grid.squeeze(1)
@@ -89,18 +127,49 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
     """Rescale each map over its last two dimensions.
 
     ``None`` leaves the maps as they are; ``"max"`` divides by each map's maximum (the
-    paper's "20 % of max" reads such maps; meant for maps whose maximum is positive);
-    ``"minmax"`` maps each map onto [0, 1]. ``eps`` keeps constant maps finite (they become 0).
+    paper's "20 % of max" reads such maps); ``"minmax"`` maps each map onto [0, 1].
+
+    Degenerate maps: a map whose range (``"minmax"``) or maximum (``"max"``) is at most
+    ``eps`` is constant for this purpose and becomes 0. ``"max"`` is meant for maps whose
+    maximum is positive (Grad-CAM, ``cams.clamp_min(0)``): a map with negative values and no
+    positive maximum cannot be scaled by it, and is refused with a ``ValueError``.
+    float16 and bfloat16 maps are scaled in float32 (``eps`` would underflow) and returned in
+    their own dtype.
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"normalize={mode!r}: use one of {NORMALIZATIONS}")
+    if not isinstance(cams, torch.Tensor):
+        raise TypeError(f"cams must be a torch tensor, got {type(cams).__name__}")
     if mode is None:
         return cams
-    top = cams.amax(dim=(-2, -1), keepdim=True)
+    if cams.dim() < 2:
+        raise ValueError(f"cams must have at least two (spatial) dimensions, got shape {list(cams.shape)}")
+    if not eps > 0:
+        raise ValueError(f"eps={eps!r} must be a small positive number, e.g. 1e-8")
+    if cams.numel() == 0:
+        return cams.float() if not cams.is_floating_point() else cams
+    _check_finite(cams, "the maps")
+    work = cams.float() if cams.dtype in _LOW_PRECISION or not cams.is_floating_point() else cams
+    top = work.amax(dim=(-2, -1), keepdim=True)
     if mode == "max":
-        return cams / top.clamp_min(eps)
-    bottom = cams.amin(dim=(-2, -1), keepdim=True)
-    return (cams - bottom) / (top - bottom).clamp_min(eps)
+        _refuse_maps_without_positive_maximum(work, top, eps)
+        scaled = torch.where(top > eps, work / top.clamp_min(eps), torch.zeros_like(work))
+    else:
+        bottom = work.amin(dim=(-2, -1), keepdim=True)
+        spread = top - bottom
+        scaled = torch.where(spread > eps, (work - bottom) / spread.clamp_min(eps), torch.zeros_like(work))
+    return scaled.to(cams.dtype) if cams.is_floating_point() else scaled
+
+
+def _refuse_maps_without_positive_maximum(work: torch.Tensor, top: torch.Tensor, eps: float) -> None:
+    bottom = work.amin(dim=(-2, -1), keepdim=True)
+    bad = (top <= eps) & (bottom < -eps)
+    if bad.any():
+        raise ValueError(
+            f"normalize='max' divides each map by its maximum, but {int(bad.sum())} of {bad.numel()} maps have "
+            "negative values and no positive maximum. Use 'minmax', or keep the positive evidence first "
+            "(cams.clamp_min(0), as Grad-CAM's ReLU does)."
+        )
 
 
 class CAMOutput(NamedTuple):
@@ -108,47 +177,171 @@ class CAMOutput(NamedTuple):
     cams: torch.Tensor  # [B, C, H, W] for all classes, [B, H, W] for one class per image
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run in eval mode (BatchNorm's running statistics, no dropout, nothing updated); put
+    every submodule's train/eval flag back afterwards."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+def check_images(images: torch.Tensor, model: nn.Module | None = None) -> None:
+    """``images`` must be a finite float ``[B, C, H, W]`` tensor on the model's device and in its dtype."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch tensor [B, C, H, W], got {type(images).__name__}")
+    if images.dim() != 4:
+        raise ValueError(
+            f"images must be [B, C, H, W], got shape {list(images.shape)}; "
+            "for a single image use image.unsqueeze(0)"
+        )
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point, got {images.dtype}: e.g. images.float() / 255")
+    _check_finite(images, "the images")
+    if model is None:
+        return
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    parameter = next(model.parameters(), None)
+    if parameter is not None and (parameter.device != images.device or parameter.dtype != images.dtype):
+        raise ValueError(
+            f"the images are {images.dtype} on {images.device}, the model's parameters {parameter.dtype} on "
+            f"{parameter.device}: move one to the other, e.g. images.to(next(model.parameters()))"
+        )
+
+
+@contextmanager
+def explained_errors(model: nn.Module, images: torch.Tensor) -> Iterator[None]:
+    """Turn torch's error for images a model cannot take into one that names their shape."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as error:
+        raise ValueError(
+            f"{type(model).__name__} could not run on images of shape {list(images.shape)} ({images.dtype}): "
+            f"{str(error).strip().splitlines()[0]}. Check the channels and size the model was built for."
+        ) from error
+
+
+def check_logits(logits, images: torch.Tensor) -> torch.Tensor:
+    """Logits must be ``[B, num_classes]``, one row per image."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"the model must return logits [B, num_classes], got {shape}")
+    if logits.shape[0] != images.shape[0]:
+        raise ValueError(
+            f"the model returned {logits.shape[0]} rows of logits for {images.shape[0]} images: its forward "
+            "must keep the batch (one row of class scores per image)"
+        )
+    if logits.shape[1] == 0:
+        raise ValueError("the model returned logits for 0 classes")
+    return logits
+
+
+def run_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """``model(images)`` with ``explained_errors`` and ``check_logits``."""
+    with explained_errors(model, images):
+        logits = model(images)
+    return check_logits(logits, images)
+
+
 def _is_global_average_pool(module: nn.Module | None) -> bool:
-    return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1))
+    return isinstance(module, nn.AdaptiveAvgPool2d) and module.output_size in (1, (1, 1), [1, 1])
+
+
+def _generic_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear] | None:
+    """The last global average pool, when exactly one ``nn.Linear`` is registered after it."""
+    modules = list(model.modules())
+    pools = [i for i, module in enumerate(modules) if _is_global_average_pool(module)]
+    if not pools:
+        return None
+    linears = [module for module in modules[pools[-1] + 1:] if isinstance(module, nn.Linear)]
+    return (modules[pools[-1]], "input", linears[0]) if len(linears) == 1 else None
 
 
 def find_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     """Where the last conv maps and the final linear layer of a GAP classifier are.
 
     Returns ``(module, "input" | "output", linear)``: the maps are the input of ``module``
-    (the pooling layer of torchvision's ResNet and GoogLeNet) or its output followed by a ReLU
-    (DenseNet's ``features``, whose ReLU is applied in ``forward``, outside any module).
+    (the pooling layer of torchvision's ResNet and GoogLeNet, or the last
+    ``nn.AdaptiveAvgPool2d(1)`` of any model with one ``nn.Linear`` after it, such as
+    ``nn.Sequential(conv, ReLU, AdaptiveAvgPool2d(1), Flatten, Linear)``) or its output followed
+    by a ReLU (DenseNet's ``features``, whose ReLU is applied in ``forward``, outside any module).
+    ``compute_cams`` checks on every call that the logits are the linear layer applied to the
+    mean of those maps, so a head read wrongly is an error, never a wrong map.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if _is_global_average_pool(getattr(model, "avgpool", None)) and isinstance(getattr(model, "fc", None), nn.Linear):
         return model.avgpool, "input", model.fc  # ResNet, GoogLeNet (eval-mode dropout in between)
     if isinstance(model, DenseNet):
         return model.features, "output", model.classifier
+    found = _generic_gap_head(model)
+    if found is not None:
+        return found
     raise TypeError(
         f"{type(model).__name__} has no GAP + linear head that a CAM can read: CAM needs the last "
         "conv maps to be globally average-pooled into one linear layer (GAPNet, ResNet, GoogLeNet, "
-        "DenseNet). For networks that flatten their maps into fully connected layers (VGG16, "
-        "AlexNet, FlattenFCNet) use camlib.gradcam.grad_cam, or camlib.models.vgg16_gap for the "
-        "paper's GAP version of VGG16."
+        "DenseNet, or nn.AdaptiveAvgPool2d(1) followed by one nn.Linear). For networks that flatten "
+        "their maps into fully connected layers (VGG16, AlexNet, FlattenFCNet) use camlib.gradcam.grad_cam, "
+        "or camlib.models.vgg16_gap for the paper's GAP version of VGG16."
     )
+
+
+def _check_head_identity(model: nn.Module, logits: torch.Tensor, maps: torch.Tensor, linear: nn.Linear) -> None:
+    """The logits must be ``linear(mean of the maps)``; else the hook read something else."""
+    if maps.dim() != 4 or maps.shape[1] != linear.in_features:
+        raise TypeError(
+            f"{type(model).__name__}: the maps read before its pooling have shape {list(maps.shape)}, but its "
+            f"linear layer takes {linear.in_features} features; use camlib.gradcam.grad_cam on its last conv layer"
+        )
+    expected = F.linear(maps.mean(dim=(-2, -1)), linear.weight, linear.bias)
+    tolerance = (2e-2 if logits.dtype in _LOW_PRECISION else 1e-3) * max(1.0, float(expected.detach().abs().max()))
+    if logits.shape != expected.shape or float((logits - expected).detach().abs().max()) > tolerance:
+        raise TypeError(
+            f"{type(model).__name__}'s logits are not its linear layer applied to the average of the maps "
+            "the hook read (something else sits between pooling and the linear layer), so a CAM would "
+            "not add up to its scores. Use camlib.gradcam.grad_cam on its last conv layer instead."
+        )
 
 
 def _forward_with_maps(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(logits, last conv maps, linear weight) from one forward pass."""
     if hasattr(model, "forward_with_maps") and isinstance(getattr(model, "classifier", None), nn.Linear):
-        logits, maps = model.forward_with_maps(images)
-        return logits, maps, model.classifier.weight
+        with explained_errors(model, images):
+            logits, maps = model.forward_with_maps(images)
+        return check_logits(logits, images), maps, model.classifier.weight
     module, where, linear = find_gap_head(model)
     captured = []
 
     def keep(_module, inputs, output):
         captured.append(inputs[0] if where == "input" else torch.relu(output))
 
-    handle = module.register_forward_hook(keep)
+    with _hooked(module, keep):
+        logits = run_model(model, images)
+    if not captured:
+        name = next(name for name, m in model.named_modules() if m is module) or type(module).__name__
+        raise TypeError(
+            f"{type(model).__name__}.{name} was never called during the forward pass: the model pools its "
+            "maps some other way (e.g. F.adaptive_avg_pool2d in forward), so its maps cannot be read. "
+            "Use camlib.gradcam.grad_cam on its last conv layer (e.g. 'layer4' of a ResNet)."
+        )
+    _check_head_identity(model, logits, captured[-1], linear)
+    return logits, captured[-1], linear.weight
+
+
+@contextmanager
+def _hooked(module: nn.Module, hook) -> Iterator[None]:
+    handle = module.register_forward_hook(hook)
     try:
-        logits = model(images)
+        yield
     finally:
         handle.remove()
-    return logits, captured[-1], linear.weight
 
 
 def compute_cams(
@@ -160,16 +353,18 @@ def compute_cams(
     normalize: str | None = None,
     eps: float = 1e-8,
 ) -> CAMOutput:
-    """Logits and CAMs from one forward pass of a GAP network.
+    """Logits and CAMs from one forward pass of a GAP network, in eval mode.
 
     Args:
         model: ``GAPNet`` (or any module with ``forward_with_maps`` and a linear
-            ``classifier``), or a torchvision ResNet, GoogLeNet or DenseNet, read through a
-            forward hook (``find_gap_head``). Call ``model.eval()`` first.
-        images: ``[B, C_in, H, W]``.
+            ``classifier``), a torchvision ResNet, GoogLeNet or DenseNet, or any model whose
+            last ``nn.AdaptiveAvgPool2d(1)`` feeds one ``nn.Linear``, read through a forward hook
+            (``find_gap_head``). It runs in eval mode (BatchNorm's running statistics, no
+            dropout, no statistics updated); its train/eval flags are restored afterwards.
+        images: ``[B, C_in, H, W]``, float, on the model's device.
         classes: ``None`` (every class), ``"predicted"`` (the arg-max class of each image),
-            or one index per image. With 1000 ImageNet classes, ``None`` means 1000 maps per
-            image: ask for ``"predicted"`` or chosen classes.
+            or one index per image. With 1000 ImageNet classes,
+            ``None`` means 1000 maps per image: ask for ``"predicted"`` or chosen classes.
         size: ``"input"`` upsamples to the images' ``(H, W)``; ``None`` keeps the map size;
             an int or ``(h, w)`` gives that size.
         normalize: ``None``, ``"max"`` or ``"minmax"``, applied after resizing (see
@@ -177,15 +372,17 @@ def compute_cams(
 
     Gradients follow the caller's mode: wrap the call in ``torch.no_grad()`` for inference.
     """
-    if images.dim() != 4:
-        raise ValueError(
-            f"images must be [B, C, H, W], got shape {list(images.shape)}; "
-            "for a single image use image.unsqueeze(0)"
-        )
-    logits, maps, weight = _forward_with_maps(model, images)
+    check_images(images, model)
+    if isinstance(classes, str) and classes != "predicted":
+        raise ValueError(f"classes={classes!r}: use None, 'predicted' or one index per image")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize={normalize!r}: use one of {NORMALIZATIONS}")
+    if size is not None and size != "input":
+        size = _output_size(size)
+    with eval_mode(model):
+        logits, maps, weight = _forward_with_maps(model, images)
+    _check_finite(maps, "the model's maps")
     if isinstance(classes, str):
-        if classes != "predicted":
-            raise ValueError(f"classes={classes!r}: use None, 'predicted' or one index per image")
         classes = logits.argmax(dim=1)
     cams = class_activation_maps(maps, weight, classes)
     if size is not None:

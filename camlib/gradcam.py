@@ -28,7 +28,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from camlib.cam import _as_class_indices, upsample_cams
+from camlib.cam import _as_class_indices, check_images, eval_mode, run_model, upsample_cams
 
 
 def _resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, str]:
@@ -55,18 +55,6 @@ def _check_grad_mode(function: str) -> None:
         )
 
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run in eval mode; put every submodule's train/eval flag back afterwards."""
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in flags:
-            module.training = training
-
-
 class _ActivationCapture:
     """Forward hook: keep the layer's output as a leaf that requires grad; record from there on."""
 
@@ -87,6 +75,11 @@ class _ActivationCapture:
                 f"layer {self.name!r} returns {type(output).__name__}, not a tensor; pick a layer "
                 "whose output is the [B, K, h, w] feature maps"
             )
+        if output.dim() != 4:
+            raise ValueError(
+                f"layer {self.name!r} returns shape {list(output.shape)}, but Grad-CAM weighs [B, K, h, w] "
+                "feature maps: pick a convolutional layer (e.g. the last conv block), not a pooled or linear one"
+            )
         if self.start_recording:
             torch.set_grad_enabled(True)  # the no_grad block of the caller restores it
         self.activation = output.detach().requires_grad_(True)
@@ -102,19 +95,9 @@ class _ActivationCapture:
 
 
 def _target_classes(logits: torch.Tensor, classes) -> torch.Tensor:
-    if logits.dim() != 2:
-        raise ValueError(f"the model must return logits [B, num_classes], got shape {list(logits.shape)}")
     if classes is None:
         return logits.argmax(dim=1)
     return _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
-
-
-def _check_images(images: torch.Tensor) -> None:
-    if images.dim() != 4:
-        raise ValueError(
-            f"images must be [B, C, H, W], got shape {list(images.shape)}; "
-            "for a single image use image.unsqueeze(0)"
-        )
 
 
 def grad_cam(
@@ -142,11 +125,11 @@ def grad_cam(
     ``normalize_cams``).
     """
     _check_grad_mode("grad_cam")
-    _check_images(images)
+    check_images(images, model)
     module, name = _resolve_layer(model, layer)
-    with _eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
+    with eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
         with torch.no_grad():
-            logits = model(images)
+            logits = run_model(model, images)
         activation = capture.result()
     targets = _target_classes(logits, classes)
     if not logits.requires_grad:
@@ -162,6 +145,9 @@ def grad_cam(
         gradients = -gradients
     weights = gradients.mean(dim=(-2, -1))  # alpha^c_k: [B, K]
     maps = torch.einsum("bkhw,bk->bhw", activation.detach(), weights)
+    if not torch.isfinite(maps).all():
+        raise ValueError(f"the Grad-CAM maps at layer {name!r} are not finite: the model's activations or "
+                         "gradients overflow (NaN or inf); check its weights and the images' scale")
     return maps.clamp_min(0) if relu else maps
 
 
@@ -201,12 +187,12 @@ def guided_backprop(
     """Guided backpropagation: d S_c / d image with every ``nn.ReLU`` passing only positive
     gradients, ``[B, C, H, W]``. ReLUs called as functions (``F.relu``) are not guided."""
     _check_grad_mode("guided_backprop")
-    _check_images(images)
+    check_images(images, model)
     pixels = images.detach().requires_grad_(True)
-    with _eval_mode(model), _guided_relus(model) as guided:
+    with eval_mode(model), _guided_relus(model) as guided:
         if guided == 0:
             raise ValueError(f"{type(model).__name__} has no nn.ReLU modules for guided backpropagation")
-        logits = model(pixels)
+        logits = run_model(model, pixels)
         targets = _target_classes(logits, classes)
         (gradients,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), pixels)
     return gradients
@@ -221,8 +207,8 @@ def guided_grad_cam(
     """Guided Grad-CAM: guided backpropagation times the Grad-CAM map upsampled to the image,
     ``[B, C, H, W]``. ``classes=None`` explains each image's predicted class."""
     if classes is None:
-        _check_images(images)
-        with torch.no_grad(), _eval_mode(model):
-            classes = model(images).argmax(dim=1)
+        check_images(images, model)
+        with torch.no_grad(), eval_mode(model):
+            classes = run_model(model, images).argmax(dim=1)
     maps = upsample_cams(grad_cam(model, layer, images, classes), tuple(images.shape[-2:]))
     return guided_backprop(model, images, classes) * maps[:, None]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torchvision.models.resnet import BasicBlock
 
 from camlib.cam import (
     class_activation_maps,
@@ -377,9 +379,10 @@ def test_compute_cams_bad_class_string(tiny_gapnet):
     "model",
     [
         FlattenFCNet(widths=(4, 8), input_size=8, downsample=1),
-        nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)),
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 6), nn.Linear(6, 3)),
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 3)),
     ],
-    ids=["FlattenFCNet", "Sequential"],
+    ids=["FlattenFCNet", "two linear layers after GAP", "Sequential without GAP"],
 )
 def test_compute_cams_needs_a_gap_head(model):
     with pytest.raises(TypeError) as error:
@@ -393,3 +396,152 @@ def test_compute_cams_rejects_single_image(tiny_gapnet):
         compute_cams(tiny_gapnet, IMAGES[0])
     assert "[1, 8, 10]" in str(error.value)
     assert "unsqueeze(0)" in str(error.value)
+
+
+# --------------------------------------------------------------------------------------
+# hostile inputs: a clear error or a correct result, never a NaN or a silently wrong map
+# --------------------------------------------------------------------------------------
+
+
+def test_a_sequential_gap_network_has_a_cam():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    images = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        logits, cams = compute_cams(model, images, size=None)
+        maps = model[1](model[0](images))
+    torch.testing.assert_close(cams, class_activation_maps(maps, model[4].weight))
+    torch.testing.assert_close(logits, cams.mean(dim=(-2, -1)) + model[4].bias)
+
+
+def test_a_head_with_something_between_pool_and_linear_is_refused():
+    # The pool and the one linear layer are there, but a ReLU after pooling breaks S_c = mean(M_c) + b_c.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Tanh(), nn.Linear(4, 3))
+    with pytest.raises(TypeError, match="grad_cam"):
+        compute_cams(model, torch.randn(2, 1, 8, 8))
+
+
+def test_a_model_that_pools_functionally_gets_a_clear_error():
+    from torchvision.models import resnet18
+
+    class FunctionalPool(type(resnet18())):
+        def _forward_impl(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    model = FunctionalPool(BasicBlock, [1, 1, 1, 1], num_classes=4).eval()
+    with pytest.raises(TypeError, match="avgpool was never called.*grad_cam"):
+        compute_cams(model, torch.randn(1, 3, 32, 32))
+
+
+def test_compute_cams_runs_in_eval_mode_and_restores_the_flags(tiny_gapnet):
+    model = tiny_gapnet.train()
+    running = model.features[1].running_mean.clone()
+    with torch.no_grad():
+        in_train_mode = compute_cams(model, IMAGES).cams
+        model.eval()
+        in_eval_mode = compute_cams(model, IMAGES).cams
+    torch.testing.assert_close(in_train_mode, in_eval_mode)
+    assert torch.equal(model.features[1].running_mean, running), "BatchNorm statistics must not move"
+    model.train()
+    with torch.no_grad():
+        compute_cams(model, IMAGES)
+    assert all(m.training for m in model.modules())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("mode, value", [("max", 0.0), ("minmax", 0.0), ("minmax", 3.5), ("minmax", -2.0)])
+def test_constant_maps_normalize_to_zero_in_every_dtype(dtype, mode, value):
+    cams = torch.full((2, 4, 4), value, dtype=dtype)
+    out = normalize_cams(cams, mode)
+    assert out.dtype == dtype and torch.equal(out, torch.zeros_like(out))
+
+
+def test_float16_maps_normalize_like_float32():
+    cams = torch.randn(3, 5, 5)
+    for mode in ("max", "minmax"):
+        positive = cams.clamp_min(0) if mode == "max" else cams
+        half = normalize_cams(positive.half(), mode).float()
+        torch.testing.assert_close(half, normalize_cams(positive.half().float(), mode), atol=1e-3, rtol=1e-3)
+
+
+def test_max_normalization_refuses_maps_without_a_positive_maximum():
+    cams = torch.stack([torch.rand(4, 4), -torch.rand(4, 4) - 0.1])  # the second is all negative
+    with pytest.raises(ValueError, match="1 of 2 maps.*'minmax'.*clamp_min"):
+        normalize_cams(cams, "max")
+    out = normalize_cams(cams.clamp_min(0), "max")  # its ReLU is all zero: a map of zeros
+    assert torch.equal(out[1], torch.zeros(4, 4)) and out[0].max() == 1
+
+
+def test_a_tiny_positive_maximum_is_scaled_exactly():
+    cams = torch.tensor([[[0.0, 1e-6], [5e-7, 0.0]]])  # above eps: not a constant map
+    torch.testing.assert_close(normalize_cams(cams, "max"), torch.tensor([[[0.0, 1.0], [0.5, 0.0]]]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_maps_are_refused(bad):
+    cams = torch.rand(1, 3, 3)
+    cams[0, 1, 1] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        normalize_cams(cams, "minmax")
+
+
+def test_normalize_argument_errors():
+    with pytest.raises(ValueError, match="eps"):
+        normalize_cams(torch.rand(1, 3, 3), "max", eps=0)
+    with pytest.raises(ValueError, match="two"):
+        normalize_cams(torch.rand(3), "max")
+    with pytest.raises(TypeError, match="tensor"):
+        normalize_cams([[0.0, 1.0]], "max")
+
+
+def test_empty_batch_with_no_classes():
+    features, weight = torch.zeros(0, 2, 3, 3), torch.randn(4, 2)
+    assert class_activation_maps(features, weight, []).shape == (0, 3, 3)
+
+
+def test_empty_batch_through_compute_cams(tiny_gapnet):
+    with torch.no_grad():
+        out = compute_cams(tiny_gapnet, torch.zeros(0, 1, 8, 10), [], normalize="minmax")
+    assert out.cams.shape == (0, 8, 10) and out.logits.shape == (0, 3)
+
+
+def test_features_and_weight_of_different_dtypes_are_refused():
+    with pytest.raises(ValueError, match="one dtype"):
+        class_activation_maps(HAND_FEATURES.double(), HAND_WEIGHT)
+
+
+@pytest.mark.parametrize("size", [0, -3, (4,), (4, 0), "big", 2.5])
+def test_bad_sizes_are_refused(tiny_gapnet, size):
+    with pytest.raises(ValueError, match="size="):
+        upsample_cams(torch.rand(1, 3, 3), size)
+    with pytest.raises(ValueError, match="size="), torch.no_grad():
+        compute_cams(tiny_gapnet, IMAGES, size=size)
+
+
+def test_images_the_model_cannot_take_get_a_named_error(tiny_gapnet):
+    with pytest.raises(ValueError, match=r"shape \[2, 3, 8, 10\].*channels"), torch.no_grad():
+        compute_cams(tiny_gapnet, torch.randn(2, 3, 8, 10))
+    with pytest.raises(ValueError, match="float64.*float32"), torch.no_grad():
+        compute_cams(tiny_gapnet, IMAGES.double())
+    with pytest.raises(ValueError, match="floating point"), torch.no_grad():
+        compute_cams(tiny_gapnet, (IMAGES * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="NaN"), torch.no_grad():
+        compute_cams(tiny_gapnet, torch.full_like(IMAGES, float("nan")))
+
+
+def test_a_model_that_drops_images_is_refused(tiny_gapnet):
+    class FirstRowOnly(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.classifier = inner.classifier
+
+        def forward_with_maps(self, images):
+            logits, maps = self.inner.forward_with_maps(images)
+            return logits[:1], maps
+
+    with pytest.raises(ValueError, match="1 rows of logits for 2 images"), torch.no_grad():
+        compute_cams(FirstRowOnly(tiny_gapnet), IMAGES, [0, 1])

@@ -102,10 +102,10 @@ def test_no_hooks_no_parameter_grads_and_modes_restored():
 
 def test_hooks_removed_and_mode_restored_after_a_failing_call():
     model = random_gapnet().train()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match=r"images of shape \[2, 3, 28, 28\].*1 channels"):
         grad_cam(model, model.features, torch.randn(2, 3, 28, 28))  # 3 channels into a 1-channel conv
     assert hooks_of(model) == 0 and model.training
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError):
         guided_backprop(model, torch.randn(2, 3, 28, 28))
     assert hooks_of(model) == 0 and model.training
 
@@ -195,3 +195,46 @@ def test_agrees_with_torchcam(resnet_and_images):
     ours = normalize_cams(grad_cam(model, model.layer4, images, classes), "minmax")
     assert theirs.shape == ours.shape
     assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------
+# hostile inputs: a clear error, never a map per image with the missing ones zero
+# --------------------------------------------------------------------------------------
+
+
+class FirstRowOnly(nn.Module):
+    """A faulty model: it returns the logits of the first image only."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, images):
+        return self.inner(images)[:1]
+
+
+@pytest.mark.parametrize("classes", [None, [0, 1]])
+def test_a_model_that_drops_images_is_refused(classes):
+    model = FirstRowOnly(random_gapnet())
+    with pytest.raises(ValueError, match="1 rows of logits for 2 images"):
+        grad_cam(model, "inner.features", torch.randn(2, 1, 28, 28), classes)
+    with pytest.raises(ValueError, match="1 rows of logits for 2 images"):
+        guided_backprop(model, torch.randn(2, 1, 28, 28), classes)
+
+
+def test_a_layer_without_spatial_maps_is_refused():
+    model = random_gapnet()
+    with pytest.raises(ValueError, match=r"'classifier' returns shape \[2, 5\].*convolutional layer"):
+        grad_cam(model, "classifier", torch.randn(2, 1, 28, 28))
+    assert hooks_of(model) == 0
+
+
+def test_empty_batch():
+    model = random_gapnet()
+    assert grad_cam(model, model.features, torch.zeros(0, 1, 28, 28), []).shape == (0, 7, 7)
+
+
+def test_images_in_another_dtype_are_named():
+    model = random_gapnet()
+    with pytest.raises(ValueError, match="float64.*float32"):
+        grad_cam(model, model.features, torch.randn(1, 1, 28, 28, dtype=torch.float64))
