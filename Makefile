@@ -7,7 +7,7 @@ PROFILE ?= quick
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: lab test run clean students
+.PHONY: lab test test-seeds gpu-check run clean students
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ lab: $(VENV)/.installed-notebooks
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
 	CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
+
+# Every notebook with seeds 1, 2 and 3 (quick profile): their asserts must hold for any seed. build/seeds/.
+SEEDS ?= 1 2 3
+test-seeds: $(VENV)/.installed-notebooks
+	SEEDS="$(SEEDS)" PROFILE=$(PROFILE) PAPERMILL=$(BIN)/papermill bash scripts/seed_sweep.sh
+
+# On a machine with an NVIDIA GPU: every notebook under nbval on CUDA and both benchmarks; tables in build/gpu-check/.
+gpu-check: $(VENV)/.installed-test
+	PYTHON=$(BIN)/python bash scripts/gpu_check.sh build/gpu-check
 
 # Execute every notebook headless with papermill: make run PROFILE=quick|full
 run: $(VENV)/.installed-notebooks

@@ -1,4 +1,4 @@
-"""Run profiles, device choice, seeding and the project's folders.
+"""Run profiles, device choice, seeding, the project's folders, and the argument checks camlib shares.
 
 Two profiles decide how much work a notebook does:
 
@@ -10,6 +10,7 @@ Two profiles decide how much work a notebook does:
 
 from __future__ import annotations
 
+import numbers
 import os
 import random
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ class Profile:
 
     name: str
 
+    def __post_init__(self):
+        if self.name not in PROFILES:  # else an unknown name would silently behave as "full"
+            raise ValueError(f"unknown profile {self.name!r}: use one of {PROFILES} (or camlib.config.get_profile)")
+
     @property
     def quick(self) -> bool:
         return self.name == "quick"
@@ -37,23 +42,39 @@ class Profile:
         return quick if self.quick else full
 
 
+def _environment(variable: str) -> str | None:
+    """The variable's value, None when unset or blank (a blank value means the default)."""
+    value = os.environ.get(variable, "").strip()
+    return value or None
+
+
 def get_profile(name: str | None = None) -> Profile:
     """The profile named by ``name``, else ``$CAMLIB_PROFILE``, else by hardware."""
-    chosen = name or os.environ.get("CAMLIB_PROFILE") or ("full" if torch.cuda.is_available() else "quick")
-    chosen = chosen.strip().lower()
-    if chosen not in PROFILES:
+    if name is not None and not isinstance(name, str):
+        raise ArgumentTypeError(f"profile name must be 'quick', 'full' or None, got {name!r}")
+    if name is not None and name.strip():
+        chosen, where = name, "argument"
+    elif _environment("CAMLIB_PROFILE"):
+        chosen, where = _environment("CAMLIB_PROFILE"), "from the CAMLIB_PROFILE environment variable"
+    else:
+        return Profile("full" if torch.cuda.is_available() else "quick")
+    if chosen.strip().lower() not in PROFILES:
         raise ValueError(
-            f"unknown profile {chosen!r}: use one of {PROFILES} "
+            f"unknown profile {chosen!r} ({where}): use one of {PROFILES} "
             "(argument or the CAMLIB_PROFILE environment variable)"
         )
-    return Profile(chosen)
+    return Profile(chosen.strip().lower())
 
 
-def get_device(name: str | None = None) -> torch.device:
-    """``name`` or ``$CAMLIB_DEVICE`` if given, else CUDA, then Apple's MPS, then the CPU."""
-    chosen = name or os.environ.get("CAMLIB_DEVICE")
-    if chosen:
-        return torch.device(chosen)
+def get_device(name: str | torch.device | None = None) -> torch.device:
+    """``name`` or ``$CAMLIB_DEVICE`` if given, else CUDA, then Apple's MPS, then the CPU.
+
+    A device this machine lacks (``"cuda"`` without a GPU) is an error here, not a stack trace
+    at the first ``.to(device)``."""
+    if name is not None and not (isinstance(name, str) and not name.strip()):
+        return check_device(name, "device")
+    if _environment("CAMLIB_DEVICE"):
+        return check_device(_environment("CAMLIB_DEVICE"), "CAMLIB_DEVICE")
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -63,6 +84,9 @@ def get_device(name: str | None = None) -> torch.device:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU generator with that seed."""
+    seed = check_int(seed, "seed")
+    if not -(2**63) <= seed < 2**64:  # torch's seeds are 64-bit
+        raise ValueError(f"seed={seed} is out of range: use an integer in [-2**63, 2**64)")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -75,17 +99,61 @@ def project_root() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+def _folder(variable: str, default: str) -> Path:
+    value = _environment(variable)
+    if value is None:
+        root = project_root()
+        return root / default if root else Path(default).resolve()
+    folder = Path(value).expanduser().resolve()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{variable}={value!r} is a file, not a folder: point {variable} at a folder")
+    return folder
+
+
 def data_root() -> Path:
     """Where data sets live: ``$CAMLIB_DATA``, else the checkout's ``data/``, else ``./data``."""
-    if os.environ.get("CAMLIB_DATA"):
-        return Path(os.environ["CAMLIB_DATA"]).expanduser().resolve()
-    root = project_root()
-    return root / "data" if root else Path("data").resolve()
+    return _folder("CAMLIB_DATA", "data")
 
 
 def checkpoint_dir() -> Path:
     """Where trained weights are kept: ``$CAMLIB_CHECKPOINTS``, else ``checkpoints/`` in the checkout."""
-    if os.environ.get("CAMLIB_CHECKPOINTS"):
-        return Path(os.environ["CAMLIB_CHECKPOINTS"]).expanduser().resolve()
-    root = project_root()
-    return root / "checkpoints" if root else Path("checkpoints").resolve()
+    return _folder("CAMLIB_CHECKPOINTS", "checkpoints")
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks: a wrong argument gets an error that names it, not a trace from inside torch
+# --------------------------------------------------------------------------------------------
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type. Also a ``ValueError``, which camlib raised for these before."""
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (NumPy integers too); bools, floats and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name}={value!r} must be an integer, not a {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """``device`` (a string or ``torch.device``) as a ``torch.device`` that exists on this machine."""
+    if not isinstance(device, (str, torch.device)):
+        raise ArgumentTypeError(f"{name} must be a string such as 'cpu' or 'cuda', or a torch.device; got {device!r}")
+    try:
+        device = torch.device(device.strip() if isinstance(device, str) else device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name}={device!r} is not a device torch knows: use 'cpu', 'cuda', 'cuda:1' or 'mps'"
+                         ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}={str(device)!r}, but CUDA is not available on this machine: use 'cpu'")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}={str(device)!r}, but this machine has {count} CUDA device(s): use 'cuda:0'")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}={str(device)!r}, but Apple's MPS is not available on this machine: use 'cpu'")
+    return device

@@ -10,13 +10,20 @@ Where the files are looked for, in order:
 Every ``.gz`` file is md5-checked against the checksums torchvision publishes (or Debian's
 repackaged ones). When only the official *test* split is at hand -- an offline machine --
 it is partitioned, with a seed, into disjoint train and held-out parts, and a warning says
-so. Each data set records where it came from in ``.source``.
+so. Each data set records where it came from in ``.source``. When nothing usable is found,
+the error tells missing files from files that fail their md5 check and from folders or
+files that cannot be read. The download waits at most ``timeout`` seconds for a silent server.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import math
+import numbers
+import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +31,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
-from torchvision.datasets.utils import check_integrity
 
-from camlib.config import data_root
+from camlib.config import ArgumentTypeError, check_int, data_root
+from camlib.network import DEFAULT_TIMEOUT, network_timeout
 
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian recompressed the upstream files, so its .gz checksums differ from torchvision's.
@@ -48,16 +55,23 @@ class DataNotFoundError(FileNotFoundError):
 
 
 class DigitDataset(Dataset):
-    """In-memory 28x28 images as float tensors in [0, 1], shape ``[1, 28, 28]``, with labels."""
+    """In-memory 28x28 images as float tensors in [0, 1], shape ``[1, 28, 28]``, with labels.
+
+    ``images`` are ``[N, H, W]``: ``uint8`` (0-255) or floats already in [0, 1]; ``labels`` are
+    integer class indices into ``classes``."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], source: str):
-        if images.dim() != 3 or images.shape[0] != labels.shape[0]:
+        images, labels = _as_tensor(images, "images"), _as_tensor(labels, "labels")
+        if images.dim() != 3 or labels.dim() != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"images must be [N, H, W] with one label each; got {list(images.shape)} "
                              f"and {list(labels.shape)} labels")
-        self.images = images.float().div(255).unsqueeze(1) if images.dtype == torch.uint8 else images.unsqueeze(1)
+        if isinstance(classes, str) or not isinstance(classes, (list, tuple)) or not classes:
+            raise ArgumentTypeError(f"classes must be a non-empty list of class names, got {classes!r:.80}")
+        _check_labels(labels, len(classes))
+        self.images = images.float().div(255).unsqueeze(1) if images.dtype == torch.uint8 else _unit_floats(images)
         self.labels = labels.long()
         self.classes = list(classes)
-        self.source = source
+        self.source = str(source)
 
     def __len__(self) -> int:
         return self.labels.shape[0]
@@ -67,8 +81,7 @@ class DigitDataset(Dataset):
 
     def subset(self, size: int, seed: int = 0) -> DigitDataset:
         """A seeded random ``size`` images (all of them when ``size >= len(self)``)."""
-        if size < 1:
-            raise ValueError(f"subset size must be at least 1, got {size}")
+        size, seed = check_int(size, "size", minimum=1), check_int(seed, "seed")
         if size >= len(self):
             return self
         keep = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:size]
@@ -80,6 +93,32 @@ class DigitDataset(Dataset):
         return f"DigitDataset({len(self)} images, {len(self.classes)} classes, source: {self.source})"
 
 
+def _as_tensor(value, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise ArgumentTypeError(f"{name} must be a torch.Tensor or a NumPy array, got {type(value).__name__}")
+    return value
+
+
+def _check_labels(labels: torch.Tensor, classes: int) -> None:
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
+    if labels.numel() and not (0 <= int(labels.min()) and int(labels.max()) < classes):
+        raise ValueError(f"labels must lie in 0..{classes - 1} (one per class name); "
+                         f"got {int(labels.min())}..{int(labels.max())}")
+
+
+def _unit_floats(images: torch.Tensor) -> torch.Tensor:
+    """Float images must already be in [0, 1]: 0-255 floats would silently saturate everything."""
+    if not images.is_floating_point():
+        raise ValueError(f"images must be uint8 (0-255) or floats in [0, 1], got {images.dtype}")
+    if images.numel() and not (images.isfinite().all() and images.min() >= 0 and images.max() <= 1):
+        raise ValueError(f"float images must lie in [0, 1] (got {float(images.min()):g}..{float(images.max()):g}, "
+                         "or NaN): divide 0-255 values by 255, or pass them as uint8")
+    return images.unsqueeze(1)
+
+
 @dataclass
 class DigitSplits:
     train: DigitDataset
@@ -89,15 +128,22 @@ class DigitSplits:
     official_split: bool  # False when the training part was carved out of the official test split
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file of unsigned bytes (the MNIST format), gzip-compressed or not."""
-    with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
-        data = file.read()
+    path = Path(path)
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
+            data = file.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path} is damaged ({error}): delete it and download it again") from error
     magic = int.from_bytes(data[:4], "big")
     dtype_code, ndim = (magic >> 8) & 0xFF, magic & 0xFF
-    if magic >> 16 != 0 or dtype_code != 0x08:
+    if len(data) < 4 or magic >> 16 != 0 or dtype_code != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes (magic number {magic:#010x})")
     shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if len(data) != 4 + 4 * ndim + math.prod(shape):
+        raise ValueError(f"{path} is truncated or damaged: its header promises {shape} bytes of data, it holds "
+                         f"{len(data) - 4 - 4 * ndim}; delete it and download it again")
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -110,13 +156,106 @@ def _candidate_folders(name: str, root: Path) -> list[tuple[Path, dict[str, str]
     return folders
 
 
-def _verified_split(folder: Path, md5s: dict[str, str], split: str) -> bool:
-    return all(check_integrity(folder / f, md5s[f]) for f in SPLIT_FILES[split])
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _file_state(path: Path, md5: str | None) -> str:
+    """"ok", "missing", "md5" (present, but its checksum differs: truncated or corrupt) or why it cannot be read."""
+    try:
+        return "ok" if _md5(path) == md5 else "md5"
+    except FileNotFoundError:
+        return "missing"
+    except OSError as error:  # permissions, a folder of that name, an I/O error: the file may be fine
+        return error.strerror or type(error).__name__
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be listed, None when it can (or does not exist: then its files are missing)."""
+    try:
+        os.listdir(folder)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return "is a file, not a folder: move it away"
+    except OSError as error:
+        return (f"the folder cannot be read ({error.strerror or type(error).__name__}): make it readable "
+                "(chmod u+rx) or set CAMLIB_DATA to another folder")
+    return None
+
+
+@dataclass
+class _Survey:
+    """What one candidate folder holds: the state of each file of both splits."""
+
+    folder: Path
+    md5s: dict[str, str]
+    states: dict[str, str]
+    problem: str | None  # why the folder itself cannot be read
+
+    def complete(self, split: str) -> bool:
+        return all(self.states[f] == "ok" for f in SPLIT_FILES[split])
+
+    def damaged(self) -> bool:
+        """Files present but unusable, or a folder that cannot be read (not merely files missing)."""
+        return bool(self.problem) or any(state not in ("ok", "missing") for state in self.states.values())
+
+    def report(self) -> str:
+        """One line per kind of trouble, or '' when every file is fine."""
+        kinds = {"missing": [], "md5": [], "unreadable": []}
+        for name, state in self.states.items():
+            if state in ("missing", "md5"):
+                kinds[state].append(name)
+            elif state != "ok":
+                kinds["unreadable"].append(f"{name} ({state})")
+        if self.problem:
+            return f"  {self.folder}: {self.problem}"
+        if not self.folder.exists():
+            return f"  {self.folder}: does not exist"
+        lines = [f"  {self.folder}:"]
+        if kinds["md5"]:
+            lines.append(f"    fail their md5 check (truncated or corrupt: delete them and download them again): "
+                         f"{', '.join(kinds['md5'])}")
+        if kinds["unreadable"]:
+            lines.append(f"    cannot be read (fix their permissions): {', '.join(kinds['unreadable'])}")
+        if kinds["missing"]:
+            lines.append(f"    missing: {', '.join(kinds['missing'])}")
+        return "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _survey(folder: Path, md5s: dict[str, str]) -> _Survey:
+    names = [f for split in ("train", "test") for f in SPLIT_FILES[split]]
+    return _Survey(folder, md5s, {f: _file_state(folder / f, md5s.get(f)) for f in names}, _folder_problem(folder))
 
 
 def _read_split(folder: Path, split: str, classes: list[str], source: str) -> DigitDataset:
     images, labels = (torch.from_numpy(read_idx(folder / f).copy()) for f in SPLIT_FILES[split])
+    if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
+        raise ValueError(f"{folder}: {SPLIT_FILES[split][0]} holds {list(images.shape)} images and "
+                         f"{SPLIT_FILES[split][1]} {list(labels.shape)} labels: re-download both")
     return DigitDataset(images, labels, classes, source)
+
+
+def _check_load_arguments(name, root, download, held_out, seed, timeout) -> tuple[str, Path]:
+    if not isinstance(name, str) or name.strip().lower() not in TORCHVISION_CLASSES:
+        raise ValueError(f"unknown data set {name!r}; use one of {sorted(TORCHVISION_CLASSES)}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ArgumentTypeError(f"root must be a folder name (str or pathlib.Path) or None, got {type(root).__name__}")
+    if not isinstance(download, bool):
+        raise ArgumentTypeError(f"download must be True or False, got {download!r}")
+    check_int(held_out, "held_out", minimum=1)
+    check_int(seed, "seed")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, numbers.Real)
+                                or not 0 < timeout < math.inf):
+        raise ValueError(f"timeout={timeout!r}: use a positive number of seconds, or None to wait forever")
+    root = Path(root).expanduser() if root is not None else data_root()
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"root={str(root)!r} is a file, not a folder: give the folder that holds MNIST/raw")
+    return name.strip().lower(), root
 
 
 def load_digits(
@@ -126,6 +265,7 @@ def load_digits(
     download: bool = True,
     held_out: int = 2000,
     seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> DigitSplits:
     """Train and test parts of MNIST (``name="mnist"``) or Fashion-MNIST (``"fashion-mnist"``).
 
@@ -134,41 +274,57 @@ def load_digits(
         download: try torchvision's download when the local files are incomplete.
         held_out: size of the held-out part when only the official test split is present.
         seed: seed of that partition.
+        timeout: seconds the download may wait for a silent server before it counts as failed
+            (None: forever); then the local files are used, or the error says what to fetch.
     """
-    if name not in TORCHVISION_CLASSES:
-        raise ValueError(f"unknown data set {name!r}; use one of {sorted(TORCHVISION_CLASSES)}")
-    root = Path(root) if root is not None else data_root()
+    name, root = _check_load_arguments(name, root, download, held_out, seed, timeout)
     tv_class = TORCHVISION_CLASSES[name]
     classes = list(tv_class.classes)
-    folders = _candidate_folders(name, root)
-
-    for folder, md5s in folders:
-        if _verified_split(folder, md5s, "train") and _verified_split(folder, md5s, "test"):
-            return _official(folder, classes, name)
+    surveys = [_survey(folder, md5s) for folder, md5s in _candidate_folders(name, root)]
+    for survey in surveys:
+        if survey.complete("train") and survey.complete("test"):
+            return _official(survey.folder, classes, name)
 
     tried_download = ""
     if download:
-        try:
+        tried_download = _download(tv_class, root, timeout)
+        surveys[0] = _survey(surveys[0].folder, surveys[0].md5s)
+        if surveys[0].complete("train") and surveys[0].complete("test"):
+            return _official(surveys[0].folder, classes, name)
+
+    damaged = "\n".join(s.report() for s in surveys if s.damaged())
+    for survey in surveys:
+        if survey.complete("test"):
+            note = f"Some files could not be used:\n{damaged}\n" if damaged else ""
+            return _partition_test_split(survey.folder, classes, name, held_out, seed, tried_download + note)
+    trouble = "\n".join(line for line in (s.report() for s in surveys) if line)
+    raise DataNotFoundError(_not_found(name, tv_class, surveys, trouble, tried_download))
+
+
+def _download(tv_class, root: Path, timeout: float | None) -> str:
+    """Try torchvision's download; '' when it ran, else a sentence that says why it failed."""
+    try:
+        with network_timeout(timeout):  # torchvision's urlopen has no timeout of its own
             tv_class(root=str(root), train=True, download=True)
-            folder, md5s = folders[0]
-            if _verified_split(folder, md5s, "train") and _verified_split(folder, md5s, "test"):
-                return _official(folder, classes, name)
-        except Exception as error:  # offline, read-only folder, server down: fall through
-            lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-            reason = " ".join(dict.fromkeys((lines[0], lines[-1])))  # what failed, and the last cause
-            tried_download = f"torchvision's download into {root} failed ({reason}). "
+    except Exception as error:  # offline, silent server, read-only folder: fall through
+        if isinstance(error, TimeoutError) or isinstance(error.__cause__, TimeoutError):
+            waited = f"no answer within {timeout:g} s" if timeout else "timed out"
+            return f"torchvision's download into {root} failed ({waited}). "
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        reason = " ".join(dict.fromkeys((lines[0], lines[-1])))  # what failed, and the last cause
+        return f"torchvision's download into {root} failed ({reason}). "
+    return ""
 
-    for folder, md5s in folders:
-        if _verified_split(folder, md5s, "test"):
-            return _partition_test_split(folder, classes, name, held_out, seed, tried_download)
 
+def _not_found(name: str, tv_class, surveys: list[_Survey], trouble: str, tried_download: str) -> str:
     wanted = "\n".join(f"  {f}  (md5 {md5})" for f, md5 in tv_class.resources)
-    places = "\n".join(f"  {folder}" for folder, _ in folders)
-    raise DataNotFoundError(
-        f"{name}: no complete, md5-valid copy found. Looked in:\n{places}\n{tried_download}"
-        f"Put these files (as torchvision downloads them) into {folders[0][0]}:\n{wanted}\n"
-        "or set CAMLIB_DATA to a folder that holds "
-        f"{tv_class.__name__}/raw/. The test files alone are enough to run offline."
+    mirrors = getattr(tv_class, "mirrors", None)
+    url = f" from {mirrors[0]}" if mirrors else ""
+    return (
+        f"{name}: no complete, md5-valid copy found. Looked in:\n{trouble}\n{tried_download}"
+        f"Put these files (as torchvision downloads them{url}) into {surveys[0].folder}:\n{wanted}\n"
+        f"or set CAMLIB_DATA to a folder that holds {tv_class.__name__}/raw/. "
+        "The test files alone are enough to run offline."
     )
 
 
@@ -188,7 +344,8 @@ def _partition_test_split(
 ) -> DigitSplits:
     full = _read_split(folder, "test", classes, "")
     if not 0 < held_out < len(full):
-        raise ValueError(f"held_out={held_out} must lie between 1 and {len(full) - 1}")
+        raise ValueError(f"held_out={held_out} must lie between 1 and {len(full) - 1}: only the official test split "
+                         f"({len(full)} images) was found, and it is partitioned into train and held-out parts")
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed))
     train_index, test_index = order[held_out:], order[:held_out]
     source = (
@@ -278,21 +435,16 @@ class CanvasDigits(Dataset):
         threshold: float = MASK_THRESHOLD,
         seed: int = 0,
     ):
+        if not isinstance(source, DigitDataset):
+            raise ArgumentTypeError(f"source must be a DigitDataset (load_digits().train), got {type(source).__name__}")
         items = source.images
         if items.dim() != 4 or items.shape[1] != 1 or len(source) < 1:
             raise ValueError(f"source must hold single-channel images [N, 1, H, W]; got {list(items.shape)}")
         n_source, height, width = items.shape[0], items.shape[2], items.shape[3]
-        size = n_source if size is None else size
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive integer, got {size!r}")
-        if not isinstance(canvas, int) or canvas < 1:
-            raise ValueError(f"canvas must be a positive integer (pixels a side), got {canvas!r}")
-        try:
-            low, high = (float(value) for value in scale)
-        except (TypeError, ValueError):
-            raise ValueError(f"scale must be a pair (min, max) of numbers, got {scale!r}") from None
-        if not 0 < low <= high < float("inf"):
-            raise ValueError(f"scale must be a range (min, max) with 0 < min <= max; got {scale!r}")
+        size = n_source if size is None else check_int(size, "size", minimum=1)
+        canvas = check_int(canvas, "canvas", minimum=1)
+        clutter, seed = check_int(clutter, "clutter", minimum=0), check_int(seed, "seed")
+        low, high = _scale_range(scale)
         largest = _scaled_side(max(height, width), high)
         if largest > canvas:
             raise ValueError(
@@ -301,17 +453,19 @@ class CanvasDigits(Dataset):
             )
         if _scaled_side(min(height, width), low) < 1:
             raise ValueError(f"scale minimum {low} shrinks the {height}x{width} items below one pixel")
-        if not isinstance(clutter, int) or clutter < 0:
-            raise ValueError(f"clutter must be a non-negative integer (fragments per canvas), got {clutter!r}")
-        if not isinstance(fragment, int) or not 1 <= fragment <= min(height, width, canvas):
+        if isinstance(fragment, bool) or not isinstance(fragment, numbers.Integral) or not (
+            1 <= fragment <= min(height, width, canvas)
+        ):
             raise ValueError(
                 f"fragment must be an integer from 1 to {min(height, width, canvas)} (a crop of a "
                 f"{height}x{width} item that fits the canvas), got {fragment!r}"
             )
+        fragment = int(fragment)
         if clutter > 0 and n_source < 2:
             raise ValueError("clutter needs at least 2 source items: fragments come from other items")
-        if not 0 <= threshold < 1:
-            raise ValueError(f"threshold must lie in [0, 1), got {threshold!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold < 1:
+            raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
+        _check_memory(size, canvas)
 
         self.source_dataset = source
         self.classes = list(source.classes)
@@ -456,6 +610,29 @@ class CanvasDigits(Dataset):
         return f"CanvasDigits({len(self)} canvases, {len(self.classes)} classes, source: {self.source})"
 
 
+def _scale_range(scale) -> tuple[float, float]:
+    try:
+        low, high = (float(value) for value in scale)
+    except (TypeError, ValueError):
+        raise ValueError(f"scale must be a pair (min, max) of numbers, got {scale!r}") from None
+    if not 0 < low <= high < float("inf"):
+        raise ValueError(f"scale must be a range (min, max) with 0 < min <= max; got {scale!r}")
+    return low, high
+
+
+def _check_memory(size: int, canvas: int) -> None:
+    """Refuse what cannot fit in memory: filling tensors that large would get the process killed, not an error."""
+    needed = size * canvas * canvas * 2  # uint8 pixels and bool masks
+    try:
+        with open("/proc/meminfo") as file:
+            available = next(int(line.split()[1]) * 1024 for line in file if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return  # not Linux: no estimate, no check
+    if needed > available:
+        raise ValueError(f"size={size} canvases of canvas={canvas} pixels need {needed / 2**30:.1f} GiB, and this "
+                         f"machine has {available / 2**30:.1f} GiB available: use a smaller size or canvas")
+
+
 def _scaled_side(side: int, factor):
     """``round(side * factor)`` (half to even), for a float or a float64 tensor of factors."""
     if isinstance(factor, torch.Tensor):
@@ -530,6 +707,7 @@ def localization_splits(
     ``root``, ``download`` and ``held_out`` go to ``load_digits`` (whose partition seed stays 0,
     the partition notebook 02 uses); clutter fragments come from the same part as the objects.
     """
+    seed = check_int(seed, "seed")  # 2 * seed of a string would be a string
     digits = load_digits(name, root, download=download, held_out=held_out)
     options = dict(canvas=canvas, scale=scale, clutter=clutter, fragment=fragment, threshold=threshold)
     train = CanvasDigits(digits.train, train_size, seed=2 * seed, **options)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -41,45 +42,135 @@ def _strict() -> bool:
     return os.environ.get(STRICT_ENV, "").lower() == "strict"
 
 
+_NOT_ANSWERED = "not answered yet: replace None with your answer"
+_MAX_DEPTH = 20  # nesting deeper than this (or a list that holds itself) is not an answer
+_TOO_DEEP = "the answer is nested too deeply to compare (does a list hold itself?)"
+
+
 def _as_array(value) -> np.ndarray | None:
-    """A float array for numbers, tensors, arrays and nested sequences of numbers; else None."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().double().numpy()
-    if isinstance(value, bool | str) or value is None:
+    """A numeric array (float64, or complex128) for numbers, tensors, arrays and nested
+    sequences of numbers of one shape; None for anything else. Never raises."""
+    if value is None or isinstance(value, bool | str | bytes | Mapping):
         return None
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().resolve_conj().resolve_neg()
+            value = value if value.layout == torch.strided else value.to_dense()
+            value = value.to(torch.complex128 if value.is_complex() else torch.float64).numpy()
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufc":  # object arrays: ragged lists, lists of tensors, ...
+            return None
+        return array.astype(np.complex128 if array.dtype.kind == "c" else np.float64)
+    except Exception:  # any object numpy or torch cannot read as numbers
         return None
-    return array
+
+
+def _short(value) -> str:
+    """``repr(value)`` cut to one readable line, even for objects whose repr fails."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor):
+        where = "" if value.device.type in ("cpu", "cuda", "mps") else f" on {value.device} (no values to compare)"
+        return f"a tensor of shape {list(value.shape)}{where}"
+    if inspect.isroutine(value):
+        return f"the function {getattr(value, '__name__', _short(value))} (did you forget to call it?)"
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _compare_arrays(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> str | None:
+    if got.size == 1 and want.size == 1:
+        got, want = got.reshape(()), want.reshape(())  # a one-element tensor counts as a number
+    if got.shape != want.shape:
+        return f"shape {list(got.shape)} where {list(want.shape)} is expected"
+    if np.isnan(got[~np.isnan(want)]).any():
+        return "the answer contains NaN"
+    with np.errstate(all="ignore"):  # inf - inf inside isclose is not the student's problem
+        wrong = ~np.isclose(got, want, atol=atol, rtol=rtol, equal_nan=True)
+    if not wrong.any():
+        return None
+    if got.ndim == 0:
+        return f"got {got.item():.6g}, which is not the expected value"
+    where = tuple(int(i) for i in np.argwhere(wrong)[0])
+    return f"{int(wrong.sum())} of {wrong.size} values differ, first at index {where}: got {got[where]:.6g}"
+
+
+def _equal(answer, expected) -> bool:
+    """``answer == expected`` as one bool; False when the comparison itself fails or is ambiguous."""
+    try:
+        return bool(answer == expected)
+    except Exception:
+        return False
+
+
+def _compare(answer, expected, atol: float, rtol: float, depth: int) -> str | None:
+    if answer is None:
+        return _NOT_ANSWERED
+    if answer is expected:  # the very object (also ends a list that holds itself)
+        return None
+    if depth > _MAX_DEPTH:
+        return _TOO_DEEP
+    want = _as_array(expected)
+    if want is not None:
+        got = _as_array(answer)
+        if got is None and isinstance(answer, list | tuple) and isinstance(expected, list | tuple):
+            return _compare_sequence(answer, expected, atol, rtol, depth)  # e.g. tensors of other shapes
+        if got is None:
+            return f"expected a number or a tensor, got {_kind(answer)}"
+        return _compare_arrays(got, want, atol, rtol)
+    if isinstance(expected, Mapping):
+        return _compare_mapping(answer, expected, atol, rtol, depth)
+    if isinstance(expected, list | tuple):
+        return _compare_sequence(answer, expected, atol, rtol, depth)
+    return None if _equal(answer, expected) else f"got {_short(answer)}, expected something else"
+
+
+def _compare_mapping(answer, expected: Mapping, atol: float, rtol: float, depth: int) -> str | None:
+    if not isinstance(answer, Mapping):
+        return f"expected a dict with keys {_short(list(expected))}, got {_kind(answer)}"
+    missing = [k for k in expected if k not in answer]
+    extra = [k for k in answer if k not in expected]
+    if missing or extra:
+        parts = [f"missing keys {_short(missing)}"] if missing else []
+        parts += [f"unexpected keys {_short(extra)}"] if extra else []
+        return " and ".join(parts)
+    for key, value in expected.items():
+        problem = _compare(answer[key], value, atol, rtol, depth + 1)
+        if problem is not None:
+            return problem if problem == _TOO_DEEP else f"at key {key!r}: {problem}"
+    return None
+
+
+def _compare_sequence(answer, expected: list | tuple, atol: float, rtol: float, depth: int) -> str | None:
+    if not isinstance(answer, list | tuple):
+        return f"expected a {type(expected).__name__} of {len(expected)} items, got {_kind(answer)}"
+    if len(answer) != len(expected):
+        return f"{len(answer)} items where {len(expected)} are expected"
+    for index, (got, want) in enumerate(zip(answer, expected)):
+        problem = _compare(got, want, atol, rtol, depth + 1)
+        if problem is not None:
+            return problem if problem == _TOO_DEEP else f"at item {index}: {problem}"
+    return None
 
 
 def compare(answer, expected, *, atol: float = 1e-4, rtol: float = 1e-4) -> str | None:
     """What is wrong with ``answer`` (a sentence), or None when it matches ``expected``.
 
     Numbers, tensors, arrays and sequences of numbers are compared by value with tolerances
-    (shapes must agree, a one-element tensor counts as a number); anything else with ``==``.
+    (shapes must agree, a one-element tensor counts as a number; NaN matches only an expected
+    NaN). Dicts, lists and tuples of anything else (e.g. a dict of tensors) are compared item
+    by item, recursively; all other values with ``==``. Never raises, whatever the answer.
     """
-    if answer is None:
-        return "not answered yet: replace None with your answer"
-    got, want = _as_array(answer), _as_array(expected)
-    if want is None:
-        return None if answer == expected else f"got {answer!r}, expected something else"
-    if got is None:
-        return f"expected a number or a tensor, got {type(answer).__name__} {answer!r}"
-    if got.size == 1 and want.size == 1:
-        got, want = got.reshape(()), want.reshape(())
-    if got.shape != want.shape:
-        return f"shape {list(got.shape)} where {list(want.shape)} is expected"
-    if np.isnan(got).any():
-        return "the answer contains NaN"
-    wrong = ~np.isclose(got, want, atol=atol, rtol=rtol)
-    if not wrong.any():
-        return None
-    if got.ndim == 0:
-        return f"got {float(got):.6g}, which is not the expected value"
-    where = tuple(int(i) for i in np.argwhere(wrong)[0])
-    return f"{int(wrong.sum())} of {wrong.size} values differ, first at index {where}: got {got[where]:.6g}"
+    try:
+        return _compare(answer, expected, atol, rtol, 0)
+    except Exception as error:  # e.g. a student's object whose __eq__ or __len__ raises
+        return f"the answer could not be compared ({type(error).__name__}: {error})"
 
 
 def _report(name: str, problem: str | None, hint: str) -> bool:
@@ -94,17 +185,48 @@ def _report(name: str, problem: str | None, hint: str) -> bool:
 
 
 def check(name: str, answer, expected, *, hint: str = "", atol: float = 1e-4, rtol: float = 1e-4) -> None:
-    """Say whether ``answer`` equals ``expected`` (see :func:`compare`), with ``hint`` when not."""
+    """Say whether ``answer`` equals ``expected`` (see :func:`compare`), with ``hint`` when not.
+
+    Never raises for a student's answer; with ``CAMLIB_EXERCISES=strict`` a failure raises
+    :class:`ExerciseFailed`."""
     _report(name, compare(answer, expected, atol=atol, rtol=rtol), hint)
 
 
-def check_that(name: str, answer, test: Callable[[object], str | None], *, hint: str = "") -> None:
-    """Check an answer that has no single expected value: ``test(answer)`` returns what is
-    wrong (a sentence) or None. A missing answer (None) is reported before ``test`` runs."""
-    problem = "not answered yet: replace None with your answer" if answer is None else None
+def _as_bool(result) -> bool | None:
+    """A bool for True / False, numpy's bools and one-element bool tensors or arrays; else None."""
+    if isinstance(result, bool | np.bool_):
+        return bool(result)
+    if isinstance(result, torch.Tensor) and result.dtype == torch.bool and result.numel() == 1:
+        return bool(result)
+    if isinstance(result, np.ndarray) and result.dtype == np.bool_ and result.size == 1:
+        return bool(result)
+    return None
+
+
+def _verdict(result) -> str | None:
+    """What a test's return value says: None or True pass, False fails, a sentence is the problem."""
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result.strip() or None  # an empty sentence says nothing is wrong
+    passed = _as_bool(result)
+    if passed is not None:
+        return None if passed else "the answer does not pass the test"
+    return f"the test returned {_short(result)}; a test returns None or True (pass), False or a sentence (fail)"
+
+
+def check_that(name: str, answer, test: Callable[[object], str | bool | None], *, hint: str = "") -> None:
+    """Check an answer that has no single expected value by ``test(answer)``, which returns
+    None or True (pass), False (fail), or a sentence saying what is wrong; a failed ``assert``
+    inside it fails with the assertion's message. A missing answer (None) is reported before
+    ``test`` runs; an exception from ``test`` is reported, never raised (except in strict mode,
+    as every failure)."""
+    problem = _NOT_ANSWERED if answer is None else None
     if problem is None:
         try:
-            problem = test(answer)
+            problem = _verdict(test(answer))
+        except AssertionError as error:  # an assert-style test
+            problem = (str(error).splitlines() or ["the answer does not pass the test"])[0]
         except Exception as error:  # a student's answer of the wrong kind: say so, don't trace
             problem = f"checking it raised {type(error).__name__}: {error}"
     _report(name, problem, hint)

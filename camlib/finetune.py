@@ -34,6 +34,13 @@ same from Python (notebook 05). What it does:
   start of training, not from the resume. Under several nodes, ``output`` must lie on storage that
   every node sees (resuming reads it on every rank).
 
+Every setting is checked before anything is built, read or downloaded (``check_config``; on the command
+line an argparse error naming the option): a negative learning rate, an unknown weights name or an
+output folder that cannot be written costs a second, not a training run. ``weights`` given by name go
+through ``camlib.pretrained`` (torch's cache, hash-checked, else a download that times out after
+``download_timeout`` seconds of silence and says which file to put where); the file is then read with
+``weights_only=True``. A file at ``output`` that cannot be resumed is refused and left as it is.
+
 Resuming restores the optimizer and the schedule as stored; learning-rate options given again
 are not re-applied (only ``lr_step_epochs`` and ``lr_gamma`` are). Random augmentation is not
 replayed bit for bit after a resume.
@@ -43,36 +50,42 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import http.client
 import itertools
 import math
 import os
 import sys
+import tempfile
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral, Real
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 from torchvision import datasets
+from torchvision.models import VGG16_Weights
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
 from camlib.config import data_root, get_device, seed_everything
 from camlib.data import DataNotFoundError
 from camlib.models import vgg16_gap
+from camlib.network import network_timeout
 from camlib.photos import IMAGENET_MEAN, IMAGENET_STD
-from camlib.pretrained import resolve_weights, weights_file
-from camlib.train import CHECKPOINT_FORMAT, save_checkpoint
+from camlib.pretrained import offline_recipe, pretrained_weights, weights_file
+from camlib.train import CHECKPOINT_FORMAT, atomic_save, save_checkpoint
 
 __all__ = [
-    "FinetuneConfig", "FinetuneError", "FinetuneResult", "finetune", "image_transforms", "main", "maybe_autocast",
-    "precision", "train_step",
+    "FinetuneConfig", "FinetuneError", "FinetuneResult", "check_config", "finetune", "image_transforms", "main",
+    "maybe_autocast", "precision", "train_step",
 ]
 
 ARCHITECTURES = {"vgg16_gap": vgg16_gap}
@@ -133,6 +146,8 @@ class FinetuneConfig:
     """With ``data="imagenette"``: download it (torchvision checks the archive's md5) when it is missing."""
     imagenette_size: str = "320px"
     """Imagenette's image size: "full", "320px" (default; enough for 224-pixel crops) or "160px"."""
+    download_timeout: float = 30.0
+    """Seconds a silent server may stall a download (VGG16 weights, Imagenette) before it counts as failed."""
     save_every: int | None = None
     """Also write the checkpoint every this many optimizer steps (long epochs, preemptible machines)."""
     rank_digest_dir: str | Path | None = None
@@ -230,20 +245,47 @@ def _subset(dataset: Dataset, indices: list[int] | None) -> Dataset:
     return dataset if indices is None else Subset(dataset, indices)
 
 
-def _image_folders(config: FinetuneConfig) -> tuple[Dataset, Dataset | None, list[str], str]:
-    root = Path(config.data).expanduser()
-    train_dir, val_dir = root / "train", root / "val"
-    if not train_dir.is_dir():
-        found = "does not exist" if not root.exists() else f"has no train/ folder (it holds: {_listing(root)})"
+def _check_train_folder(root: Path) -> None:
+    if not (root / "train").is_dir():
+        found = "does not exist" if not root.exists() else (
+            f"has no train/ folder (it holds: {_listing(root)})" if root.is_dir() else "is a file, not a folder")
         raise DataNotFoundError(
             f"{root} {found}. camlib.finetune reads {EXPECTED_LAYOUT}. "
             "For a ready-made ten-class subset of ImageNet, pass data='imagenette' with download=True "
             "(command line: --data imagenette --download), which fetches torchvision.datasets.Imagenette; "
             "camlib.imagenet.write_synthetic_ilsvrc(root) writes a tiny offline stand-in in this layout."
         )
-    available, _ = datasets.folder.find_classes(train_dir)
+
+
+def _read_rgb(path: str) -> Image.Image:
+    """ImageFolder's loader, with the file's name and the fix in the error (a worker's error reaches rank 0's log)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise DataNotFoundError(
+            f"cannot read the image {path} ({type(error).__name__}: {error}): delete or replace it, then run the "
+            "same command again (it resumes from the last checkpoint)"
+        ) from None
+
+
+def _folder(directory: Path, classes: list[str], train: bool, image_size: int) -> datasets.ImageFolder:
+    try:
+        return _ChosenClassesFolder(directory, classes, transform=image_transforms(image_size, train=train),
+                                    loader=_read_rgb)
+    except FileNotFoundError as error:  # a class folder without any image file
+        raise DataNotFoundError(f"{directory}: {error}. Every class folder needs at least one image") from None
+
+
+def _image_folders(config: FinetuneConfig) -> tuple[Dataset, Dataset | None, list[str], str]:
+    root = Path(config.data).expanduser()
+    train_dir, val_dir = root / "train", root / "val"
+    _check_train_folder(root)
+    available = sorted(entry.name for entry in os.scandir(train_dir) if entry.is_dir())
+    if not available:
+        raise DataNotFoundError(f"{train_dir} holds no class folders: camlib.finetune reads {EXPECTED_LAYOUT}")
     classes = _choose_classes(available, config.classes, f"{train_dir}")
-    train = _ChosenClassesFolder(train_dir, classes, transform=image_transforms(config.image_size, train=True))
+    train = _folder(train_dir, classes, True, config.image_size)
     train = _subset(train, _first_per_class(train.targets, config.images_per_class))
     val = None
     if val_dir.is_dir():
@@ -259,7 +301,7 @@ def _image_folders(config: FinetuneConfig) -> tuple[Dataset, Dataset | None, lis
                 f"{val_dir} lacks the class folders {', '.join(missing[:8])}"
                 f"{' ...' if len(missing) > 8 else ''}: val/ must hold a folder for every class that train/ has"
             )
-        val = _ChosenClassesFolder(val_dir, classes, transform=image_transforms(config.image_size, train=False))
+        val = _folder(val_dir, classes, False, config.image_size)
         val = _subset(val, _first_per_class(val.targets, config.images_per_class))
     return train, val, classes, f"ImageFolder {root.resolve()}"
 
@@ -273,21 +315,26 @@ def _imagenette(config: FinetuneConfig, rank_first) -> tuple[Dataset, Dataset, l
     if config.imagenette_size not in IMAGENETTE_SIZES:
         raise FinetuneError(f"imagenette_size={config.imagenette_size!r}: use one of {IMAGENETTE_SIZES}")
     root = Path(config.root).expanduser() if config.root is not None else data_root()
+    url = datasets.Imagenette._ARCHIVES[config.imagenette_size][0]
     splits = {}
     for split in ("train", "val"):
         try:
-            with rank_first():  # one download per node, the others then find it
+            with rank_first(), network_timeout(config.download_timeout):  # one download per node, with a timeout
                 splits[split] = datasets.Imagenette(
                     root, split=split, size=config.imagenette_size, download=config.download,
-                    transform=image_transforms(config.image_size, train=split == "train"),
+                    transform=image_transforms(config.image_size, train=split == "train"), loader=_read_rgb,
                 )
-        except RuntimeError as error:
-            if config.download:
-                raise
+        except (OSError, RuntimeError, http.client.HTTPException) as error:  # no network, timeout, bad md5
+            if not config.download:
+                raise DataNotFoundError(
+                    f"Imagenette ({config.imagenette_size}) is not under {root} ({error}). Pass download=True "
+                    "(command line: --download) to fetch it there with torchvision.datasets.Imagenette "
+                    "(320px: about 330 MB), or root=... (--root) where it already is."
+                ) from None
             raise DataNotFoundError(
-                f"Imagenette ({config.imagenette_size}) is not under {root} ({error}). Pass download=True "
-                "(command line: --download) to fetch it there with torchvision.datasets.Imagenette "
-                "(320px: about 330 MB), or root=... (--root) where it already is."
+                f"could not download Imagenette ({config.imagenette_size}) to {root} ({type(error).__name__}: "
+                f"{error}). To work offline, download {url} and extract it into {root} (it unpacks to "
+                f"{Path(url).stem}/train and {Path(url).stem}/val)"
             ) from None
     train, val = splits["train"], splits["val"]
     classes = _choose_classes(list(train.wnids), config.classes, f"Imagenette under {root}")
@@ -456,7 +503,9 @@ def _sum_dtype(device: torch.device) -> torch.dtype:
 
 
 def _plain_config(config: FinetuneConfig) -> dict:
-    return {key: str(value) if isinstance(value, Path) else value for key, value in asdict(config).items()}
+    # Paths and weights enums as text: the checkpoint must load with weights_only=True.
+    return {key: str(value) if isinstance(value, (Path, VGG16_Weights)) else value
+            for key, value in asdict(config).items()}
 
 
 def _columns(records: list[dict]) -> dict[str, list]:
@@ -472,30 +521,53 @@ def _columns(records: list[dict]) -> dict[str, list]:
     }
 
 
+_PARTIAL_KEYS = {"loss", "accuracy", "images", "seconds", "steps"}
+_RESUME_KEYS = ("architecture", "config", "state_dict", "class_names", "optimizer", "scheduler", "scaler", "epoch",
+                "step", "epoch_samples", "epoch_records")
+
+
 def _read_checkpoint(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+    except Exception as error:  # truncated, foreign or code-carrying pickles all land here
+        message = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
         raise FinetuneError(
             f"{path} exists but is not a checkpoint readable with weights_only=True ({type(error).__name__}: "
-            f"{error}); delete it or choose another --output to start afresh"
-        ) from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "optimizer" not in payload:
+            f"{message}); it is left as it is: move it away or choose another --output to start afresh"
+        ) from None
+    missing = [key for key in _RESUME_KEYS if key not in payload] if isinstance(payload, dict) else list(_RESUME_KEYS)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or missing:
         raise FinetuneError(
-            f"{path} exists but is not a camlib.finetune checkpoint (no optimizer state to resume from); "
-            "delete it or choose another --output"
+            f"{path} exists but is not a camlib.finetune checkpoint (it lacks {', '.join(missing[:4]) or 'the format'}"
+            "), so there is nothing to resume; it is left as it is: move it away or choose another --output"
         )
     return payload
 
 
-def _weights_unavailable(weights: str, error: OSError) -> str:
-    try:
-        where = f"put {weights_file(resolve_weights(weights, 'vgg16')).name} in {torch.hub.get_dir()}/checkpoints"
-    except (ValueError, TypeError):
-        where = f"put the file in {torch.hub.get_dir()}/checkpoints"
-    return (f"could not download the VGG16 weights {weights!r} ({type(error).__name__}: {error}). To work offline, "
-            f"{where}, or pass --weights with the path of a VGG16 state dict; without --weights the backbone "
-            "starts from random weights")
+def _vgg16_member(weights) -> VGG16_Weights | None:
+    """The ``VGG16_Weights`` member that ``weights`` names ("DEFAULT", "VGG16_Weights.DEFAULT"), else None."""
+    if isinstance(weights, VGG16_Weights):
+        return weights
+    name = str(weights).removeprefix("VGG16_Weights.")
+    return VGG16_Weights[name] if name in VGG16_Weights.__members__ else None
+
+
+def _vgg16_file(weights, timeout: float) -> Path | None:
+    """The local file the backbone's weights come from. torchvision names go through camlib.pretrained: its cache
+    (hash-checked), else a download with a timeout; the file is then read with weights_only=True by vgg16_gap."""
+    if weights is None:
+        return None
+    member = _vgg16_member(weights)
+    if member is None:
+        return Path(weights).expanduser()
+    choice = pretrained_weights(member, timeout=timeout, verbose=False)
+    if choice.weights is None:
+        raise FinetuneError(
+            f"could not get the VGG16 weights {member} ({choice.reason}). To work offline, {offline_recipe(member)}, "
+            "or pass --weights with the path of a VGG16 state dict; without --weights the backbone starts from "
+            "random weights"
+        )
+    return weights_file(member)
 
 
 def _check_resumable(payload: dict, path: Path, architecture: str, model_config: dict, classes: list[str]) -> None:
@@ -521,6 +593,19 @@ def _check_resumable(payload: dict, path: Path, architecture: str, model_config:
         )
 
 
+@contextmanager
+def _unfit_checkpoint(path: Path):
+    """Errors from restoring a checkpoint's state (a damaged or foreign file) as one FinetuneError naming it."""
+    try:
+        yield
+    except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else "no message"
+        raise FinetuneError(
+            f"cannot resume from {path}: its saved state does not fit this run ({type(error).__name__}: {detail}); "
+            "it is left as it is: move it away or choose another --output to start afresh"
+        ) from None
+
+
 def _resume_point(context: _Context, path: Path) -> dict | None:
     """Rank 0 decides whether to resume and tells the others, so that no rank resumes alone."""
     decision = [path.is_file()]
@@ -540,21 +625,122 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Fine-tune ``config.architecture`` as configured; resume from ``config.output`` when it exists.
 
     Run by ``torchrun``, every process calls this; each returns the same trained model.
+
+    Raises:
+        FinetuneError: a setting that cannot work (checked before anything is built, read or downloaded),
+            weights that cannot be had, a checkpoint at ``output`` that cannot be resumed (it is left as it is).
+        DataNotFoundError: no data where ``data`` says, or an image that cannot be read.
     """
-    if config.architecture not in ARCHITECTURES:
-        raise FinetuneError(f"unknown architecture {config.architecture!r}; known: {sorted(ARCHITECTURES)}")
-    for name in ("epochs", "batch_size", "image_size", "lr_step_epochs"):
-        if getattr(config, name) < 1:
-            raise FinetuneError(f"{name} must be at least 1, got {getattr(config, name)}")
-    for name in ("max_steps", "images_per_class", "save_every"):
-        if getattr(config, name) is not None and getattr(config, name) < 1:
-            raise FinetuneError(f"{name} must be None or at least 1, got {getattr(config, name)}")
+    check_config(config)
     context = _start(config)
     try:
         return _finetune(config, context)
     finally:
         if context.owns_group:
             dist.destroy_process_group()
+
+
+def _option(name: str) -> str:
+    return f"{name} (--{name.replace('_', '-')})"
+
+
+def _check_number(config: FinetuneConfig, name: str, kind: type, low: float, strict: bool = False,
+                  optional: bool = False) -> None:
+    value = getattr(config, name)
+    if optional and value is None:
+        return
+    numeric = isinstance(value, kind) and not isinstance(value, bool) and (
+        isinstance(value, Integral) or math.isfinite(value))  # NaN and inf pass comparisons silently
+    if not numeric or value < low or (strict and value == low):
+        what = "an integer" if kind is Integral else "a number"
+        bound = "" if low == -math.inf else f" {'>' if strict else '>='} {low}"
+        raise FinetuneError(f"{_option(name)} must be {what}{bound}{' or None' if optional else ''}, got {value!r}")
+
+
+def _check_device(name) -> None:
+    if name is None:
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise FinetuneError(f"{_option('device')}={name!r} is not a device: use cpu, cuda, cuda:1, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FinetuneError(f"{_option('device')}={name!r}, but CUDA is not available here: use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise FinetuneError(f"{_option('device')}={name!r}, but there are {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise FinetuneError(f"{_option('device')}={name!r}, but MPS is not available here: use --device cpu")
+
+
+def _check_weights(weights) -> None:
+    if weights is None or _vgg16_member(weights) is not None:
+        return
+    if not isinstance(weights, (str, os.PathLike)):
+        raise FinetuneError(f"{_option('weights')}={weights!r}: use None, a VGG16_Weights name or a file path")
+    if not Path(weights).expanduser().is_file():
+        names = list(VGG16_Weights.__members__)
+        close = difflib.get_close_matches(str(weights).removeprefix("VGG16_Weights.").upper(), names, n=1)
+        raise FinetuneError(
+            f"{_option('weights')}={str(weights)!r} is neither a name of torchvision's VGG16 weights ("
+            f"{', '.join(names)}) nor an existing file" + (f": did you mean {close[0]!r}?" if close else "")
+        )
+
+
+def _check_output(output) -> None:
+    """The checkpoint's folder must take a new file now, not after hours of training."""
+    if not isinstance(output, (str, os.PathLike)) or not str(output):
+        raise FinetuneError(f"{_option('output')}={output!r}: give the path of the checkpoint file to write")
+    path = Path(output).expanduser()
+    if path.is_dir():
+        raise FinetuneError(f"{_option('output')}={str(output)!r} is a folder: give a file name in it, e.g. "
+                            f"{path / 'vgg16_gap.pt'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as error:
+        raise FinetuneError(f"{_option('output')}: cannot write a checkpoint in {path.parent} ({type(error).__name__}"
+                            f": {error.strerror or error}); choose a folder you can write to") from None
+
+
+def check_config(config: FinetuneConfig) -> None:
+    """Every setting checked before anything is built, read or downloaded: a mistake costs a second, not a run.
+
+    Raises ``FinetuneError`` (``DataNotFoundError`` for a missing data folder) naming the setting, its
+    command-line option and what would work.
+    """
+    if not isinstance(config, FinetuneConfig):
+        raise TypeError(f"finetune takes a FinetuneConfig, got {type(config).__name__}")
+    if config.architecture not in ARCHITECTURES:
+        raise FinetuneError(f"unknown {_option('architecture')} {config.architecture!r}: use one of "
+                            f"{sorted(ARCHITECTURES)}")
+    if config.imagenette_size not in IMAGENETTE_SIZES:
+        raise FinetuneError(f"{_option('imagenette_size')}={config.imagenette_size!r}: use one of {IMAGENETTE_SIZES}")
+    for name in ("epochs", "batch_size", "lr_step_epochs"):
+        _check_number(config, name, Integral, 1)
+    _check_number(config, "image_size", Integral, 16)  # VGG16-GAP's stride: smaller inputs have no map cell
+    _check_number(config, "workers", Integral, 0)
+    _check_number(config, "seed", Integral, -math.inf)
+    for name in ("max_steps", "images_per_class", "save_every"):
+        _check_number(config, name, Integral, 1, optional=True)
+    for name in ("lr", "lr_gamma", "download_timeout"):
+        _check_number(config, name, Real, 0, strict=True)
+    for name in ("momentum", "weight_decay"):
+        _check_number(config, name, Real, 0)
+    classes = config.classes
+    if classes is not None and not isinstance(classes, str) and not (
+            isinstance(classes, (list, tuple)) and all(isinstance(name, str) for name in classes)):
+        raise FinetuneError(f"{_option('classes')}={classes!r}: give a list of wnids (class folder names), or None")
+    if classes is not None and not [name for name in (classes.split(",") if isinstance(classes, str) else classes)
+                                    if name.strip()]:
+        raise FinetuneError(f"{_option('classes')} is empty: give at least one class (wnid), or None for all")
+    _check_device(config.device)
+    _check_weights(config.weights)
+    if not isinstance(config.data, (str, os.PathLike)) or not str(config.data):
+        raise FinetuneError(f"{_option('data')}={config.data!r}: give an ImageFolder root or 'imagenette'")
+    if str(config.data).lower() != "imagenette":
+        _check_train_folder(Path(config.data).expanduser())
+    _check_output(config.output)
 
 
 def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
@@ -573,16 +759,18 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
     architecture = type(shape).__name__
     payload = _resume_point(context, output)
     if payload is not None:
-        _check_resumable(payload, output, architecture, shape.config, classes)
-    seed_everything(config.seed)
+        with _unfit_checkpoint(output):
+            _check_resumable(payload, output, architecture, shape.config, classes)
     with context.local_first():  # pretrained weights: one download per node
-        weights = None if payload is not None else config.weights
-        try:
-            model = build(weights=weights, num_classes=len(classes), freeze_backbone=config.freeze_backbone)
-        except OSError as error:  # URLError is an OSError: no network, and the file is not in torch's cache
-            raise FinetuneError(_weights_unavailable(weights, error)) from error
+        weights = None if payload is not None else _vgg16_file(config.weights, config.download_timeout)
+    seed_everything(config.seed)
+    try:
+        model = build(weights=weights, num_classes=len(classes), freeze_backbone=config.freeze_backbone)
+    except (OSError, ValueError) as error:  # a weights file that is not a VGG16 state dict: the message says so
+        raise FinetuneError(str(error)) from None
     if payload is not None:
-        model.load_state_dict(payload["state_dict"])
+        with _unfit_checkpoint(output):
+            model.load_state_dict(payload["state_dict"])
 
     autocast_dtype, scaler = precision(device, config.amp)
     channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
@@ -598,13 +786,16 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
 
     epoch, step, epoch_samples, records = 0, 0, 0, []
     if payload is not None:
-        optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        scheduler.step_size, scheduler.gamma = config.lr_step_epochs, config.lr_gamma
-        if payload["scaler"] and scaler.is_enabled():
-            scaler.load_state_dict(payload["scaler"])
-        epoch, step, epoch_samples = payload["epoch"], payload["step"], payload["epoch_samples"]
-        records = list(payload["epoch_records"])
+        with _unfit_checkpoint(output):
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            scheduler.step_size, scheduler.gamma = config.lr_step_epochs, config.lr_gamma
+            if payload["scaler"] and scaler.is_enabled():
+                scaler.load_state_dict(payload["scaler"])
+            epoch, step, epoch_samples = int(payload["epoch"]), int(payload["step"]), int(payload["epoch_samples"])
+            records = [dict(record) for record in payload["epoch_records"]]
+            if records and not records[-1]["complete"] and not _PARTIAL_KEYS <= records[-1].keys():
+                raise KeyError("the unfinished epoch's record lacks " + ", ".join(_PARTIAL_KEYS - records[-1].keys()))
         if show:
             print(f"resuming from {output}: epoch {epoch + 1}, step {step} ({source})", flush=True)
     resumed_from = step
@@ -704,8 +895,8 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
     if config.rank_digest_dir is not None:
         digest_dir = Path(config.rank_digest_dir)
         digest_dir.mkdir(parents=True, exist_ok=True)
-        torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                   digest_dir / f"rank{context.rank}.pt")
+        atomic_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                    digest_dir / f"rank{context.rank}.pt")
     model.to(memory_format=torch.contiguous_format).eval()
     return FinetuneResult(model=model, history=records, checkpoint=output, steps=step,
                           class_names=list(classes), resumed_from_step=resumed_from)
@@ -781,8 +972,9 @@ def _parser() -> argparse.ArgumentParser:
     option("data", "ImageFolder root with train/<wnid>/ (and val/<wnid>/) folders, or 'imagenette'", required=True)
     option("output", "checkpoint file: written atomically, resumed from when it exists", required=True)
     option("architecture", "network to build", choices=sorted(ARCHITECTURES))
-    option("weights", "torchvision VGG16 weights (DEFAULT, IMAGENET1K_V1, ...) or a VGG16 state-dict file; "
-                      "none: random initialization")
+    option("weights", "torchvision VGG16 weights (DEFAULT, IMAGENET1K_V1, IMAGENET1K_FEATURES; read from torch's "
+                      "cache, else downloaded with --download-timeout) or a VGG16 state-dict file; "
+                      "left out: random initialization")
     parser.add_argument("--classes", type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
                         default=None, help="comma-separated wnids to train on, e.g. n01440764,n02102040 (default: all)")
     option("images_per_class", "keep the first N images of each class (train and val)", type=int)
@@ -808,6 +1000,7 @@ def _parser() -> argparse.ArgumentParser:
     option("root", "with --data imagenette: where Imagenette is or goes (default: camlib's data folder)")
     option("download", "with --data imagenette: download it when missing", action="store_true")
     option("imagenette_size", "Imagenette's image size", choices=IMAGENETTE_SIZES)
+    option("download_timeout", "seconds a silent server may stall a download (weights, Imagenette)")
     option("save_every", "also write the checkpoint every N optimizer steps", type=int)
     option("rank_digest_dir", "consistency check for DDP: after training every rank saves its parameters to "
                               "DIR/rank<r>.pt (they must be equal)")
@@ -819,12 +1012,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m camlib.finetune ...``: parse the options into a ``FinetuneConfig`` and run ``finetune``."""
-    args = _parser().parse_args(argv)
-    config = FinetuneConfig(**vars(args))
+    parser = _parser()
+    config = FinetuneConfig(**vars(parser.parse_args(argv)))
+    main_rank = os.environ.get("RANK", "0") == "0"
+    try:
+        check_config(config)  # before any model, data loader or process group exists
+    except (FinetuneError, DataNotFoundError) as error:
+        if not main_rank:
+            raise SystemExit(2) from None
+        parser.error(str(error))
     try:
         finetune(config)
     except (FinetuneError, DataNotFoundError) as error:
-        if os.environ.get("RANK", "0") == "0":
+        if main_rank:
             print(f"camlib.finetune: error: {error}", file=sys.stderr)
         return 2
     return 0

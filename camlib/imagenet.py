@@ -29,6 +29,13 @@ the continuous interval ``[c - 1, c)``, hence
 The whole image becomes ``(0, 0, W, H)``, exactly what ``bbox_from_cam`` returns for a
 whole-map region. ``write_synthetic_ilsvrc`` writes its XML files with the inverse map.
 
+A box must lie inside its image, ``1 <= xmin <= xmax <= W`` and ``1 <= ymin <= ymax <= H``
+(a one-pixel box has ``xmin == xmax``; after the conversion every box has ``x_min < x_max``). A box
+outside is an error naming the file (and line), the box and the image size; it is not clipped,
+since clipping would silently change the ground truth that IoU is measured against, and the
+ILSVRC evaluation (Russakovsky et al.) takes the boxes as they are. The CSV has no image sizes:
+``read_annotations`` takes them from the JPEGs and checks the CSV's boxes against them.
+
 Kaggle's ``LOC_val_solution.csv`` (the "ImageNet Object Localization Challenge" files):
 header ``ImageId,PredictionString``, then one line per image whose PredictionString repeats
 ``wnid xmin ymin xmax ymax`` once per object, separated by spaces. *Assumption* (checked
@@ -49,9 +56,11 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,15 +102,24 @@ class Annotation(NamedTuple):
 # --------------------------------------------------------------------------------------
 
 
-def _voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float, where: str) -> torch.Tensor:
-    """1-based inclusive VOC pixel indices -> continuous max-exclusive box (see module docstring)."""
-    values = (xmin, ymin, xmax, ymax)
+def _voc_to_box(xmin: float, ymin: float, xmax: float, ymax: float, where: str,
+                size: tuple[int, int] | None = None) -> torch.Tensor:
+    """1-based inclusive VOC pixel indices -> continuous max-exclusive box (see module docstring).
+
+    With the image's ``size = (W, H)``, a box reaching beyond it is an error (not clipped).
+    """
+    values = tuple(int(v) if float(v).is_integer() else v for v in (xmin, ymin, xmax, ymax))
     if not all(math.isfinite(v) for v in values):
         raise ValueError(f"{where}: box {values} is not finite")
     if xmin < 1 or ymin < 1 or xmax < xmin or ymax < ymin:
         raise ValueError(
             f"{where}: box (xmin, ymin, xmax, ymax) = {values} is not a VOC box "
             "(1-based inclusive pixel indices with 1 <= xmin <= xmax and 1 <= ymin <= ymax)"
+        )
+    if size is not None and (xmax > size[0] or ymax > size[1]):
+        raise ValueError(
+            f"{where}: box (xmin, ymin, xmax, ymax) = {values} reaches outside its {size[0]} x {size[1]} (W x H) "
+            f"image (1-based inclusive: xmax <= {size[0]}, ymax <= {size[1]}); correct the box or the image size"
         )
     return torch.tensor([xmin - 1, ymin - 1, xmax, ymax], dtype=torch.float32)
 
@@ -127,9 +145,13 @@ def read_voc_boxes(xml_path: str | Path) -> Annotation:
 
     Raises:
         ValueError: the file is not well-formed XML, its root is not ``<annotation>``, or a
-            size, name or box is missing, not a number, or inverted.
+            size, name or box is missing, not a number, inverted, or outside the image.
+        FileNotFoundError: no such file.
     """
     path = Path(xml_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no annotation file {path}: ILSVRC's boxes come in ILSVRC2012_bbox_val_v3.tgz, "
+                                "one <image id>.xml per val image")
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
@@ -142,6 +164,7 @@ def read_voc_boxes(xml_path: str | Path) -> Annotation:
     width, height = (_number(size, tag, f"{path} <size>") for tag in ("width", "height"))
     if width < 1 or height < 1 or width != int(width) or height != int(height):
         raise ValueError(f"{path}: <size> must hold positive integer width and height, got {width} x {height}")
+    size = int(width), int(height)
     objects: Objects = []
     for k, obj in enumerate(root.iter("object")):
         where = f"{path} <object> #{k}"
@@ -152,8 +175,8 @@ def read_voc_boxes(xml_path: str | Path) -> Annotation:
         if bndbox is None:
             raise ValueError(f"{where}: missing <bndbox>")
         coords = [_number(bndbox, tag, where) for tag in ("xmin", "ymin", "xmax", "ymax")]
-        objects.append((name.strip(), _voc_to_box(*coords, where)))
-    return Annotation((int(width), int(height)), objects)
+        objects.append((name.strip(), _voc_to_box(*coords, f"{where} ({name.strip()})", size)))
+    return Annotation(size, objects)
 
 
 def read_voc_folder(folder: str | Path) -> dict[str, Annotation]:
@@ -168,22 +191,34 @@ def read_voc_folder(folder: str | Path) -> dict[str, Annotation]:
     return {f.stem: read_voc_boxes(f) for f in files}
 
 
-def read_loc_solution_csv(path: str | Path) -> dict[str, Objects]:
+def read_loc_solution_csv(path: str | Path, sizes: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Objects]:
     """Read Kaggle's ``LOC_val_solution.csv`` (or ``LOC_train_solution.csv``).
 
     Each PredictionString is ``wnid xmin ymin xmax ymax`` repeated once per object; the numbers
     are taken as the XML files' 1-based inclusive indices and converted as ``read_voc_boxes``
     converts them (see the module docstring for the assumption).
 
+    Args:
+        sizes: ``{image_id: (W, H)}`` of images whose boxes must lie inside them (the CSV holds no sizes;
+            ``read_annotations`` reads them from the JPEGs). Images not in it are not checked.
+
     Returns:
         ``{image_id: [(wnid, box), ...]}`` in the file's order, boxes float32 ``[4]``.
 
     Raises:
         ValueError: no ``ImageId,PredictionString`` header, a PredictionString whose token
-            count is not a multiple of 5, a non-numeric coordinate, or an image listed twice.
+            count is not a multiple of 5, a non-numeric coordinate, an inverted box, a box outside
+            the size given for its image, an empty ImageId, an image listed twice, or a file that is not text.
     """
     path = Path(path)
-    with open(path, newline="") as f:
+    try:
+        return _read_loc_rows(path, sizes or {})
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not a text CSV file ({error}); expected Kaggle's LOC_val_solution.csv") from None
+
+
+def _read_loc_rows(path: Path, sizes: Mapping[str, tuple[int, int]]) -> dict[str, Objects]:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # utf-8-sig: a spreadsheet's byte-order mark is fine
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != ["ImageId", "PredictionString"]:
@@ -198,6 +233,8 @@ def read_loc_solution_csv(path: str | Path) -> dict[str, Objects]:
             if len(row) != 2:
                 raise ValueError(f"{path}, line {line}: expected 2 fields (ImageId, PredictionString), got {len(row)}")
             image_id, tokens = row[0].strip(), row[1].split()
+            if not image_id:
+                raise ValueError(f"{path}, line {line}: the ImageId is empty")
             if image_id in result:
                 raise ValueError(f"{path}, line {line}: image {image_id!r} is listed twice")
             if not tokens or len(tokens) % 5:
@@ -212,7 +249,7 @@ def read_loc_solution_csv(path: str | Path) -> dict[str, Objects]:
                     coords = [float(t) for t in tokens[k + 1 : k + 5]]
                 except ValueError:
                     raise ValueError(f"{where}: coordinates {tokens[k + 1:k + 5]} are not numbers") from None
-                objects.append((tokens[k], _voc_to_box(*coords, where)))
+                objects.append((tokens[k], _voc_to_box(*coords, f"{where} ({image_id})", sizes.get(image_id))))
             result[image_id] = objects
     return result
 
@@ -220,6 +257,10 @@ def read_loc_solution_csv(path: str | Path) -> dict[str, Objects]:
 # --------------------------------------------------------------------------------------
 # Geometry and ground truth
 # --------------------------------------------------------------------------------------
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
 
 
 def _check_size(size, name: str) -> tuple[int, int]:
@@ -247,6 +288,8 @@ def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[
         raise ValueError(f"boxes must be [..., 4], got shape {list(boxes.shape)}")
     if not boxes.dtype.is_floating_point:
         boxes = boxes.float()
+    if not torch.isfinite(boxes).all():
+        raise ValueError("boxes hold NaN or infinite coordinates")
     factor = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=boxes.dtype, device=boxes.device)
     return boxes * factor
 
@@ -256,30 +299,51 @@ def read_annotations(root: str | Path, image_paths: Sequence[str | Path]) -> dic
 
     Reads ``root/val_boxes/<id>.xml`` (``ILSVRC2012_bbox_val_v3.tgz``) when that folder exists, else
     ``root/LOC_val_solution.csv`` (Kaggle), taking each image's size from its JPEG (the CSV has none),
-    so that ``ground_truth(..., to_size=...)`` can scale the boxes either way.
+    so that ``ground_truth(..., to_size=...)`` can scale the boxes either way. The JPEGs' sizes are also
+    checked against the XML files' ``<size>``, and every box against its image.
 
     Raises:
-        FileNotFoundError: neither ``val_boxes/`` nor ``LOC_val_solution.csv`` is under ``root``, or an
-            image has no XML file.
+        FileNotFoundError: neither ``val_boxes/`` nor ``LOC_val_solution.csv`` is under ``root``, an image
+            has no XML file, or an image file is missing.
         KeyError: an image missing from the CSV.
+        ValueError: an image that cannot be read, an XML size that is not the JPEG's, a box outside its image.
     """
-    from PIL import Image  # installed with torchvision
-
+    if isinstance(image_paths, (str, Path)):
+        raise TypeError(f"image_paths={image_paths!r}: give a list of image paths, e.g. [{str(image_paths)!r}]")
     root = Path(root)
-    ids = [Path(p).stem for p in image_paths]
+    sizes = {Path(p).stem: _image_size(Path(p)) for p in image_paths}
     if (root / "val_boxes").is_dir():
-        return {i: read_voc_boxes(root / "val_boxes" / f"{i}.xml") for i in ids}
+        annotations = {i: read_voc_boxes(root / "val_boxes" / f"{i}.xml") for i in sizes}
+        for image_id, annotation in annotations.items():
+            if annotation.size != sizes[image_id]:
+                raise ValueError(
+                    f"{root / 'val_boxes' / image_id}.xml gives the size {annotation.size[0]} x {annotation.size[1]}, "
+                    f"but the image is {sizes[image_id][0]} x {sizes[image_id][1]} (W x H): its boxes would be "
+                    "scaled wrongly; is it the annotation of another image, or was the image resized?"
+                )
+        return annotations
     csv_path = root / "LOC_val_solution.csv"
     if not csv_path.is_file():
         raise FileNotFoundError(f"no ILSVRC boxes under {root}: neither val_boxes/*.xml nor LOC_val_solution.csv")
-    objects = read_loc_solution_csv(csv_path)
-    annotations = {}
-    for image_id, path in zip(ids, image_paths):
-        if image_id not in objects:
-            raise KeyError(f"image {image_id!r} is not in {csv_path}")
+    objects = read_loc_solution_csv(csv_path, sizes)
+    missing = [image_id for image_id in sizes if image_id not in objects]
+    if missing:
+        raise KeyError(f"image {missing[0]!r} is not in {csv_path}" + (f" ({len(missing)} images are not)"
+                                                                      if len(missing) > 1 else ""))
+    return {image_id: Annotation(size, objects[image_id]) for image_id, size in sizes.items()}
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """``(W, H)`` from the image file's header (the pixels are not decoded)."""
+    from PIL import Image, UnidentifiedImageError  # installed with torchvision
+
+    if not path.is_file():
+        raise FileNotFoundError(f"no image file {path}")
+    try:
         with Image.open(path) as image:
-            annotations[image_id] = Annotation(image.size, objects[image_id])
-    return annotations
+            return image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError(f"{path} cannot be read as an image ({error}); delete or replace it") from None
 
 
 def ground_truth(
@@ -302,6 +366,8 @@ def ground_truth(
         ValueError: an image without annotation or boxes, boxes naming several classes, an
             unknown wnid, or ``to_size`` with annotations that have no size.
     """
+    if isinstance(image_ids, str):
+        raise TypeError(f"image_ids={image_ids!r}: give a list of image ids, e.g. [{image_ids!r}]")
     ids = list(annotations) if image_ids is None else list(image_ids)
     classes, boxes = [], []
     for image_id in ids:
@@ -347,6 +413,9 @@ def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, tor
         b = b[None] if b.shape == (4,) else b
         if b.dim() != 2 or b.shape[1] != 4:
             raise ValueError(f"true_boxes[{i}] must be [M, 4] boxes, got shape {list(b.shape)}")
+        if not torch.isfinite(b).all() or ((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])).any():
+            raise ValueError(f"true_boxes[{i}] = {b.tolist()}: every box must be finite (x_min, y_min, x_max, y_max) "
+                             "with x_min < x_max and y_min < y_max")
         sets.append(b)
     empty = [i for i, b in enumerate(sets) if b.shape[0] == 0]
     if empty:
@@ -415,9 +484,23 @@ def evaluate_ilsvrc(
     true_classes = torch.as_tensor(true_classes).cpu()
     if true_classes.shape != (n,):
         raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
+    if top5_classes.is_floating_point() or true_classes.is_floating_point():
+        raise TypeError("top5_classes and true_classes must hold integer class indices (logits.topk(5).indices)")
+    repeated = (top5_classes.sort(dim=1).values.diff(dim=1) == 0).any(dim=1)
+    if repeated.any():
+        i = int(repeated.nonzero()[0])
+        raise ValueError(f"top5_classes[{i}] = {top5_classes[i].tolist()} names a class twice: give five different "
+                         "classes per image (logits.topk(5).indices)")
+    if not (isinstance(threshold, Real) and 0 <= threshold <= 1):
+        raise ValueError(f"threshold={threshold!r}: use a fraction in [0, 1] of each CAM's maximum (the paper: 0.2)")
+    if not (isinstance(iou_threshold, Real) and 0 < iou_threshold <= 1):
+        raise ValueError(f"iou_threshold={iou_threshold!r}: use a number in (0, 1] (ILSVRC: 0.5)")
     sets, gt, owner = _box_sets(true_boxes, n)
 
     top5 = torch.as_tensor(top5)
+    for name, value in (("top5", top5), ("true_class", true_class)):
+        if value is not None and not torch.isfinite(torch.as_tensor(value)).all():
+            raise ValueError(f"{name} holds NaN or infinite values: no box can be read from them")
     if top5.dim() == 4 and top5.shape[:2] == (n, 5):
         boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
         boxes5 = boxes5.reshape(n, 5, 4)
@@ -483,8 +566,13 @@ def ilsvrc_table(results: Mapping, data: str = "ILSVRC val") -> str:
         results: one ``evaluate_ilsvrc`` result (labelled "ours"), or ``{name: result}``.
         data: what our rows were measured on (say "synthetic" when they were).
     """
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be evaluate_ilsvrc's dict or {{name: that dict}}, got {type(results).__name__}")
     if "top1_loc" in results:
         results = {"ours": results}
+    for name, res in results.items():
+        if not isinstance(res, Mapping) or not {"n", "top1_loc", "top5_loc"} <= res.keys():
+            raise ValueError(f"results[{name!r}] is not a result of evaluate_ilsvrc (it needs n, top1_loc, top5_loc)")
     lines = [
         "| network | data | top-1 cls. err. (%) | top-5 cls. err. (%) | top-1 loc. err. (%) "
         "| top-5 loc. err. (%) | GT-known loc. err. (%) | MaxBoxAccV2 (%) | images |",
@@ -553,8 +641,9 @@ def ilsvrc_cams(
         ``ILSVRCPredictions``; its ``evaluate()`` calls ``evaluate_ilsvrc``.
 
     Raises:
-        ValueError: fewer than 5 classes, no val image of a known class, or box files whose class
-            disagrees with the image's folder.
+        ValueError: fewer than 5 classes, a class named twice, a model with another number of outputs,
+            no val image of a known class, or box files whose class disagrees with the image's folder.
+        FileNotFoundError: no ``root/val`` folder.
     """
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets
@@ -562,14 +651,31 @@ def ilsvrc_cams(
 
     from camlib.photos import imagenet_transform
 
+    if isinstance(class_names, str):
+        raise TypeError("class_names is one string: give the wnid of every model output, e.g. a list of them")
     class_names = list(class_names)
     if len(class_names) < 5:
         raise ValueError(f"{len(class_names)} classes: Top-5 localization needs at least 5")
+    if len(set(class_names)) != len(class_names):
+        twice = sorted({name for name in class_names if class_names.count(name) > 1})
+        raise ValueError(f"class_names names {twice} more than once: give each model output's wnid once")
+    if limit is not None and not _positive_int(limit):
+        raise ValueError(f"limit={limit!r}: use a positive int, or None for all images")
+    if not _positive_int(batch_size):
+        raise ValueError(f"batch_size={batch_size!r}: use a positive int")
+    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if first_conv is not None and first_conv.in_channels != 3:
+        raise ValueError(f"the model's first convolution takes {first_conv.in_channels} channels; ILSVRC images are "
+                         "RGB (3 channels): build the model with 3 input channels")
+    transform = imagenet_transform(size, crop=False)  # checks size
     root = Path(root)
-    val = datasets.ImageFolder(root / "val", transform=imagenet_transform(size, crop=False))
+    if not (root / "val").is_dir():
+        raise FileNotFoundError(f"no {root / 'val'} folder: ilsvrc_cams reads val/<wnid>/*.JPEG and val_boxes/*.xml "
+                                "or LOC_val_solution.csv under root (write_synthetic_ilsvrc writes this layout)")
+    val = datasets.ImageFolder(root / "val", transform=transform)
     index = {wnid: i for i, wnid in enumerate(class_names)}
     keep = [k for k, (_, target) in enumerate(val.samples) if val.classes[target] in index]
-    if limit:
+    if limit is not None:
         keep = keep[:: max(1, len(keep) // limit)][:limit]  # spread over the classes
     if not keep:
         raise ValueError(f"no image in {root / 'val'} belongs to one of the model's {len(class_names)} classes")
@@ -583,6 +689,9 @@ def ilsvrc_cams(
     with torch.no_grad():
         for images, targets in tqdm(loader, desc="CAMs", leave=False, disable=not progress):
             logits, cams = compute_cams(model, images.to(device), size=None)  # every class: [B, C, h, w]
+            if logits.shape[1] != len(class_names):
+                raise ValueError(f"the model has {logits.shape[1]} outputs but class_names names {len(class_names)} "
+                                 "classes: give the wnid of every output, in the output order")
             labels = remap[targets].to(device)
             best = logits.topk(5, dim=1).indices
             parts["labels"].append(labels.cpu())
@@ -611,13 +720,17 @@ class SyntheticILSVRC(NamedTuple):
     classes: tuple[str, ...]
 
 
+_MARKER = "SYNTHETIC_ILSVRC.txt"
+_DATABASE = "CAM Lab synthetic ILSVRC"  # in every XML file written here (sets written before the marker existed)
+
+
 def _voc_xml(filename: str, size: tuple[int, int], objects: Sequence[tuple[str, tuple[int, int, int, int]]]) -> str:
     width, height = size
     parts = [
         "<annotation>",
         "\t<folder>val</folder>",
         f"\t<filename>{filename}</filename>",
-        "\t<source>\n\t\t<database>CAM Lab synthetic ILSVRC</database>\n\t</source>",
+        f"\t<source>\n\t\t<database>{_DATABASE}</database>\n\t</source>",
         f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>",
         "\t<segmented>0</segmented>",
     ]
@@ -659,7 +772,9 @@ def write_synthetic_ilsvrc(
     a colour, and no number measured on them says anything about CAMs on ImageNet. They exist
     for tests and for notebooks running without the real data (say so beside any result).
 
-    Layout under ``root`` (created; existing files of the same names are overwritten):
+    Layout under ``root`` (created). ``root`` must be new, empty, or a set this function wrote before
+    (it leaves ``SYNTHETIC_ILSVRC.txt`` there), which is then replaced; any other folder is refused, so
+    that a real ILSVRC tree or the user's files are never overwritten.
 
     * ``train/<wnid>/<wnid>_<k>.JPEG`` and ``val/<wnid>/ILSVRC2012_val_<8 digits>.JPEG``:
       ``torchvision.datasets.ImageFolder`` trees (the real val set is flat; sort it into
@@ -669,12 +784,19 @@ def write_synthetic_ilsvrc(
     * ``LOC_val_solution.csv``: the same boxes in Kaggle's format.
 
     Args:
-        classes: wnids (distinct); size: ``(W, H)`` of every image, at least 8 x 8; seed: the
-            same seed writes the same pixels and boxes.
+        classes: wnids (distinct; letters, digits, ``_`` and ``-``, as they become folder names and CSV
+            tokens); size: ``(W, H)`` of every image, at least 8 x 8; seed: the same seed writes the same
+            pixels and boxes.
     """
+    if isinstance(classes, str):
+        raise TypeError(f"classes={classes!r}: give a list of wnids, e.g. ({classes!r},)")
     classes = tuple(classes)
     if not classes or len(set(classes)) != len(classes):
         raise ValueError(f"classes must be distinct wnids, got {classes!r}")
+    odd = [c for c in classes if not isinstance(c, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", c)]
+    if odd:
+        raise ValueError(f"classes {odd!r}: a wnid is letters, digits, '_' or '-' (e.g. 'n01440764'); it becomes "
+                         "a folder name and a CSV token")
     if isinstance(images_per_class, bool) or not isinstance(images_per_class, Integral) or images_per_class < 1:
         raise ValueError(f"images_per_class must be a positive int, got {images_per_class!r}")
     width, height = _check_size(size, "size")
@@ -685,6 +807,7 @@ def write_synthetic_ilsvrc(
     root = Path(root)
     paths = SyntheticILSVRC(root, root / "train", root / "val", root / "val_boxes", root / "LOC_val_solution.csv",
                             classes)
+    _make_room(root, paths)
     paths.val_boxes.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     palette = rng.integers(160, 256, size=(len(classes), 3), dtype=np.uint8)
@@ -712,3 +835,30 @@ def write_synthetic_ilsvrc(
         writer.writerow(["ImageId", "PredictionString"])
         writer.writerows(rows)
     return paths
+
+
+def _is_synthetic(root: Path) -> bool:
+    if (root / _MARKER).is_file():
+        return True
+    first_xml = min((root / "val_boxes").glob("*.xml"), default=None) if (root / "val_boxes").is_dir() else None
+    return first_xml is not None and _DATABASE in first_xml.read_text(errors="replace")
+
+
+def _make_room(root: Path, paths: SyntheticILSVRC) -> None:
+    """Refuse a folder holding anything but an earlier synthetic set; clear an earlier set (no stale classes)."""
+    if root.exists() and not root.is_dir():
+        raise FileExistsError(f"{root} is a file: write_synthetic_ilsvrc needs a new or empty folder")
+    if root.is_dir() and any(root.iterdir()):
+        if not _is_synthetic(root):
+            raise FileExistsError(
+                f"{root} is not empty ({', '.join(sorted(p.name for p in root.iterdir())[:5])}) and holds no synthetic "
+                "set written by write_synthetic_ilsvrc: choose a new or empty folder, so nothing there is overwritten"
+            )
+        for folder in (paths.train, paths.val, paths.val_boxes):
+            if folder.is_dir():
+                shutil.rmtree(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / _MARKER).write_text(
+        "Written by camlib.imagenet.write_synthetic_ilsvrc: noise images with coloured rectangles in ILSVRC's\n"
+        "formats, for tests and offline notebooks. Numbers measured on them mean nothing for ImageNet.\n"
+    )

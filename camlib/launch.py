@@ -39,21 +39,35 @@ def repository_url() -> str:
 
 
 def _owner_and_name(url: str) -> str:
+    if not isinstance(url, str):
+        raise TypeError(f"the repository URL must be a string https://github.com/OWNER/NAME, got {url!r}")
     match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(\.git)?", url)
     if not match:
         raise ValueError(f"the repository URL {url!r} is not https://github.com/OWNER/NAME")
     return match.group(1)
 
 
+def _notebook_name(notebook: str) -> str:
+    """``"01_cam_equations"`` from that name, with or without ``notebooks/`` and ``.ipynb``."""
+    if not isinstance(notebook, str):
+        raise TypeError(f"notebook must be a name like '01_cam_equations', got {notebook!r}")
+    name = notebook.strip().removeprefix("notebooks/").removesuffix(".ipynb")
+    if not re.fullmatch(r"[\w.-]+", name):  # a link cannot carry an empty name, a folder or spaces
+        raise ValueError(f"notebook={notebook!r}: give the name of a notebook in notebooks/, e.g. '01_cam_equations'")
+    return name
+
+
 def colab_url(notebook: str, url: str | None = None) -> str:
-    """Colab's link to ``notebooks/<notebook>.ipynb`` on the main branch."""
+    """Colab's link to ``notebooks/<notebook>.ipynb`` on the main branch (``notebook`` may carry
+    the ``.ipynb`` suffix and the ``notebooks/`` folder)."""
+    notebook = _notebook_name(notebook)
     repo = _owner_and_name(url or repository_url())
     return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{notebook}.ipynb"
 
 
 def binder_url(notebook: str | None = None, url: str | None = None) -> str:
     """Binder's link that opens JupyterLab on ``notebook`` (or on the notebooks folder)."""
-    path = f"notebooks%2F{notebook}.ipynb" if notebook else "notebooks"
+    path = f"notebooks%2F{_notebook_name(notebook)}.ipynb" if notebook is not None else "notebooks"
     return f"https://mybinder.org/v2/gh/{_owner_and_name(url or repository_url())}/{BRANCH}?labpath={path}"
 
 
@@ -76,6 +90,8 @@ _LINKS = [
 
 def with_repository(text: str, url: str | None = None) -> str:
     """``text`` with every Colab, Binder and ``pip install git+`` link pointing at ``url``."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string (a README or a notebook's JSON), got {type(text).__name__}")
     repo = _owner_and_name(url or repository_url())
     for pattern, replacement in _LINKS:
         text = pattern.sub(replacement(repo), text)

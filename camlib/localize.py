@@ -34,15 +34,23 @@ connects across the batch axis), with sizes from ``np.bincount`` and boxes from 
 reductions: no Python loop per map. Inputs may live on any device; functions that return
 tensors return them on the input's device, metrics return Python floats.
 
-IoU goes through ``torchvision.ops``: ``box_iou`` is ``torchvision.ops.box_iou`` with shape
-checks; ``paired_iou`` is its diagonal, computed without the N x M matrix.
+IoU follows ``torchvision.ops.box_iou`` (the same intersection and union); ``paired_iou`` is its
+diagonal, computed without the N x M matrix. One rule for degenerate boxes, in both: an empty
+box (zero area: x_max == x_min or y_max == y_min) overlaps nothing, not even an identical empty
+box, so its IoU with any box is 0, never NaN (torchvision gives 0/0 = NaN there). IoUs are
+computed in float64 on boxes rescaled by their largest coordinate (IoU is scale invariant), so
+huge coordinates cannot overflow; float16 boxes give float32 IoUs.
+
+Arguments are checked before any work: wrong shapes, dtypes, NaN or infinite values, boxes with
+x_max < x_min, thresholds outside their interval and ground-truth boxes lying wholly outside
+the map (or image) raise a ValueError or TypeError that names the argument and the fix.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import numpy as np
@@ -76,80 +84,145 @@ _STRUCTURES = {
 # --------------------------------------------------------------------------------------
 
 
+def _as_tensor(value, name: str) -> torch.Tensor:
+    """``torch.as_tensor(value)``, with an error naming ``name`` instead of torch's."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if value is None or isinstance(value, str | bytes):
+        raise TypeError(f"{name} must be a tensor (or an array or nested list of numbers), got {value!r}")
+    try:
+        return torch.as_tensor(np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value)
+    except (TypeError, ValueError, RuntimeError) as error:
+        hint = " (a list of tensors: torch.stack them first)" if _holds_tensors(value) else ""
+        raise TypeError(
+            f"{name} must be a tensor (or an array or nested list of numbers of one shape){hint}; "
+            f"got {type(value).__name__} that torch cannot convert ({error})"
+        ) from None
+
+
+def _holds_tensors(value) -> bool:
+    return isinstance(value, Sequence) and any(isinstance(v, torch.Tensor) for v in value)
+
+
 def _check_fraction(name: str, value, *, allow_zero: bool = True) -> float:
+    interval = "[0, 1]" if allow_zero else "(0, 1]"
+    if isinstance(value, bool | str | bytes) or value is None:  # True would silently mean 1.0
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
     try:
         value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a number in {interval}, got {value!r}") from None
     low_ok = value >= 0 if allow_zero else value > 0
     if not (low_ok and value <= 1):  # also refuses NaN
-        interval = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ValueError(f"{name} must lie in {interval}, got {value}")
+        why = "" if allow_zero else " (an IoU threshold of 0 would count every box as a hit)"
+        raise ValueError(f"{name} must lie in {interval}{why}, got {value}")
     return value
 
 
-def _check_connectivity(connectivity: int) -> np.ndarray:
-    if connectivity not in _STRUCTURES:
+def _check_connectivity(connectivity) -> np.ndarray:
+    if isinstance(connectivity, bool) or not isinstance(connectivity, Integral) or connectivity not in _STRUCTURES:
         raise ValueError(
             f"connectivity={connectivity!r}: use 8 (pixels touching at a corner connect) or 4 (edges only)"
         )
-    return _STRUCTURES[connectivity]
+    return _STRUCTURES[int(connectivity)]
 
 
 def _check_image_size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
-    size = (image_size, image_size) if isinstance(image_size, Integral) else tuple(image_size)
+    problem = f"image_size must be a positive int or a pair (H, W) of positive ints, got {image_size!r}"
+    if isinstance(image_size, Integral):
+        size = (image_size, image_size)
+    elif isinstance(image_size, Sequence | torch.Size | np.ndarray) and not isinstance(image_size, str):
+        size = tuple(image_size)
+    else:
+        raise ValueError(problem)
     if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ValueError(f"image_size must be a positive int or a pair (H, W) of positive ints, got {image_size!r}")
+        raise ValueError(problem)
     return int(size[0]), int(size[1])
 
 
+def _real_float(tensor: torch.Tensor, name: str) -> torch.Tensor:
+    """float32 or float64: integers and float16 / bfloat16 become float32 (no overflow in areas)."""
+    if tensor.dtype == torch.bool or tensor.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+
+
 def _check_cams(cams, name: str = "cams", ranks: tuple[int, ...] = (3,)) -> torch.Tensor:
-    cams = torch.as_tensor(cams)
+    cams = _as_tensor(cams, name)
     if cams.dim() not in ranks:
         wanted = " or ".join({2: "[h, w]", 3: "[N, h, w]"}[r] for r in ranks)
         hint = " (one map per image, e.g. the CAM of one class)" if 3 in ranks else ""
+        if cams.dim() == 4 and 3 in ranks:
+            hint += "; for [N, C, h, w] maps pick one class per image, e.g. cams[torch.arange(N), classes]"
         raise ValueError(f"{name} must be {wanted}{hint}; got shape {list(cams.shape)}")
     if cams.shape[-1] == 0 or cams.shape[-2] == 0:
         raise ValueError(f"{name} must have h, w >= 1; got shape {list(cams.shape)}")
-    if cams.dtype == torch.bool or cams.is_complex():
-        raise ValueError(f"{name} must hold real numbers, got dtype {cams.dtype}")
-    if cams.dtype not in (torch.float32, torch.float64):
-        cams = cams.float()
+    cams = _real_float(cams, name)
     if not torch.isfinite(cams).all():
-        raise ValueError(f"{name} hold NaN or infinite values (shape {list(cams.shape)}); a CAM must be finite")
+        raise ValueError(
+            f"{name} hold NaN or infinite values (shape {list(cams.shape)}); a CAM must be finite: "
+            "look for a division by zero or a diverged model upstream"
+        )
     return cams
 
 
 def _check_boxes(boxes, name: str, n: int | None = None) -> torch.Tensor:
-    boxes = torch.as_tensor(boxes)
+    boxes = _as_tensor(boxes, name)
     if boxes.dim() != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{name} must be [N, 4] boxes (x_min, y_min, x_max, y_max), got shape {list(boxes.shape)}")
+        hint = f"; for one box use {name}[None]" if boxes.shape == (4,) else ""
+        raise ValueError(
+            f"{name} must be [N, 4] boxes (x_min, y_min, x_max, y_max), got shape {list(boxes.shape)}{hint}"
+        )
     if n is not None and boxes.shape[0] != n:
         raise ValueError(f"{name} hold {boxes.shape[0]} boxes (shape {list(boxes.shape)}) but there are {n} images")
-    if not boxes.dtype.is_floating_point:
-        boxes = boxes.float()
+    boxes = _real_float(boxes, name)
     if not torch.isfinite(boxes).all():
         raise ValueError(f"{name} hold NaN or infinite coordinates (shape {list(boxes.shape)})")
     if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
         bad = torch.nonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).flatten()
         raise ValueError(
             f"{name} must be (x_min, y_min, x_max, y_max) with x_max >= x_min and y_max >= y_min; "
-            f"rows {bad[:5].tolist()} are not (e.g. {boxes[bad[0]].tolist()})"
+            f"rows {bad[:5].tolist()} are not (e.g. {boxes[bad[0]].tolist()}); (x, y, width, height) boxes "
+            "convert with torchvision.ops.box_convert(boxes, 'xywh', 'xyxy')"
         )
     return boxes
 
 
+def _check_in_frame(boxes: torch.Tensor, owner: torch.Tensor, frame: tuple[int, int], where: str) -> None:
+    """Refuse ground-truth boxes that lie wholly outside the ``width x height`` frame: no CAM
+    can reach them, so every metric would silently read 0 (usually boxes in image pixels
+    given without ``image_size``)."""
+    height, width = frame
+    outside = (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
+    if outside.any():
+        k = int(torch.nonzero(outside)[0])
+        raise ValueError(
+            f"true_boxes: the box {boxes[k].tolist()} of image {int(owner[k])} lies wholly outside the {where}, "
+            f"(0, 0, {width}, {height}); "
+            "boxes in image pixels need image_size=(H, W); boxes partly outside are allowed "
+            "(clip them with torchvision.ops.clip_boxes_to_image if you want)"
+        )
+
+
+def _frame(map_size: tuple[int, int], image_size: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
+    if image_size is None:
+        return map_size, "map (boxes in map pixels: no image_size given)"
+    return image_size, "image (image_size)"
+
+
 def _check_classes(classes, name: str, n: int | None = None) -> torch.Tensor:
-    classes = torch.as_tensor(classes)
+    classes = _as_tensor(classes, name)
     if classes.dim() != 1 or (n is not None and classes.shape[0] != n):
         shape = f"[{n}]" if n is not None else "[N]"
         raise ValueError(
             f"{name} must be a 1-D tensor of class indices, shape {shape}; got shape {list(classes.shape)}"
         )
-    if classes.dtype.is_floating_point or classes.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class indices, got dtype {classes.dtype}")
+    if classes.dtype.is_floating_point or classes.dtype == torch.bool or classes.is_complex():
+        raise ValueError(f"{name} must hold integer class indices, got dtype {classes.dtype}; use {name}.long()")
+    if classes.numel() and int(classes.min()) < 0:
+        raise ValueError(f"{name} must hold class indices >= 0, got {int(classes.min())}")
     return classes
 
 
@@ -164,7 +237,11 @@ def _nonempty(n: int, what: str) -> None:
 
 
 def _region(cams: torch.Tensor, threshold: float) -> torch.Tensor:
-    """``cams >= threshold * max`` per map over the last two dims; maps with max <= 0 keep everything."""
+    """``cams >= threshold * max`` per map over the last two dims; maps with max <= 0 keep everything.
+
+    Compared in float64: in float32, ``threshold * max`` of a map of subnormal values rounds to 0
+    and would keep the whole map."""
+    cams = cams.double()
     top = cams.amax(dim=(-2, -1), keepdim=True)
     return (cams >= threshold * top) | (top <= 0)
 
@@ -325,8 +402,8 @@ def bbox_from_cam(
     threshold = _check_fraction("threshold", threshold)
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
-    device = torch.as_tensor(cams).device
     cams = _check_cams(cams, ranks=(2, 3)).detach()
+    device = cams.device
     single = cams.dim() == 2
     batch = cams.reshape(-1, *cams.shape[-2:]).cpu()
     if batch.shape[0] == 0:
@@ -362,8 +439,9 @@ def boxes_from_cam_all_components(
     threshold = _check_fraction("threshold", threshold)
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
-    device = torch.as_tensor(cam).device
-    cam = _check_cams(cam, name="cam", ranks=(2,)).detach().cpu()
+    cam = _check_cams(cam, name="cam", ranks=(2,)).detach()
+    device = cam.device
+    cam = cam.cpu()
     mask = _region(cam, threshold).numpy()[None]
     boxes, _ = _all_component_boxes(mask, structure2d)
     return _scale(torch.from_numpy(boxes).float(), tuple(cam.shape), size).to(device)
@@ -374,31 +452,46 @@ def boxes_from_cam_all_components(
 # --------------------------------------------------------------------------------------
 
 
-def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
-    """All pairwise IoUs, ``[N, 4] x [M, 4] -> [N, M]``: ``torchvision.ops.box_iou`` with shape checks.
+def _iou(boxes1: torch.Tensor, boxes2: torch.Tensor, paired: bool) -> torch.Tensor:
+    """IoU in float64 of boxes divided by their largest |coordinate| (IoU is scale invariant, and
+    areas of huge boxes cannot overflow); 0 where the union is empty (the module's rule)."""
+    out_dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
+    a, b = boxes1.double(), boxes2.to(device=boxes1.device, dtype=torch.float64)
+    scale = torch.cat([a.abs().flatten(), b.abs().flatten(), a.new_ones(1)]).amax()
+    a, b = a / scale, b / scale
+    if paired:
+        top_left, bottom_right = torch.maximum(a[:, :2], b[:, :2]), torch.minimum(a[:, 2:], b[:, 2:])
+        area_a, area_b = torchvision.ops.box_area(a), torchvision.ops.box_area(b)
+    else:
+        top_left, bottom_right = torch.maximum(a[:, None, :2], b[:, :2]), torch.minimum(a[:, None, 2:], b[:, 2:])
+        area_a, area_b = torchvision.ops.box_area(a)[:, None], torchvision.ops.box_area(b)
+    inter = (bottom_right - top_left).clamp(min=0).prod(dim=-1)
+    union = area_a + area_b - inter
+    iou = torch.where(union > 0, inter / union.clamp_min(torch.finfo(union.dtype).tiny), torch.zeros_like(union))
+    return iou.to(out_dtype)
 
-    IoU = area(A ∩ B) / area(A ∪ B) for boxes ``(x_min, y_min, x_max, y_max)``.
+
+def box_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """All pairwise IoUs, ``[N, 4] x [M, 4] -> [N, M]``, as ``torchvision.ops.box_iou``.
+
+    IoU = area(A ∩ B) / area(A ∪ B) for boxes ``(x_min, y_min, x_max, y_max)``. Degenerate
+    case: an empty box (zero area) has IoU 0 with every box, itself included (torchvision
+    returns NaN for two empty boxes). Result on the device of ``boxes1``, float32 (float64
+    when a side is float64).
     """
     boxes1, boxes2 = _check_boxes(boxes1, "boxes1"), _check_boxes(boxes2, "boxes2")
-    return torchvision.ops.box_iou(boxes1, boxes2)
+    return _iou(boxes1, boxes2, paired=False)
 
 
 def paired_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
     """IoU of each box with its partner, ``[N, 4] x [N, 4] -> [N]``.
 
-    The diagonal of ``torchvision.ops.box_iou(boxes1, boxes2)`` (areas by
-    ``torchvision.ops.box_area``, the intersection by the same clamp), without building the
-    N x N matrix. Where both boxes are empty (union 0) the IoU is 0, never NaN.
+    The diagonal of ``box_iou(boxes1, boxes2)``, without building the N x N matrix; the
+    same rule for empty boxes: IoU 0, never NaN.
     """
     boxes1 = _check_boxes(boxes1, "boxes1")
     boxes2 = _check_boxes(boxes2, "boxes2", boxes1.shape[0])
-    dtype = torch.promote_types(boxes1.dtype, boxes2.dtype)
-    boxes1, boxes2 = boxes1.to(dtype), boxes2.to(device=boxes1.device, dtype=dtype)
-    top_left = torch.maximum(boxes1[:, :2], boxes2[:, :2])
-    bottom_right = torch.minimum(boxes1[:, 2:], boxes2[:, 2:])
-    inter = (bottom_right - top_left).clamp(min=0).prod(dim=1)
-    union = torchvision.ops.box_area(boxes1) + torchvision.ops.box_area(boxes2) - inter
-    return torch.where(union > 0, inter / union.clamp_min(torch.finfo(union.dtype).tiny), torch.zeros_like(union))
+    return _iou(boxes1, boxes2, paired=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -423,12 +516,12 @@ def top1_loc(
     Args:
         pred_classes, true_classes: ``[N]`` integer class indices.
         pred_boxes, true_boxes: ``[N, 4]`` in the same pixel coordinates.
-        iou_threshold: the IoU a box needs, in [0, 1] (0.5 in ILSVRC).
+        iou_threshold: the IoU a box needs, in (0, 1] (0.5 in ILSVRC).
 
     Returns:
         the fraction of images localized correctly, a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
     pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
     n = pred_boxes.shape[0]
     _nonempty(n, "top1_loc")
@@ -458,28 +551,27 @@ def top5_loc(
             (so the model needs at least 5 classes), e.g. ``logits.topk(5).indices``.
         boxes_per_class: ``[N, 5, 4]`` the box from the CAM of each of those classes.
         true_classes: ``[N]``; true_boxes: ``[N, 4]``.
-        iou_threshold: in [0, 1] (0.5 in ILSVRC).
+        iou_threshold: in (0, 1] (0.5 in ILSVRC).
 
     Returns:
         a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
-    top5_classes = torch.as_tensor(top5_classes)
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
+    top5_classes = _as_tensor(top5_classes, "top5_classes")
     if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
         raise ValueError(
             f"top5_classes must be [N, 5] (five class guesses per image), got shape {list(top5_classes.shape)}"
         )
     n = top5_classes.shape[0]
     _nonempty(n, "top5_loc")
-    if top5_classes.dtype.is_floating_point or top5_classes.dtype == torch.bool:
-        raise ValueError(f"top5_classes must hold integer class indices, got dtype {top5_classes.dtype}")
+    _check_classes(top5_classes.reshape(-1), "top5_classes")
     ordered = top5_classes.sort(dim=1).values
     if (ordered[:, 1:] == ordered[:, :-1]).any():
         raise ValueError(
             "top5_classes must hold 5 different classes per image (Top-5 Loc needs a model with at least "
             "5 classes); some rows repeat a class"
         )
-    boxes_per_class = torch.as_tensor(boxes_per_class)
+    boxes_per_class = _as_tensor(boxes_per_class, "boxes_per_class")
     if boxes_per_class.shape != (n, 5, 4):
         raise ValueError(
             f"boxes_per_class must be [N, 5, 4] = [{n}, 5, 4] (one box per guessed class), "
@@ -502,12 +594,12 @@ def gt_known_loc(pred_boxes: torch.Tensor, true_boxes: torch.Tensor, iou_thresho
 
     Args:
         pred_boxes: ``[N, 4]`` boxes from the true class's CAM; true_boxes: ``[N, 4]``.
-        iou_threshold: in [0, 1].
+        iou_threshold: in (0, 1].
 
     Returns:
         a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold)
+    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
     pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
     _nonempty(pred_boxes.shape[0], "gt_known_loc")
     true_boxes = _check_boxes(true_boxes, "true_boxes", pred_boxes.shape[0])
@@ -537,7 +629,7 @@ class MaxBoxAccV2Result:
 
 def _gt_box_lists(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """All ground-truth boxes ``[G, 4]`` (float64, CPU) and the image ``[G]`` each belongs to."""
-    if isinstance(true_boxes, torch.Tensor) or not isinstance(true_boxes, Sequence):
+    if _one_box_per_image(true_boxes):
         boxes = _check_boxes(true_boxes, "true_boxes", n)
         return boxes.detach().cpu().double(), torch.arange(n)
     if len(true_boxes) != n:
@@ -548,6 +640,16 @@ def _gt_box_lists(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"true_boxes[{empty[0]}] holds no box: every image needs at least one ground-truth box")
     owner = torch.cat([torch.full((b.shape[0],), i) for i, b in enumerate(sets)])
     return torch.cat([b.detach().cpu().double() for b in sets]), owner
+
+
+def _one_box_per_image(true_boxes) -> bool:
+    """A tensor / array ``[N, 4]``, or a list of N four-number boxes (not a list of box sets)."""
+    if isinstance(true_boxes, torch.Tensor | np.ndarray) or not isinstance(true_boxes, Sequence):
+        return True
+    if isinstance(true_boxes, str | bytes):
+        return True  # refused by _check_boxes with a TypeError
+    first = true_boxes[0] if len(true_boxes) else None
+    return first is None or _as_tensor(first, "true_boxes[0]").dim() == 1
 
 
 def max_box_acc_v2(
@@ -593,18 +695,26 @@ def max_box_acc_v2(
     cams = _check_cams(cams).detach().cpu()
     n, h, w = cams.shape
     _nonempty(n, "max_box_acc_v2")
+    if isinstance(iou_thresholds, Real | torch.Tensor) and torch.as_tensor(iou_thresholds).dim() == 0:
+        iou_thresholds = (iou_thresholds,)  # one threshold given as a number
     deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
     if not deltas:
         raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")
     if cam_thresholds is None:
         taus = torch.arange(100, dtype=torch.float64) / 100
     else:
-        taus = torch.as_tensor(cam_thresholds, dtype=torch.float64).cpu()
+        taus = _as_tensor(cam_thresholds, "cam_thresholds")
+        taus = (taus[None] if taus.dim() == 0 else taus).detach().cpu()
+        if taus.is_complex() or taus.dtype == torch.bool:
+            raise ValueError(f"cam_thresholds must be numbers in [0, 1], got dtype {taus.dtype}")
+        taus = taus.double()
         if taus.dim() != 1 or taus.numel() == 0:
             raise ValueError(f"cam_thresholds must be a non-empty 1-D sequence, got shape {list(taus.shape)}")
         for tau in taus.tolist():
             _check_fraction("each CAM threshold", tau)
     gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
+    _check_in_frame(gt_boxes, gt_owner, *_frame((h, w), size))
+    cams = cams.double()  # as in _region
     top = cams.amax(dim=(1, 2), keepdim=True)
     best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
     for t, tau in enumerate(taus.tolist()):
@@ -671,6 +781,7 @@ def pointing_accuracy(
     n, h, w = cams.shape
     _nonempty(n, "pointing_accuracy")
     true_boxes = _check_boxes(true_boxes, "true_boxes", n).to(cams.device)
+    _check_in_frame(true_boxes, torch.arange(n), *_frame((h, w), size))
     flat = cams.reshape(n, -1).argmax(dim=1)
     centres = torch.stack([flat % w, flat // w], dim=1).to(true_boxes.dtype) + 0.5
     if size is not None:
@@ -719,7 +830,7 @@ def extent(
     cams = _check_cams(cams)
     n = cams.shape[0]
     _nonempty(n, "extent")
-    masks = torch.as_tensor(masks)
+    masks = _as_tensor(masks, "masks")
     if masks.shape != cams.shape:
         raise ValueError(f"masks must have the shape of cams, {list(cams.shape)} ([N, h, w]); got {list(masks.shape)}")
     if masks.dtype != torch.bool:

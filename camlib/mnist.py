@@ -7,7 +7,9 @@ names are written once: when notebook 02 has run, notebook 04 loads its weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import torch
@@ -31,8 +33,24 @@ class DigitData:
     test_loader: DataLoader
 
 
+def _profile(profile) -> config.Profile:
+    """A ``config.Profile``, or its name ("quick", "full"; None: ``config.get_profile`` decides)."""
+    if isinstance(profile, config.Profile):
+        return profile
+    if profile is None or isinstance(profile, str):
+        return config.get_profile(profile)
+    raise TypeError(f"profile must be a camlib.config.Profile or 'quick' / 'full', got {profile!r}")
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 def digit_data(profile: config.Profile, seed: int = 0, dataset: str = "mnist", batch_size: int = 128) -> DigitData:
     """Training and held-out digits with their loaders; shuffling is seeded by ``seed``."""
+    profile, batch_size = _profile(profile), _positive_int("batch_size", batch_size)
     generator = config.seed_everything(seed)
     splits = load_digits(dataset, seed=seed)
     train_set = splits.train.subset(profile.pick(quick=10_000, full=len(splits.train)), seed=seed)
@@ -45,8 +63,10 @@ def digit_data(profile: config.Profile, seed: int = 0, dataset: str = "mnist", b
     )
 
 
-def checkpoint_path(kind: str, profile: config.Profile, dataset: str = "mnist") -> Path:
-    return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}.pt"
+def checkpoint_path(kind: str, profile: config.Profile, dataset: str = "mnist", seed: int = 0) -> Path:
+    """One file per network, profile, data set and seed, so runs with other seeds never replace each other."""
+    profile = _profile(profile)
+    return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}_seed{seed}.pt"
 
 
 def trained_network(
@@ -68,15 +88,19 @@ def trained_network(
     GAP network; the baseline gets one epoch less, which is enough for it to match. Returns
     the model (eval mode), its training history and whether it was loaded.
     """
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind={kind!r}: use one of {sorted(KINDS)}")
-    epochs = epochs or profile.pick(quick=5, full=15)
+    profile = _profile(profile)
+    if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    # `epochs or default` would train epochs=0 for the default number of epochs
+    epochs = profile.pick(quick=5, full=15) if epochs is None else _positive_int("epochs", epochs)
     if kind == "flattenfc":
         epochs = max(1, epochs - 1)
     torch.manual_seed(seed)  # the same initial weights whatever ran before
     model = KINDS[kind](in_channels=1, num_classes=len(data.splits.classes), widths=widths).to(device)
     history, loaded = fit_or_load(
-        checkpoint_path(kind, profile, dataset), model, data.train_loader,
+        checkpoint_path(kind, profile, dataset, seed), model, data.train_loader,
         class_names=data.splits.classes, data_source=data.train_set.source, retrain=retrain,
         epochs=epochs, lr=lr, val_loader=data.test_loader, device=device,
     )

@@ -17,19 +17,68 @@ convolution with 1024 units, global average pooling and one linear layer. It exp
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
+from numbers import Integral
 from pathlib import Path
 from typing import NamedTuple
 
 import torch
-import torchvision
 from torch import nn
 from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import cfgs as _VGG_CONFIGS
 from torchvision.models.vgg import make_layers as _vgg_make_layers
 
+from camlib.cam import check_images
+
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_widths(widths) -> list[int]:
+    if isinstance(widths, Integral) or not isinstance(widths, Sequence) or isinstance(widths, str):
+        raise ValueError(f"widths must be a sequence of channel counts, one per stage, e.g. (32, 64); got {widths!r}")
+    if not widths:
+        raise ValueError("widths must name at least one stage, e.g. widths=(32, 64, 128)")
+    return [_positive_int(f"widths[{i}]", width) for i, width in enumerate(widths)]
+
+
+def _check_downsample(downsample, stages: int) -> int:
+    if isinstance(downsample, bool) or not isinstance(downsample, Integral) or not 0 <= downsample <= stages:
+        raise ValueError(f"downsample={downsample!r} must be an int between 0 and len(widths)={stages}")
+    return int(downsample)
+
+
+def check_input(model: nn.Module, images: torch.Tensor, in_channels: int, stride: int) -> None:
+    """Refuse, in words, images a network built here cannot take, before torch fails deep inside:
+    not a finite float ``[B, C, H, W]`` tensor in the model's dtype and device (``camlib.cam.check_images``),
+    another channel count, a side smaller than the stride, or (training) one value per BatchNorm channel."""
+    check_images(images, model)
+    name = type(model).__name__
+    if images.shape[1] != in_channels:
+        fix = "images.mean(dim=1, keepdim=True) for grey" if in_channels == 1 else "images.expand(-1, 3, -1, -1)"
+        raise ValueError(
+            f"{name} cannot run on images of shape {list(images.shape)}: it expects {in_channels} channels "
+            f"(in_channels={in_channels}), got {images.shape[1]}. Convert them (e.g. {fix}) or build the "
+            f"network with in_channels={images.shape[1]}"
+        )
+    height, width = images.shape[-2:]
+    if height < stride or width < stride:
+        raise ValueError(
+            f"{name} downsamples by {stride}, so images must be at least {stride}x{stride}; got {height}x{width}"
+        )
+    if (model.training and images.shape[0] * (height // stride) * (width // stride) == 1
+            and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())):
+        raise ValueError(
+            f"{name} is in training mode, where BatchNorm needs more than one value per channel: one "
+            f"{height}x{width} image leaves one; train on batches of at least 2 images, or call model.eval()"
+        )
 
 
 def conv_backbone(
@@ -41,12 +90,11 @@ def conv_backbone(
     The maps leave the backbone at stride ``2 ** downsample`` and after a ReLU, so
     f_k(x, y) >= 0 as in the paper.
     """
-    if not widths:
-        raise ValueError("widths must name at least one stage, e.g. widths=(32, 64, 128)")
-    if not 0 <= downsample <= len(widths):
-        raise ValueError(f"downsample={downsample} must lie between 0 and len(widths)={len(widths)}")
-    if convs_per_stage < 1:
-        raise ValueError(f"convs_per_stage must be at least 1, got {convs_per_stage}")
+    in_channels = _positive_int("in_channels", in_channels)
+    widths = _check_widths(widths)
+    downsample = _check_downsample(downsample, len(widths))
+    if isinstance(convs_per_stage, bool) or not isinstance(convs_per_stage, Integral) or convs_per_stage < 1:
+        raise ValueError(f"convs_per_stage must be at least 1, got {convs_per_stage!r}")
     layers: list[nn.Module] = []
     channels = in_channels
     for stage, width in enumerate(widths):
@@ -71,7 +119,12 @@ class GAPClassifier(nn.Module):
     classifier: nn.Linear
 
     def forward_with_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[B, C]`` and the last conv maps ``[B, K, h, w]`` from one pass."""
+        """Logits ``[B, C]`` and the last conv maps ``[B, K, h, w]`` from one pass.
+
+        Images are checked first (``check_input``): a wrong channel count, dtype, device, a
+        size below the stride or NaN pixels raise a ValueError that says so."""
+        first_conv = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d))
+        check_input(self, images, first_conv.in_channels, getattr(self, "stride", 1))
         maps = self.features(images)
         logits = self.classifier(self.pool(maps).flatten(1))
         return logits, maps
@@ -98,8 +151,12 @@ class GAPNet(GAPClassifier):
         convs_per_stage: int = 2,
     ):
         super().__init__()
-        if pool not in POOLINGS:
+        if not isinstance(pool, str) or pool not in POOLINGS:
             raise ValueError(f"pool={pool!r}: use 'gap' (global average) or 'gmp' (global max)")
+        widths = _check_widths(widths)
+        num_classes = _positive_int("num_classes", num_classes)
+        if not isinstance(bias, bool):
+            raise ValueError(f"bias must be True or False, got {bias!r}")
         downsample = len(widths) - 1 if downsample is None else downsample
         self.config = dict(
             in_channels=in_channels,
@@ -132,7 +189,12 @@ class FlattenFCNet(nn.Module):
         downsample: int | None = None,
     ):
         super().__init__()
-        downsample = len(widths) - 1 if downsample is None else downsample
+        widths = _check_widths(widths)
+        num_classes = _positive_int("num_classes", num_classes)
+        input_size = _positive_int("input_size", input_size)
+        downsample = _check_downsample(len(widths) - 1 if downsample is None else downsample, len(widths))
+        if input_size < 2**downsample:
+            raise ValueError(f"input_size={input_size} is smaller than the stride 2**downsample = {2**downsample}")
         self.config = dict(
             in_channels=in_channels,
             num_classes=num_classes,
@@ -145,6 +207,13 @@ class FlattenFCNet(nn.Module):
         self.classifier = nn.Linear(widths[-1] * side * side, num_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        side = self.config["input_size"]
+        check_input(self, images, self.config["in_channels"], 2 ** self.config["downsample"])
+        if tuple(images.shape[-2:]) != (side, side):
+            raise ValueError(
+                f"FlattenFCNet was built for {side}x{side} images (its fully connected layer fixes the size), "
+                f"got {images.shape[-2]}x{images.shape[-1]}: resize them, or build it with input_size=..."
+            )
         return self.classifier(self.features(images).flatten(1))
 
 
@@ -185,6 +254,9 @@ class VGG16GAP(GAPClassifier):
 
     def __init__(self, num_classes: int = 1000, freeze_backbone: bool = False):
         super().__init__()
+        num_classes = _positive_int("num_classes", num_classes)
+        if not isinstance(freeze_backbone, bool):
+            raise TypeError(f"freeze_backbone={freeze_backbone!r}: use True or False")
         self.config = dict(num_classes=num_classes, freeze_backbone=freeze_backbone)
         vgg_features = _vgg_make_layers(_VGG_CONFIGS["D"])  # torchvision.models.vgg16().features
         dropped = vgg_features[VGG16_KEPT:]
@@ -262,23 +334,39 @@ def _carry_over_vgg16(model: VGG16GAP, state_dict: dict, source: str) -> None:
     model.backbone.load_state_dict({key.removeprefix("features."): state_dict[key] for key in wanted})
 
 
+def _cached_vgg16_weights(weights: VGG16_Weights | str, timeout: float | None) -> Path:
+    """The hash-checked file of torchvision's VGG16 ``weights`` in torch's cache, downloaded with a timeout
+    when missing (``camlib.pretrained``); torchvision's own builder would wait forever on a silent network."""
+    from camlib import pretrained  # imported here: camlib.pretrained builds torchvision's models, not ours
+
+    member = pretrained.resolve_weights(weights, "vgg16")
+    choice = pretrained.pretrained_weights(member, timeout=timeout, verbose=False)
+    if choice.weights is None:
+        raise pretrained.WeightsUnavailableError(f"{choice.reason}. Offline: {pretrained.offline_recipe(member)}")
+    return pretrained.weights_file(member)
+
+
 def vgg16_gap(
     weights: VGG16_Weights | str | os.PathLike | None = None,
     num_classes: int = 1000,
     freeze_backbone: bool = False,
+    *,
+    timeout: float | None = 30.0,
 ) -> VGG16GAP:
     """The paper's VGG16-GAP, with conv1_1 ... conv5_3 carried over from a VGG16.
 
     Args:
         weights: ``None`` (torchvision's random VGG initialization); a ``VGG16_Weights`` or
-            its name (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ...), passed to
-            ``torchvision.models.vgg16(weights=...)``, which downloads it to torch's cache
-            the first time; or the path (``str`` or ``Path``) of a local file holding a
+            its name (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ...), read from torch's cache
+            (hash-checked) or downloaded into it the first time, as torchvision does, but with
+            ``timeout`` (``camlib.pretrained``; ``WeightsUnavailableError`` says which file to put
+            where when it cannot be had); or the path (``str`` or ``Path``) of a local file holding a
             torchvision VGG16 state dict, read with ``weights_only=True``. Only the
             ``features.*`` tensors of conv1_1 ... conv5_3 are used; VGG16's fully connected
             layers are dropped. Preprocess images as the weights expect (``weights.transforms()``).
         num_classes: outputs of the new linear layer (initialized afresh).
         freeze_backbone: give the carried-over layers ``requires_grad=False``.
+        timeout: seconds a silent connection may stall a download before it counts as failed.
 
     The model's ``config`` rebuilds it without ``weights`` (checkpoints store the weights).
     """
@@ -286,8 +374,8 @@ def vgg16_gap(
     if weights is None:
         return model
     if isinstance(weights, VGG16_Weights) or (isinstance(weights, str) and _is_vgg16_weights_name(weights)):
-        source = torchvision.models.vgg16(weights=weights)
-        _carry_over_vgg16(model, source.state_dict(), f"torchvision's vgg16(weights={weights!r})")
+        path = _cached_vgg16_weights(weights, timeout)
+        _carry_over_vgg16(model, _read_vgg16_state_dict(path), str(path))
     elif isinstance(weights, (str, os.PathLike)):
         path = Path(weights)
         _carry_over_vgg16(model, _read_vgg16_state_dict(path), str(path))
@@ -304,9 +392,15 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {"GAPNet": GAPNet, "FlattenFCNet": F
 
 def build_model(architecture: str, config: dict) -> nn.Module:
     """Rebuild a model from the ``architecture`` name and ``config`` a checkpoint stores."""
-    if architecture not in ARCHITECTURES:
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[architecture](**config)
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict of {architecture}'s arguments, got {type(config).__name__}")
+    try:
+        return ARCHITECTURES[architecture](**config)
+    except TypeError as error:  # a key the class does not take: name the ones it does
+        taken = list(inspect.signature(ARCHITECTURES[architecture]).parameters)
+        raise TypeError(f"config does not fit {architecture}({', '.join(taken)}): {error}") from None
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -13,7 +13,9 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -39,8 +41,14 @@ def _matplotlib_sample(name: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from matplotlib.cbook import get_sample_data
 
-        with Image.open(get_sample_data(name, asfileobj=False)) as image:
-            return np.asarray(image.convert("RGB"))
+        try:
+            with Image.open(get_sample_data(name, asfileobj=False)) as image:
+                return np.asarray(image.convert("RGB"))
+        except OSError as error:  # some distributions strip matplotlib's sample data
+            raise FileNotFoundError(
+                f"the demo photograph {name!r} ships with matplotlib's sample data, which is missing here ({error}): "
+                "reinstall matplotlib from PyPI (pip install --force-reinstall matplotlib)"
+            ) from None
 
     return load
 
@@ -73,16 +81,18 @@ def demo_photos(names: Sequence[str] | None = None) -> dict[str, Image.Image]:
     """The sample photographs of matplotlib and scikit-image, as RGB PIL images, by name.
 
     Args:
-        names: which of ``PHOTOS`` (default: all, in that order).
+        names: which of ``PHOTOS`` (default: all, in that order); one name alone is fine too.
 
     Raises:
         ValueError: an unknown name. ModuleNotFoundError: scikit-image is missing (its photographs
             need it; ``pip install scikit-image``).
     """
-    names = list(PHOTOS) if names is None else list(names)
+    names = list(PHOTOS) if names is None else [names] if isinstance(names, str) else list(names)
     unknown = [name for name in names if name not in PHOTOS]
     if unknown:
-        raise ValueError(f"unknown demo photographs {unknown}; there are {list(PHOTOS)}")
+        close = {name: difflib.get_close_matches(name, list(PHOTOS), n=1) for name in unknown if isinstance(name, str)}
+        hints = "".join(f"; {name!r} -> did you mean {hint[0]!r}?" for name, hint in close.items() if hint)
+        raise ValueError(f"unknown demo photographs {unknown}; there are {list(PHOTOS)}{hints}")
     photos = {}
     for name in names:
         pixels = np.asarray(PHOTOS[name][1]())
@@ -102,21 +112,71 @@ def imagenet_transform(size: int = 224, crop: bool = True) -> v2.Compose:
     input by scaling alone (``camlib.imagenet.scale_boxes``). Both then scale to [0, 1] and normalize with
     ``IMAGENET_MEAN`` / ``IMAGENET_STD``.
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
         raise ValueError(f"size must be a positive int, got {size!r}")
+    if not isinstance(crop, bool):
+        raise TypeError(f"crop={crop!r}: use True (resize and center-crop) or False (resize the whole image)")
+    size = int(size)
     if crop:
         geometry = [v2.Resize(round(size * 256 / 224), antialias=True), v2.CenterCrop(size)]
     else:
         geometry = [v2.Resize((size, size), antialias=True)]
     return v2.Compose(
-        [v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+        [_RGBInput(), v2.ToImage(), *geometry, v2.ToDtype(torch.float32, scale=True),
+         v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     )
+
+
+class _RGBInput:
+    """The transform's first step: an RGB image with pixels, or an error saying what it got and what works.
+
+    PIL images of any mode become RGB (grey, palette and RGBA photographs are common); a ``[3, H, W]``
+    tensor or ``H x W x 3`` array passes if it is uint8 (0-255) or float in [0, 1] -- a float image in
+    0-255 would otherwise be normalized silently wrong.
+    """
+
+    def __call__(self, image):
+        if isinstance(image, Image.Image):
+            if 0 in image.size:
+                raise ValueError(f"the image is {image.size[0]} x {image.size[1]} pixels: it has no pixels to classify")
+            return image if image.mode == "RGB" else image.convert("RGB")
+        if isinstance(image, np.ndarray):
+            if image.ndim != 3 or image.shape[2] != 3:
+                raise ValueError(f"an array image must be H x W x 3 (RGB), got shape {image.shape}")
+            self._check_values(torch.from_numpy(np.ascontiguousarray(image)), f"H x W x 3 array {image.dtype}")
+            return image
+        if isinstance(image, torch.Tensor):
+            if image.dim() != 3 or image.shape[0] != 3:
+                raise ValueError(f"a tensor image must be [3, H, W] (RGB), got shape {list(image.shape)}")
+            self._check_values(image, f"tensor {image.dtype}")
+            return image
+        raise TypeError(f"imagenet_transform takes a PIL image, a [3, H, W] tensor or an H x W x 3 array, got "
+                        f"{type(image).__name__}")
+
+    @staticmethod
+    def _check_values(pixels: torch.Tensor, what: str) -> None:
+        if pixels.numel() == 0:
+            raise ValueError(f"the {what} image has no pixels (shape {list(pixels.shape)})")
+        if pixels.dtype == torch.uint8:
+            return
+        if not pixels.is_floating_point():
+            raise TypeError(f"a {what} image: use uint8 (0-255) or float in [0, 1]")
+        if not torch.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
+            raise ValueError(f"a {what} image must hold values in [0, 1] (uint8 for 0-255), got "
+                             f"{pixels.min().item():g} .. {pixels.max().item():g}")
+
+    def __repr__(self) -> str:
+        return "RGBInput()"
 
 
 def unnormalize(images: torch.Tensor) -> torch.Tensor:
     """Undo ``imagenet_transform``'s normalization: ``[3, H, W]`` or ``[B, 3, H, W]`` -> values in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"unnormalize takes a tensor from imagenet_transform, got {type(images).__name__}")
     if images.dim() not in (3, 4) or images.shape[-3] != 3:
         raise ValueError(f"images must be [3, H, W] or [B, 3, H, W], got shape {list(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be float (imagenet_transform's output), got {images.dtype}")
     mean = torch.tensor(IMAGENET_MEAN, dtype=images.dtype, device=images.device)[:, None, None]
     std = torch.tensor(IMAGENET_STD, dtype=images.dtype, device=images.device)[:, None, None]
     return (images * std + mean).clamp(0, 1)

@@ -2,11 +2,18 @@
 
 Functions draw into matplotlib Axes or Figures and return them, so notebooks can show
 them and widgets can render them to PNG.
+
+Colour (DESIGN.md): a map with no negative value is drawn with a perceptually uniform
+colormap (``inferno``); a signed map with a diverging one (``RdBu_r``) on limits symmetric
+about 0, so white means 0. A map whose colour range is empty (a constant map) is drawn in one
+colour and says so in the panel; maps or images holding NaN or infinite values are refused.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,22 +23,69 @@ from matplotlib.figure import Figure
 
 from camlib.cam import upsample_cams
 
+SEQUENTIAL = "inferno"  # non-negative maps
+DIVERGING = "RdBu_r"  # signed maps, centred at 0
+
+
+def _tensor(value, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch tensor (or a numpy array), got {type(value).__name__}")
+    if value.dtype == torch.bool or value.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    value = value.detach().float().cpu()
+    if value.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {list(value.shape)}): there is nothing to draw")
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name} holds NaN or infinite values (shape {list(value.shape)}); it cannot be drawn")
+    return value
+
 
 def image_to_numpy(image: torch.Tensor) -> np.ndarray:
-    """``[C, H, W]`` or ``[H, W]`` tensor -> ``H x W`` (one channel) or ``H x W x 3`` array."""
-    image = image.detach().float().cpu()
+    """``[C, H, W]`` (C = 1 or 3) or ``[H, W]`` tensor -> ``H x W`` (one channel) or ``H x W x 3`` array.
+
+    For display, uint8 colour images are divided by 255 and other colour images outside [0, 1]
+    (e.g. normalized with ImageNet's mean and std) are rescaled by their minimum and maximum,
+    where ``imshow`` would clip them with a warning; grey images are scaled by ``imshow`` itself.
+    """
+    eight_bit = getattr(image, "dtype", None) in (torch.uint8, np.uint8)
+    image = _tensor(image, "image")
+    if image.dim() == 3 and image.shape[0] not in (1, 3):
+        hint = " (channels last? use image.permute(2, 0, 1))" if image.shape[-1] in (1, 3) else ""
+        raise ValueError(f"image must be [C, H, W] with C = 1 or 3, or [H, W]; got shape {list(image.shape)}{hint}")
     if image.dim() == 3:
         image = image[0] if image.shape[0] == 1 else image.permute(1, 2, 0)
     if image.dim() not in (2, 3):
         raise ValueError(f"image must be [C, H, W] or [H, W], got shape {list(image.shape)}")
+    if image.dim() == 3 and eight_bit:
+        image = image / 255
+    elif image.dim() == 3 and (image.min() < 0 or image.max() > 1):
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else torch.zeros_like(image)
     return image.numpy()
 
 
 def _cam_at_image_size(cam: torch.Tensor, image: np.ndarray) -> np.ndarray:
-    cam = cam.detach().float().cpu()
     if tuple(cam.shape) != image.shape[:2]:
         cam = upsample_cams(cam[None], image.shape[:2])[0]
     return cam.numpy()
+
+
+def _colour_limits(low: float, high: float, vmin: float | None, vmax: float | None) -> tuple[str, float, float]:
+    """The colormap and its limits for values in [low, high]: sequential from ``low`` when no value
+    is negative, diverging and symmetric about 0 when some are. Given ``vmin`` / ``vmax`` win."""
+    signed = (vmin if vmin is not None else low) < 0
+    if signed and vmin is None and vmax is None:
+        limit = max(abs(low), abs(high))
+        low, high = -limit, limit
+    low, high = (low if vmin is None else float(vmin)), (high if vmax is None else float(vmax))
+    return (DIVERGING if signed else SEQUENTIAL), low, high
+
+
+def _check_limit(name: str, value) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number or None, got {value!r}")
 
 
 def overlay(
@@ -40,16 +94,38 @@ def overlay(
     ax: Axes | None = None,
     *,
     alpha: float = 0.5,
-    cmap: str = "jet",
+    cmap: str | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
     title: str | None = None,
 ) -> Axes:
-    """Draw ``image`` in grey (or colour) with ``cam`` ([h, w], resized bilinearly) on top."""
-    ax = ax or plt.gca()
+    """Draw ``image`` in grey (or colour) with ``cam`` ([h, w], resized bilinearly) on top.
+
+    ``cmap=None`` picks ``inferno`` for a map with no negative value and ``RdBu_r`` centred at 0
+    for a signed one. A constant map is labelled "constant map (value)" in the panel, since its one
+    colour says nothing about where; an empty colour range (``vmin == vmax``) is widened by 0.5 each way.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be a number in [0, 1] (the CAM's opacity), got {alpha!r}")
+    _check_limit("vmin", vmin)
+    _check_limit("vmax", vmax)
+    if vmin is not None and vmax is not None and vmin > vmax:
+        raise ValueError(f"vmin={vmin} is above vmax={vmax}: swap them")
     picture = image_to_numpy(image)
+    cam = _tensor(cam, "cam")
+    if cam.dim() != 2:
+        hint = "; for one map of a batch use cams[i] (or cam.squeeze())" if cam.dim() > 2 else ""
+        raise ValueError(f"cam must be one map [h, w], got shape {list(cam.shape)}{hint}")
+    values = _cam_at_image_size(cam, picture)
+    auto_cmap, low, high = _colour_limits(float(values.min()), float(values.max()), vmin, vmax)
+    ax = ax or plt.gca()
     ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
-    ax.imshow(_cam_at_image_size(cam, picture), cmap=cmap, alpha=alpha, vmin=vmin, vmax=vmax)
+    if not high > low:  # an empty colour range: matplotlib would draw its lowest colour without a word
+        low, high = low - 0.5, high + 0.5
+    if values.min() == values.max():  # no contrast: its one colour says nothing about where
+        ax.text(0.5, 0.04, f"constant map ({float(values.flat[0]):.3g})", transform=ax.transAxes, ha="center",
+                va="bottom", fontsize=7, color="white", bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
+    ax.imshow(values, cmap=cmap or auto_cmap, alpha=alpha, vmin=low, vmax=high)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
@@ -69,17 +145,29 @@ def cam_grid(
 ) -> Figure:
     """One panel per class: ``cams`` is ``[C, h, w]``; titles carry class names and probabilities.
 
-    With ``shared_scale`` every panel uses the same colour range, so a weak class looks weak.
+    With ``shared_scale`` every panel uses the same colour range, so a weak class looks weak
+    (symmetric about 0 when some value is negative).
     """
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
+        raise TypeError(f"class_names must be a sequence of names, one per map, got {type(class_names).__name__}")
+    cams = _tensor(cams, "cams")
     if cams.dim() != 3 or cams.shape[0] != len(class_names):
         raise ValueError(
             f"cams must be [C, h, w] with one map per class name; got shape {list(cams.shape)} "
             f"for {len(class_names)} class names"
         )
+    if isinstance(ncols, bool) or not isinstance(ncols, Integral) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    if probabilities is not None:
+        probabilities = _tensor(probabilities, "probabilities").reshape(-1)
+        if probabilities.numel() != len(class_names):
+            raise ValueError(f"probabilities hold {probabilities.numel()} values for {len(class_names)} classes")
     nrows = -(-len(class_names) // ncols)
     figure = figure or plt.figure(figsize=(2.0 * ncols, 2.2 * nrows))
     axes = figure.subplots(nrows, ncols, squeeze=False).ravel()
-    low, high = (float(cams.min()), float(cams.max())) if shared_scale else (None, None)
+    low, high = (None, None)
+    if shared_scale:
+        _, low, high = _colour_limits(float(cams.min()), float(cams.max()), None, None)
     for index, ax in enumerate(axes):
         if index >= len(class_names):
             ax.set_axis_off()
@@ -93,8 +181,15 @@ def cam_grid(
 
 
 def plot_history(history, figure: Figure | None = None) -> Figure:
-    """Loss and accuracy per epoch from a ``camlib.train.History`` (or its dict)."""
-    record = history if isinstance(history, dict) else history.as_dict()
+    """Loss and accuracy per epoch from a ``camlib.train.History`` (or its dict).
+
+    An empty history is refused; epochs whose loss is not finite (a diverged run) are named
+    in the loss panel's title rather than left as a silent gap."""
+    record = history if isinstance(history, dict) else getattr(history, "as_dict", lambda: None)()
+    if not isinstance(record, dict) or not {"train_loss", "train_accuracy"} <= record.keys():
+        raise TypeError("history must be a camlib.train.History or a dict with train_loss and train_accuracy lists")
+    if not len(record["train_loss"]):
+        raise ValueError("history holds no epoch yet: train first (camlib.train.fit), then plot")
     figure = figure or plt.figure(figsize=(9, 3))
     loss_ax, accuracy_ax = figure.subplots(1, 2)
     epochs = np.arange(1, len(record["train_loss"]) + 1)
@@ -105,6 +200,9 @@ def plot_history(history, figure: Figure | None = None) -> Figure:
         accuracy_ax.plot(epochs, record["val_accuracy"], marker="o", label="held-out")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     accuracy_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+    diverged = [int(e) for e, loss in zip(epochs, record["train_loss"]) if not math.isfinite(float(loss))]
+    if diverged:
+        loss_ax.set_title(f"loss (not finite from epoch {diverged[0]}: training diverged)", fontsize=9)
     for ax in (loss_ax, accuracy_ax):
         ax.legend()
         ax.grid(alpha=0.3)

@@ -33,7 +33,8 @@ import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
@@ -110,13 +111,22 @@ class WSOLSettings:
     cam_step: float = 0.01
 
     def __post_init__(self):
+        for name in ("train_size", "test_size", "epochs", "batch_size", "canvas", "fragment", "convs_per_stage"):
+            _check_int(name, getattr(self, name), minimum=1)
+        _check_int("clutter", self.clutter, minimum=0)
+        if not self.widths or isinstance(self.widths, str):
+            raise ValueError(f"widths must name at least one stage, e.g. (8, 16, 32, 64); got {self.widths!r}")
+        for k, width in enumerate(self.widths):
+            _check_int(f"widths[{k}]", width, minimum=1)
+        _check_int("downsample", self.downsample, minimum=0)
         if not 0 <= self.downsample <= len(self.widths):
             raise ValueError(f"downsample={self.downsample} must lie between 0 and len(widths)={len(self.widths)}")
-        if not 0 < self.threshold <= 1 or not 0 < self.cam_step <= 1:
-            raise ValueError("threshold and cam_step must lie in (0, 1]")
-        for name in ("train_size", "test_size", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.canvas < self.stride:
+            raise ValueError(f"canvas={self.canvas} is smaller than the CAM's stride 2**downsample = {self.stride}")
+        for name in ("threshold", "cam_step"):
+            _check_fraction(name, getattr(self, name))
+        if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
 
     @property
     def stride(self) -> int:
@@ -125,6 +135,10 @@ class WSOLSettings:
 
     def replace(self, **changes) -> WSOLSettings:
         """A copy with ``changes`` (tuples stay tuples)."""
+        unknown = sorted(set(changes) - {f.name for f in fields(self)})
+        if unknown:
+            known = [f.name for f in fields(self)]
+            raise ValueError(f"WSOLSettings has no field {', '.join(unknown)}; its fields: {known}")
         return replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()})
 
     def as_dict(self) -> dict:
@@ -136,6 +150,22 @@ class WSOLSettings:
             f"GAPNet widths {list(self.widths)} stride {self.stride}, {self.epochs} epochs, "
             f"batch {self.batch_size}, lr {self.lr:g}, box threshold {self.threshold:g}"
         )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _check_int(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_fraction(name: str, value) -> float:
+    """A number in (0, 1]: a CAM threshold or the step of a grid of them."""
+    if not _is_number(value) or not 0 < value <= 1:  # also refuses NaN
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
 
 
 # quick: ~15 s per network on 2 CPU cores (the first, full-resolution stage dominates); four
@@ -303,7 +333,8 @@ def predict(
     upsampled bilinearly to the canvas (``camlib.cam.upsample_cams``) and boxed by
     ``camlib.localize.bbox_from_cam`` at ``threshold`` of their maximum.
     """
-    device = next(model.parameters()).device if device is None else torch.device(device)
+    _check_predict_arguments(model, dataset, threshold, batch_size)
+    device = next(model.parameters(), torch.empty(0)).device if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     size = (dataset.canvas, dataset.canvas)
@@ -313,6 +344,10 @@ def predict(
             images = dataset.batch(slice(start, start + batch_size))[0].to(device)
             labels = dataset.labels[start : start + batch_size].to(device)
             logits, maps = model.forward_with_maps(images)
+            if labels.numel() and int(labels.max()) >= logits.shape[1]:
+                raise ValueError(
+                    f"the canvases hold label {int(labels.max())} but the model has {logits.shape[1]} classes"
+                )
             cams = class_activation_maps(maps, model.classifier.weight)  # [B, C, h, w]
             top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
             rows = torch.arange(len(labels), device=device)
@@ -334,8 +369,34 @@ def predict(
     )
 
 
+def _check_predict_arguments(model, dataset, threshold, batch_size) -> None:
+    if not hasattr(model, "forward_with_maps") or not isinstance(getattr(model, "classifier", None), nn.Linear):
+        raise TypeError(
+            f"model must be a GAP network with forward_with_maps and a linear classifier (camlib.models.GAPNet), "
+            f"got {type(model).__name__}"
+        )
+    if not all(hasattr(dataset, name) for name in ("batch", "canvas", "labels", "boxes", "masks")):
+        raise TypeError(f"dataset must be camlib.data.CanvasDigits (canvases with boxes), got {type(dataset).__name__}")
+    if len(dataset) == 0:
+        raise ValueError("dataset holds no canvas: there is nothing to predict")
+    if not _is_number(threshold) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a number in [0, 1] (a fraction of each CAM's maximum), got {threshold!r}")
+    _check_int("batch_size", batch_size, minimum=1)
+
+
 def _box_area(boxes: torch.Tensor) -> torch.Tensor:
     return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
+def _area_ratio(boxes: torch.Tensor, gt_boxes: torch.Tensor) -> float:
+    """Mean of box area / ground-truth box area; a ground-truth box without area makes it undefined."""
+    gt_area = _box_area(gt_boxes)
+    if (gt_area <= 0).any():
+        k = int(torch.nonzero(gt_area <= 0)[0])
+        raise ValueError(
+            f"the ground-truth box of canvas {k} ({gt_boxes[k].tolist()}) has no area: its area ratio is undefined"
+        )
+    return float((_box_area(boxes) / gt_area).mean())
 
 
 # (key, label, higher is better) of every metric, in table order
@@ -368,16 +429,21 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
     ``coverage`` / ``precision``: of the object's pixels in the thresholded region / of the
     region's pixels on the object. ``mean_iou``: mean IoU of the true class's box.
     ``box_area_ratio``: mean of (that box's area / the ground-truth box's area).
+
+    Degenerate cases: a model with fewer than 5 classes guesses every class in its "top 5", so
+    ``top5_loc`` equals ``gt_known_loc`` (never NaN); a ground-truth box without area is refused.
     """
     p = predictions
+    if len(p) == 0:
+        raise ValueError("predictions hold no canvas: metrics over nothing are undefined")
     size = tuple(p.cams.shape[-2:])
-    taus = torch.arange(0, 1, cam_step, dtype=torch.float64)
+    taus = torch.arange(0, 1, _check_fraction("cam_step", cam_step), dtype=torch.float64)
     maxbox = max_box_acc_v2(p.cams, p.gt_boxes, cam_thresholds=taus)
     cover = extent(p.cams, p.masks, p.threshold)
     metrics = {
         "accuracy": float((p.predicted == p.labels).float().mean()),
         "top1_loc": top1_loc(p.predicted, p.labels, p.top5_boxes[:, 0], p.gt_boxes),
-        "top5_loc": top5_loc(p.top5, p.top5_boxes, p.labels, p.gt_boxes) if p.top5.shape[1] == 5 else math.nan,
+        "top5_loc": _top5_loc(p),
         "gt_known_loc": gt_known_loc(p.boxes, p.gt_boxes),
         "maxboxacc_v2": maxbox.mean,
         **{f"maxboxacc@{d:g}": v for d, v in maxbox.max_box_acc.items()},
@@ -385,9 +451,16 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
         "coverage": cover.coverage,
         "precision": cover.precision,
         "mean_iou": float(p.iou.mean()),
-        "box_area_ratio": float((_box_area(p.boxes) / _box_area(p.gt_boxes)).mean()),
+        "box_area_ratio": _area_ratio(p.boxes, p.gt_boxes),
     }
     return metrics
+
+
+def _top5_loc(p: Predictions) -> float:
+    """Top-5 Loc; with fewer than 5 classes every class is guessed, so it is GT-known Loc."""
+    if p.top5.shape[1] == 5:
+        return top5_loc(p.top5, p.top5_boxes, p.labels, p.gt_boxes)
+    return gt_known_loc(p.boxes, p.gt_boxes)
 
 
 def threshold_sweep(predictions: Predictions, thresholds: Sequence[float] | None = None) -> dict[str, list[float]]:
@@ -405,7 +478,7 @@ def threshold_sweep(predictions: Predictions, thresholds: Sequence[float] | None
         out["mean_iou"].append(float(paired_iou(boxes, p.gt_boxes).mean()))
         out["coverage"].append(cover.coverage)
         out["precision"].append(cover.precision)
-        out["box_area_ratio"].append(float((_box_area(boxes) / _box_area(p.gt_boxes)).mean()))
+        out["box_area_ratio"].append(_area_ratio(boxes, p.gt_boxes))
     return out
 
 
@@ -478,7 +551,10 @@ def summarize(rows: Sequence[Mapping], by: Sequence[str] = ("variant", "pool"),
     """
     metrics = [key for key, _, _ in METRICS] if metrics is None else list(metrics)
     groups: dict[tuple, list[Mapping]] = {}
-    for row in rows:
+    for index, row in enumerate(rows):
+        missing = [k for k in (*by, "seed", *metrics) if k not in row]
+        if missing:
+            raise ValueError(f"row {index} of rows has no {missing} (it has {sorted(row)}): pass metrics=... it holds")
         groups.setdefault(tuple(row[k] for k in by), []).append(row)
     summary = []
     for key, members in groups.items():
@@ -486,7 +562,9 @@ def summarize(rows: Sequence[Mapping], by: Sequence[str] = ("variant", "pool"),
         entry["seeds"] = sorted(row["seed"] for row in members)
         entry["n"] = len(members)
         for metric in metrics:
-            values = np.array([row[metric] for row in members], dtype=np.float64)
+            values = np.array([math.nan if row[metric] is None else row[metric] for row in members], dtype=np.float64)
+            if not np.isfinite(values).all():  # e.g. null in saved JSON: a mean of it would be NaN
+                raise ValueError(f"metric {metric!r} of group {key} is missing or not finite: {values.tolist()}")
             std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             entry[metric] = {"mean": float(values.mean()), "std": std}
         summary.append(entry)

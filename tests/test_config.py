@@ -168,3 +168,93 @@ class TestFolders:
     def test_empty_variable_means_default(self, no_env, function, variable, default):
         no_env.setenv(variable, "")
         assert function() == CHECKOUT / default
+
+
+# --------------------------------------------------------------------------------------
+# hostile inputs (issue 10): errors that name the argument or variable, and the fix
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["fast", "turbo ", "quick,full"])
+def test_garbage_profile_in_the_environment_names_the_variable(no_env, value):
+    no_env.setenv("CAMLIB_PROFILE", value)
+    with pytest.raises(ValueError) as error:
+        get_profile()
+    assert "CAMLIB_PROFILE environment variable" in str(error.value) and repr(value.strip()) in str(error.value)
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_profile_means_the_default(no_gpu, blank):
+    no_gpu.setenv("CAMLIB_PROFILE", blank)
+    assert get_profile().name == "quick"
+    assert get_profile(blank).name == "quick"
+
+
+@pytest.mark.parametrize("name", [1, ["quick"], True])
+def test_profile_name_of_another_type(no_env, name):
+    with pytest.raises(TypeError, match="profile name"):
+        get_profile(name)
+
+
+def test_a_profile_cannot_be_made_with_an_unknown_name():
+    with pytest.raises(ValueError, match="'fast'"):
+        config.Profile("fast")  # it would otherwise act as "full"
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "quick"])
+def test_unknown_device_names(no_gpu, name):
+    with pytest.raises(ValueError, match=f"device={name!r}"):
+        get_device(name)
+    no_gpu.setenv("CAMLIB_DEVICE", name)
+    with pytest.raises(ValueError, match=f"CAMLIB_DEVICE={name!r}"):
+        get_device()
+
+
+def test_a_device_this_machine_lacks(no_gpu):
+    with pytest.raises(ValueError, match="CUDA is not available.*'cpu'"):
+        get_device("cuda")
+    with pytest.raises(ValueError, match="MPS is not available"):
+        get_device("mps")
+    no_gpu.setattr(torch.cuda, "is_available", lambda: True)
+    no_gpu.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="1 CUDA device"):
+        get_device("cuda:3")
+    assert get_device(torch.device("cuda", 0)) == torch.device("cuda", 0)
+    with pytest.raises(TypeError, match="device"):
+        get_device(0)
+
+
+@pytest.mark.parametrize("seed", [1.5, "1", None, True, [1]])
+def test_seed_must_be_an_integer(seed):
+    with pytest.raises(TypeError, match="seed"):
+        seed_everything(seed)
+
+
+def test_seed_range_and_numpy_integers():
+    with pytest.raises(ValueError, match="seed"):
+        seed_everything(2**64)
+    a = torch.rand(1, generator=seed_everything(np.int64(7)))
+    assert torch.equal(a, torch.rand(1, generator=seed_everything(7)))
+
+
+@pytest.mark.parametrize(
+    "function, variable, default",
+    [(data_root, "CAMLIB_DATA", "data"), (checkpoint_dir, "CAMLIB_CHECKPOINTS", "checkpoints")],
+    ids=["data", "checkpoints"],
+)
+def test_folder_variable_naming_a_file_or_blank(no_env, tmp_path, function, variable, default):
+    (tmp_path / "file").write_text("x")
+    no_env.setenv(variable, str(tmp_path / "file"))
+    with pytest.raises(NotADirectoryError, match=variable):
+        function()
+    no_env.setenv(variable, "   ")
+    assert function() == CHECKOUT / default
+
+
+def test_check_int():
+    assert config.check_int(np.int32(3), "n", minimum=1) == 3
+    with pytest.raises(ValueError, match="n=0 must be at least 1"):
+        config.check_int(0, "n", minimum=1)
+    with pytest.raises(TypeError, match="n=2.0 must be an integer") as error:
+        config.check_int(2.0, "n")
+    assert isinstance(error.value, ValueError)  # callers that caught ValueError still do

@@ -392,3 +392,217 @@ def test_subset_is_seeded_and_keeps_labels(forty):
 def test_subset_larger_than_the_data_set_is_the_data_set(forty):
     assert forty.subset(40) is forty
     assert forty.subset(1000) is forty
+
+
+# --------------------------------------------------------------------------------------
+# faults and hostile inputs (issue 10): say what is wrong with which file, never hang
+# --------------------------------------------------------------------------------------
+
+
+def test_files_failing_their_md5_are_named_apart_from_missing_ones(tmp_path, synthetic_mnist):
+    """Fault 4: a truncated file was reported like a missing one."""
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw", TEST_FILES)
+    (raw / TEST_FILES[0]).write_bytes(synthetic_mnist.files[TEST_FILES[0]][:-8])  # truncated
+    with pytest.raises(DataNotFoundError) as error:
+        load_digits("mnist", tmp_path, download=False)
+    lines = str(error.value).splitlines()
+    (md5_line,) = [line for line in lines if "fail their md5 check" in line]
+    assert TEST_FILES[0] in md5_line and "delete them and download them again" in md5_line
+    (missing_line,) = [line for line in lines if "missing:" in line]
+    assert all(name in missing_line for name in TRAIN_FILES) and TEST_FILES[0] not in missing_line
+
+
+def test_a_damaged_training_split_is_named_in_the_partition_warning(tmp_path, synthetic_mnist):
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    (raw / TRAIN_FILES[1]).write_bytes(b"half a file")
+    with pytest.warns(UserWarning, match="partitioned") as record:
+        load_digits("mnist", tmp_path, download=False, held_out=10)
+    message = str(record[0].message)
+    assert "fail their md5 check" in message and TRAIN_FILES[1] in message
+
+
+def _denied(paths):
+    """An ``open`` that refuses ``paths``: tests run as root, whom chmod does not stop."""
+
+    def fake_open(path, *args, **kwargs):
+        if Path(path) in paths:
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    return fake_open
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path, synthetic_mnist, monkeypatch):
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    monkeypatch.setattr(camlib.data, "open", _denied({raw / TEST_FILES[1]}), raising=False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_digits("mnist", tmp_path, download=False)
+    (line,) = [line for line in str(error.value).splitlines() if "cannot be read" in line]
+    assert f"{TEST_FILES[1]} (Permission denied)" in line and "permissions" in line
+    assert "md5 check" not in str(error.value) and "missing:" not in str(error.value)
+
+
+def test_a_folder_that_cannot_be_read_is_named(tmp_path, synthetic_mnist, monkeypatch):
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    listdir = os.listdir
+
+    def fake_listdir(path="."):
+        if Path(path) == raw:
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(camlib.data.os, "listdir", fake_listdir)
+    monkeypatch.setattr(camlib.data, "open", _denied({raw / name for name in ALL_FILES}), raising=False)
+    with pytest.raises(DataNotFoundError) as error:
+        load_digits("mnist", tmp_path, download=False)
+    assert f"{raw}: the folder cannot be read (Permission denied)" in str(error.value)
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file whatever its mode")
+def test_a_folder_without_permissions(tmp_path, synthetic_mnist):
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    raw.chmod(0)
+    try:
+        with pytest.raises(DataNotFoundError, match="cannot be read"):
+            load_digits("mnist", tmp_path, download=False)
+    finally:
+        raw.chmod(0o755)
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)  # the kernel completes the handshakes; nobody ever reads or writes
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/"
+    server.close()
+
+
+def test_a_silent_server_does_not_hang_the_download(tmp_path, synthetic_mnist, silent_server, monkeypatch):
+    """Fault 3: torchvision's download waited forever on a server that never answers."""
+    import time
+
+    monkeypatch.setattr(tv_datasets.MNIST, "mirrors", [silent_server])
+    synthetic_mnist.write(tmp_path / "MNIST" / "raw", TEST_FILES)
+    start = time.monotonic()
+    with pytest.warns(UserWarning, match="partitioned") as record:
+        splits = load_digits("mnist", tmp_path, download=True, held_out=10, timeout=1)
+    assert time.monotonic() - start < 10
+    assert splits.official_split is False
+    assert "no answer within 1 s" in str(record[0].message)
+
+    start = time.monotonic()
+    with pytest.raises(DataNotFoundError) as error:
+        load_digits("mnist", tmp_path / "empty", download=True, timeout=1)
+    assert time.monotonic() - start < 10
+    assert "no answer within 1 s" in str(error.value) and "into " in str(error.value)
+
+
+def test_the_download_runs_under_the_default_timeout(tmp_path, monkeypatch):
+    import socket
+
+    from camlib.network import DEFAULT_TIMEOUT
+
+    seen = []
+
+    def download(self):
+        seen.append(socket.getdefaulttimeout())
+        _offline(self)
+
+    monkeypatch.setattr(tv_datasets.MNIST, "download", download)
+    with pytest.raises(DataNotFoundError):
+        load_digits("mnist", tmp_path, download=True)
+    assert seen == [DEFAULT_TIMEOUT]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"name": None}, ValueError, "None"),
+        ({"name": ["mnist"]}, ValueError, "mnist"),
+        ({"download": "no"}, TypeError, "download"),
+        ({"held_out": 0}, ValueError, "held_out=0"),
+        ({"held_out": 2.5}, TypeError, "held_out"),
+        ({"held_out": "10"}, TypeError, "held_out"),
+        ({"seed": "0"}, TypeError, "seed"),
+        ({"seed": 1.0}, TypeError, "seed"),
+        ({"timeout": 0}, ValueError, "timeout"),
+        ({"timeout": "5"}, ValueError, "timeout"),
+        ({"root": 5}, TypeError, "root"),
+    ],
+)
+def test_load_digits_argument_errors(tmp_path, kwargs, error, text):
+    arguments = {"root": tmp_path, "download": False, **kwargs}
+    with pytest.raises(error, match=text):
+        load_digits(**arguments)
+
+
+def test_load_digits_root_that_is_a_file(tmp_path):
+    (tmp_path / "data").write_text("x")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        load_digits("mnist", tmp_path / "data", download=False)
+
+
+def test_name_is_case_insensitive(tmp_path, synthetic_mnist):
+    synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    assert load_digits(" MNIST", tmp_path, download=False).official_split is True
+
+
+def test_read_idx_of_damaged_files(tmp_path):
+    images = np.zeros((3, 2, 2), dtype=np.uint8)
+    (tmp_path / "short-idx3-ubyte").write_bytes(idx_bytes(images)[:-3])
+    with pytest.raises(ValueError, match="truncated"):
+        read_idx(str(tmp_path / "short-idx3-ubyte"))  # a str path is fine too
+    (tmp_path / "cut.gz").write_bytes(gzip.compress(idx_bytes(images))[:-6])
+    with pytest.raises(ValueError, match="damaged"):
+        read_idx(tmp_path / "cut.gz")
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    "images, labels, classes, text",
+    [
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), torch.tensor([0, 3]), ["a", "b"], r"0\.\.1"),
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), torch.tensor([0.0, 1.0]), ["a", "b"], "integer"),
+        (torch.full((2, 4, 4), 255.0), torch.tensor([0, 1]), ["a", "b"], r"\[0, 1\]"),
+        (torch.full((2, 4, 4), float("nan")), torch.tensor([0, 1]), ["a", "b"], "NaN"),
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), torch.tensor([0, 1]), "ab", "classes"),
+        (torch.zeros(2, 4, 4, dtype=torch.uint8), torch.tensor([[0, 1]]), ["a", "b"], "one label each"),
+        ([[0]], torch.tensor([0]), ["a"], "images"),
+    ],
+)
+def test_digit_dataset_refuses_inconsistent_data(images, labels, classes, text):
+    with pytest.raises(ValueError, match=text):
+        DigitDataset(images, labels, classes, "test")
+
+
+def test_digit_dataset_accepts_numpy():
+    dataset = DigitDataset(np.full((2, 4, 4), 255, dtype=np.uint8), np.array([1, 0]), ["a", "b"], "numpy")
+    assert dataset[0][1] == 1 and float(dataset.images.max()) == 1.0
+
+
+@pytest.mark.parametrize("size, seed", [(2.5, 0), (0, 0), (True, 0), (5, "a")])
+def test_subset_argument_errors(forty, size, seed):
+    with pytest.raises(ValueError, match="size|seed"):
+        forty.subset(size, seed)
+
+
+def test_canvas_argument_types():
+    from camlib.data import CanvasDigits, localization_splits
+
+    source = DigitDataset(torch.full((4, 28, 28), 200, dtype=torch.uint8), torch.arange(4), MNIST_CLASSES, "flat")
+    assert len(CanvasDigits(source, np.int64(3), canvas=np.int32(48), seed=np.int64(1))) == 3
+    for kwargs, text in [({"size": True}, "size"), ({"seed": "1"}, "seed"), ({"seed": 0.5}, "seed"),
+                         ({"threshold": "0.5"}, "threshold"), ({"fragment": 2.0, "clutter": 1}, "fragment"),
+                         ({"scale": (1.0, float("nan"))}, "scale"), ({"size": 10**9}, "GiB")]:
+        with pytest.raises(ValueError, match=text):
+            CanvasDigits(source, **kwargs)
+    with pytest.raises(TypeError, match="DigitDataset"):
+        CanvasDigits(torch.zeros(4, 1, 28, 28))
+    with pytest.raises(TypeError, match="seed"):
+        localization_splits(seed="1")  # before loading anything

@@ -175,3 +175,107 @@ def test_student_notebook_fails_every_check(path, tmp_path, monkeypatch):
             f"outputs: {[o.get('ename') or o.get('text', '')[:200] for o in student.cells[i].outputs]}"
         )
         assert "not answered yet" in errors[0].evalue
+
+
+# hostile answers: check never raises for a student ----------------------------------------
+
+class _Unfriendly:
+    """An answer whose ==, repr and len all raise."""
+
+    def __eq__(self, other):
+        raise RuntimeError("no comparing me")
+
+    def __repr__(self):
+        raise RuntimeError("no printing me")
+
+    __hash__ = None
+
+
+def test_compare_recurses_into_dicts_lists_and_tuples_of_tensors():
+    expected = {"cam": torch.ones(2, 2), "boxes": [torch.zeros(4), (1.0, torch.tensor(2.0))]}
+    same = {"cam": torch.ones(2, 2).double(), "boxes": [torch.zeros(4), (1.0, 2.0)]}
+    assert compare(same, expected) is None
+    wrong = {"cam": torch.ones(2, 2), "boxes": [torch.ones(4), (1.0, 2.0)]}
+    assert compare(wrong, expected) == "at key 'boxes': at item 0: 4 of 4 values differ, first at index (0,): got 1"
+    assert compare({"cam": torch.ones(2, 2)}, expected) == "missing keys ['boxes']"
+    assert compare(torch.ones(2), {"a": torch.ones(2)}) == "expected a dict with keys ['a'], got a tensor of shape [2]"
+    assert compare([torch.ones(2), torch.ones(4)], [torch.ones(2), torch.ones(3)]) == (
+        "at item 1: shape [4] where [3] is expected"
+    )
+    assert compare((torch.ones(2, requires_grad=True), 3), (torch.ones(2), 3)) is None
+
+
+@pytest.mark.parametrize(
+    "answer, expected, problem",
+    [
+        (print, 3.0, "expected a number or a tensor, got the function print (did you forget to call it?)"),
+        (_Unfriendly(), 1.0, "expected a number or a tensor, got _Unfriendly <_Unfriendly>"),
+        (_Unfriendly(), "x", "got <_Unfriendly>, expected something else"),
+        (torch.ones(3), "abc", "got tensor([1., 1., 1.]), expected something else"),
+        (torch.tensor([1 + 2j]), torch.tensor([1 + 3j]), "got 1+2j, which is not the expected value"),
+        (10**400, 1.0, "expected a number or a tensor, got int 1000000"),
+        (float("-inf"), float("inf"), "got -inf, which is not the expected value"),
+        (torch.tensor([1.0, float("nan")]), [1.0, 2.0], "the answer contains NaN"),
+        (torch.ones(2, device="meta"), torch.ones(2), "expected a number or a tensor, got a tensor of shape [2] on me"),
+    ],
+)
+def test_compare_never_raises_and_says_what_is_wrong(answer, expected, problem):
+    assert compare(answer, expected).startswith(problem)
+
+
+def test_compare_edge_values_that_match():
+    assert compare(float("nan"), float("nan")) is None  # NaN matches only an expected NaN
+    assert compare(torch.full((2,), float("inf")), [float("inf")] * 2) is None
+    assert compare(torch.ones(3).half(), [1, 1, 1]) is None
+    assert compare(torch.ones(3).to_sparse(), torch.ones(3)) is None
+    assert compare(torch.empty(0), []) is None
+    loop = []
+    loop.append(loop)
+    assert compare(loop, loop) is None
+    assert compare([loop], [[[[1]]]]).startswith("at item 0")
+
+
+def test_check_of_any_answer_prints_and_never_raises(lenient, capsys):
+    loop = []
+    loop.append(loop)
+    check("dict", {"a": torch.ones(2)}, {"a": torch.ones(2)})
+    for answer in (_Unfriendly(), loop, print, {"a": torch.ones(3)}, [torch.ones(2)] * 3, float("nan")):
+        check("hostile", answer, {"a": torch.ones(2)})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "✓ dict: correct"
+    assert len(lines) == 7 and all(line.startswith("✗ hostile: ") for line in lines[1:])
+
+
+def test_check_that_reads_true_false_asserts_and_sentences(lenient, capsys):
+    def above_five(answer):
+        assert answer > 5, "must be above 5"
+
+    tests = [
+        lambda answer: True,
+        lambda answer: torch.tensor(answer) > 0,  # a one-element bool tensor
+        lambda answer: "",  # an empty sentence says nothing is wrong
+        lambda answer: False,
+        above_five,
+        lambda answer: 3,
+        lambda answer: {}["key"],
+    ]
+    for test in tests:
+        check_that("x", 3, test)
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ x: correct",
+        "✓ x: correct",
+        "✓ x: correct",
+        "✗ x: the answer does not pass the test.",
+        "✗ x: must be above 5.",
+        "✗ x: the test returned 3; a test returns None or True (pass), False or a sentence (fail).",
+        "✗ x: checking it raised KeyError: 'key'.",
+    ]
+
+
+def test_strict_mode_raises_for_hostile_answers_with_the_reason(strict):
+    check("dict", {"a": torch.ones(2)}, {"a": torch.ones(2)})  # passes: no raise
+    check_that("true", 1, lambda answer: True)
+    with pytest.raises(ExerciseFailed, match=r"✗ d: at key 'a': shape \[3\] where \[2\] is expected\."):
+        check("d", {"a": torch.ones(3)}, {"a": torch.ones(2)})
+    with pytest.raises(ExerciseFailed, match="does not pass the test"):
+        check_that("false", 1, lambda answer: False)

@@ -9,17 +9,26 @@ parameters still cost about a second per step on two CPU cores; every run here i
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 import torch
+from torchvision import datasets
+from torchvision.models import VGG16_Weights
 
+import camlib.finetune
 from camlib.config import seed_everything
 from camlib.data import DataNotFoundError
 from camlib.finetune import FinetuneConfig, FinetuneError, _ResumableSampler, finetune, main
@@ -169,8 +178,10 @@ def test_the_command_line_maps_onto_the_config_and_reports_errors(tmp_path, caps
         assert f"--{f.name.replace('_', '-')}" in help_text
     assert "--no-amp" in help_text and "--no-channels-last" in help_text
 
-    code = main(["--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out.pt"), "--classes", "a,b"])
-    assert code == 2 and "camlib.finetune: error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out.pt"), "--classes", "a,b"])
+    assert exit_info.value.code == 2
+    assert f"camlib.finetune: error: {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------
@@ -221,7 +232,212 @@ def test_pretrained_weights_that_cannot_be_downloaded_say_how_to_work_offline(da
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
     config = _small(data, tmp_path / "x.pt", weights="DEFAULT")
-    with pytest.raises(FinetuneError, match=r"could not download the VGG16 weights 'DEFAULT' .*vgg16-\w+\.pth in"):
+    with pytest.raises(FinetuneError, match=rf"could not get the VGG16 weights VGG16_Weights.IMAGENET1K_V1 .*no network"
+                                            rf".*download {VGG16_Weights.IMAGENET1K_V1.url} and put vgg16-397923af.pth "
+                                            rf"in {tmp_path / 'hub' / 'checkpoints'}"):
         finetune(config)
+    assert not (tmp_path / "x.pt").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Faults: silent servers, corrupt files, settings that cannot work -- all found before training
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def silent_server():
+    """The URL of a TCP server on 127.0.0.1 that accepts connections and never answers.
+
+    It closes each connection after 20 s, so code without a timeout fails the time limit of the test
+    rather than hanging the test run.
+    """
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)
+    held, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                held.append((server.accept()[0], time.monotonic()))
+            except OSError:
+                pass
+            for connection, since in list(held):
+                if time.monotonic() - since > 20:
+                    connection.close()
+                    held.remove((connection, since))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection, _ in held:
+        connection.close()
+    server.close()
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    return tmp_path / "hub" / "checkpoints"
+
+
+@pytest.fixture
+def no_build(monkeypatch):
+    """Building the network fails the test: a setting that cannot work must be refused before that."""
+    def build(**kwargs):
+        raise AssertionError(f"the network was built ({kwargs}) before the settings were checked")
+
+    monkeypatch.setitem(camlib.finetune.ARCHITECTURES, "vgg16_gap", build)
+
+
+def test_weights_default_on_a_silent_network_fail_fast_saying_what_to_download(data, tmp_path, hub, silent_server,
+                                                                              monkeypatch, capsys):
+    url = f"{silent_server}/vgg16-397923af.pth"
+    monkeypatch.setattr(VGG16_Weights.IMAGENET1K_V1.value, "url", url)
+    start = time.monotonic()
+    code = main(["--data", str(data), "--output", str(tmp_path / "out.pt"), "--weights", "DEFAULT", "--device", "cpu",
+                 "--download-timeout", "0.5", "--no-progress"])
+    assert code == 2 and time.monotonic() - start < 10
+    error = capsys.readouterr().err
+    assert "timed out" in error and f"download {url} and put vgg16-397923af.pth in {hub}" in error
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_imagenette_downloads_time_out_and_say_what_to_fetch(tmp_path, silent_server, monkeypatch):
+    url = f"{silent_server}/imagenette2-160.tgz"
+    monkeypatch.setitem(datasets.Imagenette._ARCHIVES, "160px", (url, "0" * 32))
+    start = time.monotonic()
+    with pytest.raises(DataNotFoundError, match=rf"could not download Imagenette .*download {url} and extract it into "
+                                                rf"{tmp_path}"):
+        finetune(_small("imagenette", tmp_path / "out.pt", root=tmp_path, imagenette_size="160px", download=True,
+                        download_timeout=0.5))
+    assert time.monotonic() - start < 10
+
+
+def _backbone_bytes() -> bytes:
+    torch.manual_seed(5)
+    state = {f"features.{key}": value for key, value in vgg16_gap(num_classes=1).backbone.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def test_cached_weights_are_hash_checked_and_read_without_network(data, tmp_path, hub, monkeypatch):
+    content = _backbone_bytes()
+    prefix = hashlib.sha256(content).hexdigest()[:8]
+    monkeypatch.setattr(VGG16_Weights.IMAGENET1K_V1.value, "url", f"https://example.invalid/vgg16-{prefix}.pth")
+    hub.mkdir(parents=True)
+    (hub / f"vgg16-{prefix}.pth").write_bytes(content)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: pytest.fail("no download is needed"))
+    result = finetune(_small(data, tmp_path / "out.pt", weights="VGG16_Weights.DEFAULT", max_steps=1,
+                             freeze_backbone=True))
+    state = torch.load(hub / f"vgg16-{prefix}.pth", weights_only=True)
+    assert torch.equal(result.model.features[0].weight, state["features.0.weight"])  # frozen: still the file's
+    assert torch.load(result.checkpoint, weights_only=True)["finetune_config"]["weights"] == "VGG16_Weights.DEFAULT"
+
+
+def test_a_corrupt_file_in_torchs_cache_is_named_not_unpickled(data, tmp_path, hub, monkeypatch):
+    hub.mkdir(parents=True)
+    (hub / "vgg16-397923af.pth").write_bytes(b"\x80\x02 half a download")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    with pytest.raises(FinetuneError, match=rf"the cached {hub / 'vgg16-397923af.pth'} is corrupt .*moved it to "
+                                            r"vgg16-397923af\.pth\.corrupt.*download https://"):
+        finetune(_small(data, tmp_path / "out.pt", weights="DEFAULT"))
+    assert (hub / "vgg16-397923af.pth.corrupt").read_bytes() == b"\x80\x02 half a download"
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [
+        (["--lr", "-0.1"], r"lr \(--lr\) must be a number > 0, got -0\.1"),
+        (["--lr", "nan"], r"--lr\) must be a number > 0, got nan"),
+        (["--lr", "0"], r"--lr\) must be a number > 0"),
+        (["--epochs", "0"], r"--epochs\) must be an integer >= 1, got 0"),
+        (["--batch-size", "0"], r"--batch-size\) must be an integer >= 1"),
+        (["--workers", "-1"], r"--workers\) must be an integer >= 0, got -1"),
+        (["--image-size", "8"], r"--image-size\) must be an integer >= 16, got 8"),
+        (["--max-steps", "0"], r"--max-steps\) must be an integer >= 1 or None"),
+        (["--momentum", "-1"], r"--momentum\) must be a number >= 0"),
+        (["--lr-gamma", "0"], r"--lr-gamma\) must be a number > 0"),
+        (["--download-timeout", "0"], r"--download-timeout\) must be a number > 0"),
+        (["--weights", "DEFAULTT"], r"--weights\)='DEFAULTT' is neither a name of torchvision's VGG16 weights "
+                                    r"\(IMAGENET1K_V1, IMAGENET1K_FEATURES, DEFAULT\) nor an existing file: "
+                                    r"did you mean 'DEFAULT'\?"),
+        (["--weights", "missing.pth"], r"neither a name .* nor an existing file"),
+        (["--device", "cudaa"], r"--device\)='cudaa' is not a device"),
+        (["--classes", ","], r"--classes\) is empty"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_anything_is_built(data, tmp_path, no_build, capsys, arguments,
+                                                                       match):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(data), "--output", str(tmp_path / "out.pt"), "--device", "cpu", *arguments])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("usage: python -m camlib.finetune") and "camlib.finetune: error: " in error
+    assert len(re.findall(match, error)) == 1, error
+    assert not (tmp_path / "out.pt").exists()
+
+
+def test_an_output_that_cannot_be_written_is_found_before_training(data, tmp_path, no_build, capsys):
+    (tmp_path / "a_file").write_text("notes")
+    for output, match in [(tmp_path / "a_file" / "out.pt", r"--output\): cannot write a checkpoint in .*a_file"),
+                          (tmp_path, r"--output\)=.* is a folder: give a file name in it")]:
+        with pytest.raises(SystemExit):
+            main(["--data", str(data), "--output", str(output), "--device", "cpu"])
+        assert re.search(match, capsys.readouterr().err)
+    assert (tmp_path / "a_file").read_text() == "notes"
+
+
+def test_python_settings_of_the_wrong_type_are_named(data, tmp_path, no_build):
+    with pytest.raises(FinetuneError, match=r"epochs \(--epochs\) must be an integer >= 1, got '3'"):
+        finetune(_small(data, tmp_path / "out.pt", epochs="3"))
+    with pytest.raises(FinetuneError, match=r"lr \(--lr\) must be a number > 0, got inf"):
+        finetune(_small(data, tmp_path / "out.pt", lr=float("inf")))
+    with pytest.raises(FinetuneError, match=r"batch_size \(--batch-size\) must be an integer >= 1, got True"):
+        finetune(_small(data, tmp_path / "out.pt", batch_size=True))
+    for classes in ([1, 2], 5):
+        with pytest.raises(FinetuneError, match=r"classes \(--classes\)=.*: give a list of wnids"):
+            finetune(_small(data, tmp_path / "out.pt", classes=classes))
+    with pytest.raises(FinetuneError, match=r"classes \(--classes\) is empty"):
+        finetune(_small(data, tmp_path / "out.pt", classes=[" "]))
+    with pytest.raises(TypeError, match="FinetuneConfig"):
+        finetune({"data": data})
+
+
+def test_a_corrupt_checkpoint_is_refused_and_left_as_it_is(data, tmp_path, two_steps):
+    output = tmp_path / "out.pt"
+    output.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(FinetuneError, match=r"not a checkpoint readable with weights_only=True .*left as it is"):
+        finetune(_small(data, output, max_steps=1))
+    assert output.read_bytes() == b"PK\x03\x04 truncated"
+
+    payload = torch.load(two_steps[1].checkpoint, weights_only=True)
+    del payload["epoch_records"]
+    torch.save(payload, output)
+    with pytest.raises(FinetuneError, match=r"not a camlib.finetune checkpoint \(it lacks epoch_records\)"):
+        finetune(_small(data, output, max_steps=3))
+
+    payload = torch.load(two_steps[1].checkpoint, weights_only=True)
+    payload["optimizer"]["param_groups"] = []
+    torch.save(payload, output)
+    before = output.read_bytes()
+    with pytest.raises(FinetuneError, match=rf"cannot resume from {output}: its saved state does not fit .*ValueError"):
+        finetune(_small(data, output, max_steps=3))
+    assert output.read_bytes() == before
+
+
+def test_an_unreadable_image_and_an_empty_class_folder_are_named(data, tmp_path):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    broken = sorted((copy / "train" / WNIDS[0]).iterdir())[0]
+    broken.write_bytes(b"not a JPEG")
+    with pytest.raises(DataNotFoundError, match=rf"cannot read the image {broken} .*delete or replace it"):
+        finetune(_small(copy, tmp_path / "out.pt", max_steps=3, images_per_class=None, batch_size=12))
+    for image in (copy / "train" / WNIDS[0]).iterdir():
+        image.unlink()
+    with pytest.raises(DataNotFoundError, match=rf"{copy / 'train'}: .*{WNIDS[0]}.*needs at least one image"):
+        finetune(_small(copy, tmp_path / "out.pt"))

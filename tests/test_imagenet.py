@@ -3,6 +3,7 @@ image, the paper's table, and the synthetic ILSVRC-format data set. Everything i
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -403,3 +404,161 @@ def test_ilsvrc_cams_gives_what_evaluate_ilsvrc_needs(tmp_path):
     assert len(ilsvrc_cams(model, class_names, data.root, 32, limit=3, progress=False).paths) == 3
     with pytest.raises(ValueError, match="at least 5"):
         ilsvrc_cams(model, class_names[:4], data.root, 32, progress=False)
+
+
+# --------------------------------------------------------------------------------------
+# Faults: boxes outside their image, damaged files, arguments that cannot work
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old, new, match",
+    [
+        ("<xmax>500</xmax>", "<xmax>501</xmax>",
+         r"#0 \(n01751748\): box \(xmin, ymin, xmax, ymax\) = \(1, 1, 501, 40\) reaches outside its 500 x 375 "
+         r"\(W x H\) image"),
+        ("<ymax>35</ymax>", "<ymax>376</ymax>", r"#1 \(n01751748\): box .* = \(11, 21, 30, 376\) reaches outside"),
+        ("<xmax>30</xmax>", "<xmax>10</xmax>", r"#1 .*is not a VOC box"),  # x_max <= x_min after the conversion
+        ("<ymin>21</ymin>", "<ymin>-3</ymin>", r"#1 .*is not a VOC box"),
+        ("<xmax>30</xmax>", "<xmax>inf</xmax>", r"not finite"),
+        ("<width>500</width>", "<width>0</width>", r"positive integer width"),
+        ("<width>500</width>", "<width>-500</width>", r"positive integer width"),
+    ],
+)
+def test_read_voc_boxes_refuses_boxes_outside_the_image_naming_file_box_and_size(tmp_path, old, new, match):
+    path = _xml_file(tmp_path, XML.replace(old, new))
+    with pytest.raises(ValueError, match=rf"{path} <object>|{path}: <size>|{path}") as error:
+        read_voc_boxes(path)
+    assert re.search(match, str(error.value)), str(error.value)
+
+
+def test_read_voc_boxes_names_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no annotation file .*missing\.xml"):
+        read_voc_boxes(tmp_path / "missing.xml")
+
+
+@pytest.mark.parametrize(
+    "row, match",
+    [
+        ("img,n1 5 5 4 6", r"line 2, object #0 \(img\): box .* = \(5, 5, 4, 6\) is not a VOC box"),
+        ("img,n1 1 1 nan 6", r"line 2, object #0 \(img\): box .* is not finite"),
+        (",n1 1 1 2 2", r"line 2: the ImageId is empty"),
+        ("img,n1 1 1 2 2 n1 1 1 41 2", r"line 2, object #1 \(img\): box .* = \(1, 1, 41, 2\) reaches outside its "
+                                       r"40 x 32 \(W x H\) image"),
+    ],
+)
+def test_read_loc_solution_csv_refuses_bad_boxes_naming_the_line(tmp_path, row, match):
+    path = tmp_path / "LOC_val_solution.csv"
+    path.write_text(f"ImageId,PredictionString\n{row}\n")
+    with pytest.raises(ValueError, match=rf"{path}, {match}"):
+        read_loc_solution_csv(path, sizes={"img": (40, 32)})
+
+
+def test_read_loc_solution_csv_takes_a_byte_order_mark_and_refuses_binary(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffImageId,PredictionString\nimg,n1 1 1 2 2\n".encode())
+    assert read_loc_solution_csv(path)["img"][0][1].tolist() == [0.0, 0.0, 2.0, 2.0]
+    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    with pytest.raises(ValueError, match="not a text CSV file"):
+        read_loc_solution_csv(path)
+
+
+def test_read_annotations_checks_boxes_and_sizes_against_the_jpegs(tmp_path):
+    data = write_synthetic_ilsvrc(tmp_path / "d", classes=WNIDS[:2], images_per_class=1, size=(40, 32), seed=1)
+    paths = sorted(data.val.rglob("*.JPEG"))
+    xml = data.val_boxes / f"{paths[0].stem}.xml"
+    xml.write_text(xml.read_text().replace("<width>40</width>", "<width>80</width>"))
+    with pytest.raises(ValueError, match=rf"{paths[0].stem}.xml gives the size 80 x 32, but the image is 40 x 32"):
+        read_annotations(data.root, paths)
+    xml.unlink()
+    with pytest.raises(FileNotFoundError, match=rf"no annotation file {xml}"):
+        read_annotations(data.root, paths)
+
+    shutil.rmtree(data.val_boxes)  # the CSV: its boxes are checked against the JPEGs' sizes
+    lines = data.solution_csv.read_text().splitlines()
+    wnid, x0, y0, _, y1 = lines[1].split(",")[1].split()[:5]
+    lines[1] = f"{lines[1].split(',')[0]},{wnid} {x0} {y0} 41 {y1}"
+    data.solution_csv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"LOC_val_solution.csv, line 2, object #0 .*reaches outside its 40 x 32"):
+        read_annotations(data.root, paths)
+    with pytest.raises(FileNotFoundError, match=r"no image file .*nothing\.JPEG"):
+        read_annotations(data.root, [tmp_path / "nothing.JPEG"])
+    paths[1].write_bytes(b"not a JPEG")
+    with pytest.raises(ValueError, match=rf"{paths[1]} cannot be read as an image"):
+        read_annotations(data.root, paths[1:])
+    with pytest.raises(TypeError, match="a list of image paths"):
+        read_annotations(data.root, str(paths[0]))
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(true_boxes=[torch.tensor([[0.0, 0, 10, 10]])] * 3 + [torch.tensor([[5.0, 5, 5, 9]])]), ValueError,
+         r"true_boxes\[3\] .*x_min < x_max"),
+        (dict(true_boxes=[torch.tensor([[0.0, 0, float("nan"), 10]])] * 4), ValueError, r"true_boxes\[0\] .*finite"),
+        (dict(top5_classes=TOP5.clone().index_fill_(1, torch.tensor([1]), 3)), ValueError,
+         r"top5_classes\[0\] = \[3, 3, 2, 4, 5\] names a class twice"),
+        (dict(top5_classes=TOP5.float()), TypeError, r"integer class indices"),
+        (dict(top5=BOXES5.clone().fill_(float("nan"))), ValueError, r"top5 holds NaN"),
+        (dict(threshold=1.5), ValueError, r"threshold=1\.5: use a fraction in \[0, 1\]"),
+        (dict(iou_threshold=0), ValueError, r"iou_threshold=0: use a number in \(0, 1\]"),
+    ],
+)
+def test_evaluate_ilsvrc_refuses_what_would_give_a_silently_wrong_score(change, error, match):
+    arguments = dict(top5_classes=TOP5, top5=BOXES5, true_classes=TRUE_CLASSES, true_boxes=TRUE_BOXES) | change
+    with pytest.raises(error, match=match):
+        evaluate_ilsvrc(**arguments, true_class=KNOWN)
+
+
+def test_ilsvrc_table_names_results_it_cannot_read():
+    with pytest.raises(ValueError, match=r"results\['mine'\] is not a result of evaluate_ilsvrc"):
+        ilsvrc_table({"mine": {"top1": 0.5}})
+    with pytest.raises(TypeError, match="evaluate_ilsvrc's dict"):
+        ilsvrc_table([0.5])
+
+
+def test_scale_boxes_and_ground_truth_refuse_nan_and_a_lone_string():
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        scale_boxes(torch.tensor([[0.0, 0, float("nan"), 1]]), (10, 10), (20, 20))
+    with pytest.raises(TypeError, match=r"a list of image ids, e.g. \['a'\]"):
+        ground_truth({"a": [("n1", torch.tensor([0.0, 0, 1, 1]))]}, {"n1": 0}, "a")
+
+
+def test_ilsvrc_cams_refuses_arguments_that_cannot_work(tmp_path):
+    data = write_synthetic_ilsvrc(tmp_path / "d", classes=WNIDS[:5], images_per_class=1, size=(40, 32), seed=2)
+    torch.manual_seed(0)
+    model = GAPNet(in_channels=3, num_classes=5, widths=(4, 8)).eval()
+    names = list(WNIDS[:5])
+    for kwargs, error, match in [
+        (dict(class_names=names[:4] + names[:1]), ValueError, r"names \['n01440764'\] more than once"),
+        (dict(class_names="n01440764"), TypeError, r"class_names is one string"),
+        (dict(limit=0), ValueError, r"limit=0: use a positive int"),
+        (dict(batch_size=0), ValueError, r"batch_size=0"),
+        (dict(class_names=[*names, "n09999999"]), ValueError, r"the model has 5 outputs but class_names names 6"),
+        (dict(root=tmp_path / "elsewhere"), FileNotFoundError, r"no .*elsewhere/val folder"),
+        (dict(model=GAPNet(in_channels=1, num_classes=5, widths=(4, 8))), ValueError, r"takes 1 channels"),
+    ]:
+        arguments = dict(model=model, class_names=names, root=data.root, size=32, progress=False) | kwargs
+        with pytest.raises(error, match=match):
+            ilsvrc_cams(**arguments)
+
+
+def test_write_synthetic_ilsvrc_never_overwrites_a_folder_it_did_not_write(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "LOC_val_solution.csv").write_text("the user's own file")
+    with pytest.raises(FileExistsError, match=r"mine is not empty \(LOC_val_solution.csv\) .*new or empty folder"):
+        write_synthetic_ilsvrc(tmp_path / "mine")
+    assert (tmp_path / "mine" / "LOC_val_solution.csv").read_text() == "the user's own file"
+    assert list((tmp_path / "mine").iterdir()) == [tmp_path / "mine" / "LOC_val_solution.csv"]
+
+    # An earlier synthetic set is replaced as a whole: no class of the first call is left behind.
+    write_synthetic_ilsvrc(tmp_path / "set", classes=WNIDS[:3], images_per_class=1)
+    again = write_synthetic_ilsvrc(tmp_path / "set", classes=WNIDS[3:5], images_per_class=1)
+    assert sorted(p.name for p in again.train.iterdir()) == list(WNIDS[3:5])
+    assert len(read_voc_folder(again.val_boxes)) == 2
+
+    for classes, match in [(("../escape",), r"a wnid is letters, digits"), (("n1 n2",), r"a wnid is letters"),
+                           ("n01440764", r"a list of wnids")]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            write_synthetic_ilsvrc(tmp_path / "odd", classes=classes)
+    assert not (tmp_path / "escape").exists()

@@ -97,3 +97,20 @@ def test_check_runtime_is_silent_elsewhere(monkeypatch):
 def test_the_command_checks_and_exits_nonzero_when_stale(monkeypatch, capsys):
     assert launch.main(["--check"]) == 0
     assert f"repository: {launch.repository_url()}" in capsys.readouterr().out
+
+
+def test_notebook_names_with_folder_or_suffix_give_the_same_link_and_bad_names_are_refused():
+    url = "https://github.com/someone/cam-course"
+    plain = launch.colab_url("02_mnist", url)
+    assert launch.colab_url("02_mnist.ipynb", url) == plain  # once gave .../02_mnist.ipynb.ipynb
+    assert launch.colab_url("notebooks/02_mnist.ipynb", url) == plain
+    assert launch.binder_url("02_mnist.ipynb", url) == launch.binder_url("02_mnist", url)
+    for bad in ("", "a/b", "two words"):
+        with pytest.raises(ValueError, match="give the name of a notebook in notebooks/"):
+            launch.colab_url(bad, url)
+    with pytest.raises(TypeError, match="notebook must be a name"):
+        launch.colab_url(None, url)
+    with pytest.raises(TypeError, match="repository URL must be a string"):
+        launch.colab_url("02_mnist", 42)
+    with pytest.raises(TypeError, match="text must be a string"):
+        launch.with_repository(None, url)

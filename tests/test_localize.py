@@ -655,6 +655,107 @@ def test_extent_refuses_bad_masks():
 
 
 # --------------------------------------------------------------------------------------
+# Hostile input: degenerate boxes, odd dtypes, arguments of the wrong kind
+# --------------------------------------------------------------------------------------
+
+
+def test_box_iou_and_paired_iou_agree_on_empty_boxes_and_never_give_nan():
+    # One rule in both: an empty box overlaps nothing, not even an identical empty box.
+    empty, square = t([[1, 1, 1, 1], [2, 0, 2, 5]]), t([[0, 0, 2, 2], [2, 0, 2, 5]])
+    matrix = box_iou(empty, square)
+    assert not matrix.isnan().any()
+    assert matrix.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    assert paired_iou(empty, square).tolist() == matrix.diagonal().tolist()
+    assert box_iou(t([[1, 1, 1, 1]]), t([[1, 1, 1, 1]])).tolist() == [[0.0]]
+    assert gt_known_loc(t([[1, 1, 1, 1]]), t([[1, 1, 1, 1]])) == 0.0
+
+
+def test_iou_of_float16_and_huge_boxes_does_not_overflow():
+    # Areas of float16 boxes above 256 x 256 overflow float16 (max 65504); IoU is computed wider.
+    a, b = t([[0, 0, 2, 2]]), t([[1, 1, 300, 300]])
+    expected = 1 / (4 + 299 * 299 - 1)
+    assert box_iou(a.half(), b.half()).item() == pytest.approx(expected, rel=1e-3)
+    assert paired_iou(a.half(), b.half()).dtype == torch.float32
+    huge = torch.tensor([[0, 0, 1e300, 1e300]], dtype=torch.float64)
+    half_huge = torch.tensor([[0, 0, 1e300, 5e299]], dtype=torch.float64)
+    assert paired_iou(huge, half_huge).item() == pytest.approx(0.5)
+    assert box_iou(t([[0, 0, 3e38, 3e38]]), t([[0, 0, 3e38, 1.5e38]])).item() == pytest.approx(0.5)
+
+
+def test_boxes_as_lists_integers_and_arrays_are_read_and_empty_sets_give_empty_matrices():
+    assert box_iou([[0, 0, 2, 2]], np.array([[0, 0, 1, 1]])).tolist() == [[0.25]]
+    assert box_iou(torch.zeros(0, 4), t([[0, 0, 1, 1]])).shape == (0, 1)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: box_iou(None, t([[0, 0, 1, 1]])), TypeError, r"boxes1 must be a tensor.*got None"),
+        (lambda: box_iou("0 0 1 1", t([[0, 0, 1, 1]])), TypeError, r"boxes1 must be a tensor"),
+        (lambda: box_iou([[0, 0, 1], [0, 0, 1, 1]], t([[0, 0, 1, 1]])), TypeError, r"boxes1 .* one shape"),
+        (lambda: box_iou([torch.zeros(4), torch.ones(4)], t([[0, 0, 1, 1]])), TypeError, r"torch.stack"),
+        (lambda: box_iou(torch.ones(1, 4, dtype=torch.bool), t([[0, 0, 1, 1]])), ValueError, r"real numbers"),
+        (lambda: box_iou(t([0, 0, 1, 1]), t([[0, 0, 1, 1]])), ValueError, r"for one box use boxes1\[None\]"),
+        (lambda: box_iou(t([[0, 0, 1, 1]]), t([[3, 0, 1, 1]])), ValueError, r"x_max >= x_min.*box_convert"),
+        (lambda: bbox_from_cam(None), TypeError, r"cams must be a tensor"),
+        (lambda: bbox_from_cam(torch.ones(2, 3, 4, dtype=torch.bool)), ValueError, r"cams must hold real numbers"),
+        (lambda: bbox_from_cam(torch.zeros(2, 3, 4, 4)), ValueError, r"pick one class per image"),
+        (lambda: bbox_from_cam(TWO_BLOBS, threshold=True), TypeError, r"threshold must be a number"),
+        (lambda: bbox_from_cam(TWO_BLOBS, threshold="0.2"), TypeError, r"threshold must be a number"),
+        (lambda: bbox_from_cam(TWO_BLOBS, threshold=torch.tensor([0.2, 0.3])), TypeError, r"threshold"),
+        (lambda: bbox_from_cam(TWO_BLOBS, connectivity=[8]), ValueError, r"connectivity=\[8\]"),
+        (lambda: bbox_from_cam(TWO_BLOBS, image_size=224.0), ValueError, r"image_size must be a positive int"),
+        (lambda: top1_loc(PRED_CLASSES, TRUE_CLASSES, PRED_BOXES, TRUE_BOXES, 0), ValueError, r"\(0, 1\]"),
+        (lambda: gt_known_loc(PRED_BOXES, TRUE_BOXES, iou_threshold=-0.5), ValueError, r"iou_threshold"),
+        (lambda: top1_loc(-PRED_CLASSES, TRUE_CLASSES, PRED_BOXES, TRUE_BOXES), ValueError, r"indices >= 0"),
+        (
+            lambda: top5_loc(torch.tensor([[-1, 0, 1, 2, 3]]), torch.zeros(1, 5, 4), [0], [[0, 0, 1, 1]]),
+            ValueError,
+            r"top5_classes must hold class indices >= 0",
+        ),
+        (lambda: extent(EXTENT_CAMS, None), TypeError, r"masks must be a tensor"),
+        (lambda: max_box_acc_v2(MBA_CAMS, MBA_GT, cam_thresholds="0.5"), TypeError, r"cam_thresholds"),
+    ],
+)
+def test_hostile_arguments_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_ground_truth_wholly_outside_the_map_is_refused():
+    # Boxes in image pixels passed without image_size: no CAM can reach them, every metric would read 0.
+    cams = torch.rand(2, 4, 4, generator=torch.Generator().manual_seed(0))
+    boxes = t([[10, 10, 20, 20], [0, 0, 2, 2]])
+    with pytest.raises(ValueError, match=r"box \[10.0, 10.0, 20.0, 20.0\] of image 0 lies wholly outside.*image_size"):
+        pointing_accuracy(cams, boxes)
+    with pytest.raises(ValueError, match=r"of image 0 lies wholly outside"):
+        max_box_acc_v2(cams, boxes)
+    with pytest.raises(ValueError, match=r"of image 1 lies wholly outside"):
+        max_box_acc_v2(cams, [boxes[1:], boxes[:1]])
+    # With image_size they lie inside, and boxes partly outside are allowed.
+    assert 0 <= pointing_accuracy(cams, boxes, image_size=32) <= 1
+    assert 0 <= max_box_acc_v2(cams, t([[-1, -1, 2, 2], [3, 3, 6, 6]])).mean <= 1
+
+
+def test_max_box_acc_v2_reads_lists_of_boxes_and_a_single_threshold():
+    listed = max_box_acc_v2(MBA_CAMS, MBA_GT.tolist(), iou_thresholds=0.5, cam_thresholds=0.3)
+    assert listed.iou_thresholds == (0.5,) and listed.mean == pytest.approx(2 / 3)
+
+
+def test_maps_of_subnormal_values_keep_their_shape():
+    # In float32, 0.2 * 1e-45 rounds to 0 and would keep the whole map; the rule holds at any scale.
+    tiny = t([[1e-45, 0.0], [0.0, 0.0]])
+    assert bbox_from_cam(tiny).tolist() == [0.0, 0.0, 1.0, 1.0]
+    assert extent(tiny[None], torch.ones(1, 2, 2, dtype=torch.bool)).precision == 1.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int32, torch.uint8])
+def test_maps_of_other_dtypes_give_the_float32_answer(dtype):
+    assert bbox_from_cam(TWO_BLOBS.to(dtype)).tolist() == TWO_BLOBS_BOX
+    assert bbox_from_cam(TWO_BLOBS.to(dtype)).dtype == torch.float32
+
+
+# --------------------------------------------------------------------------------------
 # Devices
 # --------------------------------------------------------------------------------------
 

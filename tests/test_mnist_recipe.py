@@ -22,9 +22,9 @@ def tiny_data():
 
 def test_checkpoint_names_are_shared(monkeypatch, tmp_path):
     monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
-    assert checkpoint_path("gapnet", config.Profile("quick")) == tmp_path / "mnist_gapnet_quick.pt"
-    full_fashion = checkpoint_path("flattenfc", config.Profile("full"), "fashion-mnist")
-    assert full_fashion.name == "fashion-mnist_flattenfc_full.pt"
+    assert checkpoint_path("gapnet", config.Profile("quick")) == tmp_path / "mnist_gapnet_quick_seed0.pt"
+    full_fashion = checkpoint_path("flattenfc", config.Profile("full"), "fashion-mnist", seed=3)
+    assert full_fashion.name == "fashion-mnist_flattenfc_full_seed3.pt"
 
 
 def test_trained_network_trains_then_loads_the_same_weights(monkeypatch, tmp_path, tiny_data):
@@ -44,3 +44,28 @@ def test_trained_network_trains_then_loads_the_same_weights(monkeypatch, tmp_pat
 def test_unknown_kind_is_refused(tiny_data):
     with pytest.raises(ValueError, match="gapnet"):
         trained_network("resnet", tiny_data, config.Profile("quick"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, r"epochs must be a positive int, got 0"),  # `epochs or 5` once trained 5 epochs
+        ({"epochs": -2}, r"epochs must be a positive int"),
+        ({"lr": 0.0}, r"lr must be a positive finite number"),
+        ({"lr": float("nan")}, r"lr must be a positive finite number"),
+    ],
+)
+def test_trained_network_refuses_bad_training_arguments(tiny_data, monkeypatch, tmp_path, kwargs, message):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(ValueError, match=message):
+        trained_network("gapnet", tiny_data, config.Profile("quick"), widths=(4, 8), **kwargs)
+    assert not list(tmp_path.iterdir())  # refused before any training or checkpoint
+
+
+def test_profile_names_are_accepted_and_other_values_refused(monkeypatch, tmp_path, tiny_data):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    assert checkpoint_path("gapnet", "quick") == checkpoint_path("gapnet", config.Profile("quick"))
+    with pytest.raises(TypeError, match="profile must be a camlib.config.Profile"):
+        checkpoint_path("gapnet", 3)
+    with pytest.raises(ValueError, match=r"kind=\['gapnet'\]"):
+        trained_network(["gapnet"], tiny_data, config.Profile("quick"))

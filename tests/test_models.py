@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from camlib.models import FlattenFCNet, GAPNet, build_model, count_parameters
+from camlib.models import VGG16GAP, FlattenFCNet, GAPNet, build_model, count_parameters
 
 
 def test_gapnet_default_shapes_on_mnist_sized_input():
@@ -182,3 +182,70 @@ def test_vgg16_layer_names_follow_the_paper_over_torchvisions_features():
     for name, module in zip(names, trunk):
         kind = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}[name[:4]]
         assert isinstance(module, kind), (name, module)
+
+
+# Hostile arguments: refused in words before torch fails deep inside -------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"pool": "avg"}, r"pool='avg': use 'gap'"),
+        ({"pool": ["gap"]}, r"pool=\['gap'\]: use 'gap'"),
+        ({"in_channels": 0}, r"in_channels must be a positive int, got 0"),
+        ({"in_channels": -1}, r"in_channels must be a positive int, got -1"),
+        ({"in_channels": 1.5}, r"in_channels must be a positive int, got 1.5"),
+        ({"num_classes": 0}, r"num_classes must be a positive int, got 0"),
+        ({"widths": (0, 4)}, r"widths\[0\] must be a positive int, got 0"),
+        ({"widths": (4.0, 8)}, r"widths\[0\] must be a positive int"),
+        ({"widths": 8}, r"widths must be a sequence"),
+        ({"downsample": 1.5}, r"downsample=1.5 must be an int"),
+        ({"convs_per_stage": 0}, r"convs_per_stage must be at least 1"),
+        ({"bias": "no"}, r"bias must be True or False"),
+    ],
+)
+def test_gapnet_refuses_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GAPNet(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (torch.rand(2, 3, 28, 28), r"images of shape \[2, 3, 28, 28\]: it expects 1 channels.*in_channels=3"),
+        (torch.rand(1, 28, 28), r"images must be \[B, C, H, W\].*unsqueeze\(0\)"),
+        (torch.rand(2, 1, 2, 2), r"downsamples by 4, so images must be at least 4x4; got 2x2"),
+        (torch.randint(0, 255, (2, 1, 28, 28), dtype=torch.uint8), r"floating point.*float\(\) / 255"),
+        (torch.rand(2, 1, 28, 28, dtype=torch.float64), r"float64 on cpu.*float32"),
+        (torch.full((2, 1, 28, 28), float("nan")), r"NaN"),
+    ],
+    ids=["channels", "3-d", "too-small", "uint8", "float64", "nan"],
+)
+def test_gapnet_forward_refuses_images_it_cannot_take(images, message):
+    with pytest.raises(ValueError, match=message):
+        GAPNet().eval()(images)
+
+
+def test_forward_refuses_non_tensors_and_one_value_per_batchnorm_channel_in_training():
+    with pytest.raises(TypeError, match="images must be a torch tensor"):
+        GAPNet()(torch.rand(1, 1, 28, 28).numpy())
+    with pytest.raises(ValueError, match="training mode.*batches of at least 2 images, or call model.eval"):
+        GAPNet().train()(torch.rand(1, 1, 4, 4))
+    assert GAPNet().eval()(torch.rand(1, 1, 4, 4)).shape == (1, 10)  # eval mode: running statistics
+    assert GAPNet().eval()(torch.rand(0, 1, 28, 28)).shape == (0, 10)  # an empty batch is fine
+
+
+def test_flattenfcnet_and_vgg16gap_refuse_sizes_they_cannot_take():
+    with pytest.raises(ValueError, match="built for 28x28 images.*got 32x32"):
+        FlattenFCNet()(torch.rand(1, 1, 32, 32))
+    with pytest.raises(ValueError, match="input_size=2 is smaller than the stride"):
+        FlattenFCNet(input_size=2)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        VGG16GAP(num_classes=0)
+
+
+def test_build_model_names_the_arguments_a_config_must_fit():
+    with pytest.raises(TypeError, match=r"config does not fit GAPNet\(in_channels, num_classes"):
+        build_model("GAPNet", {"foo": 1})
+    with pytest.raises(TypeError, match="config must be a dict"):
+        build_model("GAPNet", None)

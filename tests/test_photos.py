@@ -100,3 +100,60 @@ def test_imagenet_categories_in_output_order():
     assert len(names) == len(set(names)) == 1000  # torchvision tells the two "crane"s and "maillot"s apart
     assert names[0] == "tench" and names[281] == "tabby" and names[967] == "espresso" and names[999] == "toilet tissue"
     assert names[657] == "missile" and names[812] == "space shuttle"
+
+
+# --------------------------------------------------------------------------------------
+# Faults: images and arguments that would give a deep torch error or a silently wrong input
+# --------------------------------------------------------------------------------------
+
+
+def test_grey_palette_and_rgba_photographs_become_rgb():
+    rgb = Image.fromarray(np.full((40, 30, 3), 128, dtype=np.uint8))
+    expected = imagenet_transform(16)(rgb)
+    for mode in ("L", "P", "RGBA", "I;16"):
+        converted = rgb.convert(mode) if mode != "I;16" else Image.fromarray(np.full((40, 30), 128, dtype=np.uint16))
+        out = imagenet_transform(16)(converted)
+        assert out.shape == (3, 16, 16) and torch.isfinite(out).all()
+        if mode in ("L", "RGBA"):  # grey 128 stays grey 128 (a palette dithers)
+            assert torch.allclose(out, expected), mode
+
+
+@pytest.mark.parametrize(
+    "image, error, match",
+    [
+        (torch.rand(3, 8, 8) * 255, ValueError, r"values in \[0, 1\] \(uint8 for 0-255\), got [\d.]+ \.\. 2\d\d"),
+        (torch.full((3, 8, 8), float("nan")), ValueError, r"values in \[0, 1\]"),
+        (torch.zeros(1, 8, 8, dtype=torch.uint8), ValueError, r"must be \[3, H, W\] \(RGB\), got shape \[1, 8, 8\]"),
+        (torch.zeros(8, 8, 3, dtype=torch.uint8), ValueError, r"must be \[3, H, W\]"),
+        (torch.zeros(3, 0, 8, dtype=torch.uint8), ValueError, r"has no pixels"),
+        (torch.zeros(3, 8, 8, dtype=torch.int64), TypeError, r"use uint8 \(0-255\) or float in \[0, 1\]"),
+        (np.zeros((8, 8), dtype=np.uint8), ValueError, r"H x W x 3 \(RGB\), got shape \(8, 8\)"),
+        (np.full((8, 8, 3), 200.0), ValueError, r"values in \[0, 1\]"),
+        ("photo.jpg", TypeError, r"takes a PIL image, a \[3, H, W\] tensor or an H x W x 3 array, got str"),
+        (Image.new("RGB", (0, 5)), ValueError, r"0 x 5 pixels"),
+    ],
+)
+def test_the_transform_names_what_it_got_and_what_works(image, error, match):
+    with pytest.raises(error, match=match):
+        imagenet_transform(16)(image)
+
+
+def test_arrays_and_float_tensors_in_range_go_through():
+    pixels = np.random.default_rng(0).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    from_array = imagenet_transform(16, crop=False)(pixels)
+    from_tensor = imagenet_transform(16, crop=False)(torch.from_numpy(pixels).permute(2, 0, 1))
+    from_float = imagenet_transform(16, crop=False)(torch.from_numpy(pixels).permute(2, 0, 1) / 255)
+    assert torch.allclose(from_array, from_tensor) and torch.allclose(from_float, from_tensor, atol=0.05)
+    assert imagenet_transform(np.int64(16))(pixels).shape == (3, 16, 16)  # a NumPy integer is an integer
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="crop='yes'"):
+        imagenet_transform(16, crop="yes")
+    with pytest.raises(TypeError, match="float"):
+        unnormalize(torch.zeros(3, 4, 4, dtype=torch.uint8))  # the means would round to 0: silently wrong
+    with pytest.raises(TypeError, match="takes a tensor"):
+        unnormalize(np.zeros((3, 4, 4)))
+    assert list(demo_photos("rocket")) == ["rocket"]  # one name alone, not its letters
+    with pytest.raises(ValueError, match=r"'chelsey' -> did you mean 'chelsea'\?"):
+        demo_photos(["chelsey"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import stat
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,8 @@ from camlib.train import (
     Checkpoint,
     CheckpointMismatchError,
     History,
+    TrainingDivergedError,
+    atomic_save,
     evaluate,
     fit,
     load_checkpoint,
@@ -412,12 +416,15 @@ def test_fit_or_load_retrains_when_asked_or_stale(tmp_path, separable_loader, ch
     assert stored.data_source == change.get("source", "synthetic left/right")
 
 
-def test_fit_or_load_replaces_a_file_that_is_no_checkpoint(tmp_path, separable_loader):
+def test_fit_or_load_moves_a_file_that_is_no_checkpoint_aside(tmp_path, separable_loader):
     path = tmp_path / "model.pt"
     path.write_text("not a checkpoint")
-    _, loaded = _fit_or_load(path, _small_model(), separable_loader)
+    with pytest.warns(UserWarning, match="moved to") as record:
+        _, loaded = _fit_or_load(path, _small_model(), separable_loader)
     assert loaded is False
     assert load_checkpoint(path).architecture == "GAPNet"
+    (aside,) = [p for p in tmp_path.iterdir() if p.name.startswith("model.pt.unreadable-")]
+    assert aside.read_text() == "not a checkpoint" and str(aside) in str(record[0].message)
 
 
 def test_a_checkpoint_older_than_a_new_model_option_still_loads(tmp_path):
@@ -449,3 +456,341 @@ def test_extra_entries_are_stored_and_may_not_overwrite_the_checkpoint(tmp_path,
         save_checkpoint(tmp_path / "n.pt", tiny_gapnet, class_names=["a"], data_source="test",
                         extra={"state_dict": {}})
     assert not (tmp_path / "n.pt").exists()
+
+
+# --------------------------------------------------------------------------------------
+# hostile inputs and faults: clear errors, no lost checkpoints (issue 10)
+# --------------------------------------------------------------------------------------
+
+
+def _numpy_checkpoint(path, model):
+    """What save_checkpoint wrote before it converted NumPy values: a file weights_only=True refuses."""
+    payload = torch.load(_save(path, model, class_names=["left", "right"]), weights_only=True)
+    payload["metrics"] = {"per_class_accuracy": np.array([0.5, 0.75, 1.0])}
+    torch.save(payload, path)
+    return path.read_bytes()
+
+
+def test_numpy_arrays_in_metrics_and_extra_are_stored_as_lists(tmp_path, tiny_gapnet):
+    metrics = {"per_class_accuracy": np.array([0.5, 0.75, 1.0]), "best": np.float32(0.75), "n": np.int64(4)}
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet, metrics=metrics, extra={"seeds": np.arange(3)})
+    loaded = load_checkpoint(path)
+    assert loaded.metrics == {"per_class_accuracy": [0.5, 0.75, 1.0], "best": 0.75, "n": 4}
+    assert type(loaded.metrics["n"]) is int and type(loaded.metrics["best"]) is float
+    assert torch.load(path, weights_only=True)["seeds"] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    "metrics, named",
+    [({"folder": Path("/tmp")}, "metrics['folder']"), ({"seeds": {1, 2}}, "metrics['seeds']"),
+     ({"runs": [1, object()]}, r"metrics['runs'][1]")],
+    ids=["path", "set", "object"],
+)
+def test_metrics_weights_only_cannot_read_are_refused_before_writing(tmp_path, tiny_gapnet, metrics, named):
+    path = _save(tmp_path / "gapnet.pt", _perturbed(tiny_gapnet))
+    before = path.read_bytes()
+    with pytest.raises(TypeError) as error:
+        _save(path, GAPNet(**tiny_gapnet.config), metrics=metrics)
+    assert named in str(error.value) and "weights_only" in str(error.value)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["gapnet.pt"]
+
+
+def test_fit_or_load_never_overwrites_an_unreadable_checkpoint(tmp_path, separable_loader):
+    """Fault 1: a checkpoint with NumPy metrics was refused by load_checkpoint, and fit_or_load
+    then trained and wrote over it. Now the file is moved aside, and the warning says where."""
+    path = tmp_path / "model.pt"
+    original = _numpy_checkpoint(path, _small_model())
+    with pytest.warns(UserWarning) as record:
+        _, loaded = _fit_or_load(path, _small_model(), separable_loader)
+    assert loaded is False
+    (aside,) = tmp_path.glob("model.pt.unreadable-*")
+    assert aside.read_bytes() == original
+    message = str(record[0].message)
+    assert str(aside) in message and "NumPy" in message and "weights_only=False" in message
+    assert load_checkpoint(path).data_source == "synthetic left/right"
+
+
+def test_retrain_also_moves_an_unreadable_checkpoint_aside(tmp_path, separable_loader):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"\x00" * 10)
+    with pytest.warns(UserWarning, match="unreadable-"):
+        _fit_or_load(path, _small_model(), separable_loader, retrain=True)
+    assert [p.read_bytes() for p in tmp_path.glob("model.pt.unreadable-*")] == [b"\x00" * 10]
+
+
+def test_a_newer_checkpoint_format_is_kept(tmp_path, tiny_gapnet, separable_loader):
+    path = tmp_path / "model.pt"
+    payload = torch.load(_save(path, _small_model(), class_names=["left", "right"]), weights_only=True)
+    torch.save({**payload, "format": "camlib-checkpoint/2"}, path)
+    with pytest.raises(CheckpointMismatchError, match="camlib-checkpoint/2"):
+        load_checkpoint(path)
+    with pytest.warns(UserWarning, match="unreadable-"):
+        _fit_or_load(path, _small_model(), separable_loader)
+    assert len(list(tmp_path.glob("model.pt.unreadable-*"))) == 1
+
+
+def test_map_location_cuda_without_cuda_is_no_corrupt_file(tmp_path, tiny_gapnet, monkeypatch):
+    """Fault 2: a valid checkpoint read with map_location="cuda" on a CPU machine was called
+    'not a camlib checkpoint ... delete it'."""
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError) as error:
+        load_checkpoint(path, map_location="cuda")
+    assert not isinstance(error.value, CheckpointMismatchError)
+    message = str(error.value)
+    assert "CUDA is not available" in message and "'cpu'" in message and "delete" not in message
+
+
+def test_a_device_error_inside_torch_load_is_no_corrupt_file(tmp_path, separable_loader, monkeypatch):
+    """A file whose tensors were saved on a GPU, read on a CPU-only machine (map_location=None)."""
+    path = tmp_path / "model.pt"
+    _fit_or_load(path, _small_model(), separable_loader)
+    before = path.read_bytes()
+
+    def cuda_tensors(*args, **kwargs):
+        raise RuntimeError("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False.")
+
+    monkeypatch.setattr(torch, "load", cuda_tensors)
+    monkeypatch.setattr("camlib.train.fit", _no_training)
+    with pytest.raises(ValueError, match="map_location='cpu'") as error:
+        _fit_or_load(path, _small_model(), separable_loader)
+    assert not isinstance(error.value, CheckpointMismatchError) and "delete" not in str(error.value)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_a_checkpoint_that_cannot_be_opened_is_not_called_corrupt(tmp_path, separable_loader, monkeypatch):
+    path = tmp_path / "model.pt"
+    _fit_or_load(path, _small_model(), separable_loader)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("camlib.train.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("camlib.train.fit", _no_training)
+    with pytest.raises(PermissionError, match="permissions") as error:
+        _fit_or_load(path, _small_model(), separable_loader)
+    assert str(path) in str(error.value)
+    assert os.listdir(tmp_path) == ["model.pt"]
+
+
+def test_weights_that_do_not_fit_leave_the_given_model_alone(tmp_path, tiny_gapnet):
+    path = _save(tmp_path / "gapnet.pt", _perturbed(tiny_gapnet))
+    payload = torch.load(path, weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"][name] = payload["state_dict"][name][:1]
+    torch.save(payload, path)
+    target = GAPNet(**tiny_gapnet.config)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    with pytest.raises(CheckpointMismatchError, match="wrong shape"):
+        load_checkpoint(path, target)
+    for key, tensor in target.state_dict().items():
+        torch.testing.assert_close(tensor, before[key], rtol=0, atol=0)
+
+
+def test_nan_weights_are_refused(tmp_path, tiny_gapnet):
+    model = _perturbed(tiny_gapnet)
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    path = _save(tmp_path / "gapnet.pt", model)
+    with pytest.raises(CheckpointMismatchError, match="NaN"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, error, text",
+    [
+        ({"class_names": "abc"}, TypeError, "class_names"),
+        ({"class_names": ["a", "b"]}, ValueError, "3 classes"),
+        ({"class_names": [0, 1, 2]}, TypeError, "class_names"),
+        ({"data_source": None}, TypeError, "data_source"),
+        ({"metrics": [("accuracy", 0.5)]}, TypeError, "metrics"),
+        ({"history": "loss"}, TypeError, "history"),
+        ({"extra": {1: "x"}}, TypeError, "extra"),
+    ],
+)
+def test_save_checkpoint_argument_errors(tmp_path, tiny_gapnet, overrides, error, text):
+    with pytest.raises(error, match=text):
+        _save(tmp_path / "gapnet.pt", tiny_gapnet, **overrides)
+    assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_paths_that_are_folders_or_not_paths(tmp_path, tiny_gapnet):
+    with pytest.raises(IsADirectoryError, match="file name"):
+        _save(tmp_path, tiny_gapnet)
+    with pytest.raises(IsADirectoryError, match="file name"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(TypeError, match="path"):
+        load_checkpoint(3)
+    with pytest.raises(ValueError, match="empty"):
+        _save("", tiny_gapnet)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError, match="writable folder"):
+        _save(tmp_path / "file" / "gapnet.pt", tiny_gapnet)  # the "folder" is a file
+
+
+def test_unwritable_checkpoint_folder(tmp_path, tiny_gapnet, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)  # root ignores chmod
+    with pytest.raises(PermissionError, match="CAMLIB_CHECKPOINTS") as error:
+        _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    assert str(tmp_path) in str(error.value)
+
+
+def test_fit_or_load_checks_before_training(tmp_path, separable_loader, monkeypatch):
+    from camlib.train import fit_or_load
+
+    monkeypatch.setattr("camlib.train.fit", _no_training)
+    with pytest.raises(TypeError, match="class_names"):
+        fit_or_load(tmp_path / "m.pt", _small_model(), separable_loader, class_names="left right", data_source="s")
+    with pytest.raises(ValueError, match="2 classes"):
+        fit_or_load(tmp_path / "m.pt", _small_model(), separable_loader, class_names=["a", "b", "c"], data_source="s")
+    with pytest.raises(TypeError, match="retrain"):
+        _fit_or_load(tmp_path / "m.pt", _small_model(), separable_loader, retrain="yes")
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **kwargs: (_ for _ in ()).throw(PermissionError(13, "no")))
+    with pytest.raises(PermissionError, match="cannot write checkpoints"):
+        _fit_or_load(tmp_path / "m.pt", _small_model(), separable_loader)
+
+
+def test_atomic_save_creates_the_folder_and_refuses_objects(tmp_path):
+    path = atomic_save({"step": np.int64(3)}, tmp_path / "new" / "deeper" / "x.pt")
+    assert torch.load(path, weights_only=True) == {"step": 3}
+    with pytest.raises(TypeError, match="payload"):
+        atomic_save({"model": nn.Linear(2, 2)}, tmp_path / "y.pt")
+    assert not (tmp_path / "y.pt").exists()
+
+
+def test_load_checkpoint_argument_errors(tmp_path, tiny_gapnet):
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    with pytest.raises(ValueError, match="map_location='gpu'"):
+        load_checkpoint(path, map_location="gpu")
+    with pytest.raises(TypeError, match="nn.Module"):
+        load_checkpoint(path, model="GAPNet")
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, text",
+    [
+        ({"epochs": 0}, ValueError, "epochs"),
+        ({"epochs": -2}, ValueError, "epochs"),
+        ({"epochs": 2.5}, TypeError, "epochs"),
+        ({"epochs": "3"}, TypeError, "epochs"),
+        ({"epochs": True}, TypeError, "epochs"),
+        ({"epochs": 1, "lr": 0}, ValueError, "lr"),
+        ({"epochs": 1, "lr": float("nan")}, ValueError, "lr"),
+        ({"epochs": 1, "lr": "fast"}, TypeError, "lr"),
+        ({"epochs": 1, "weight_decay": -1}, ValueError, "weight_decay"),
+        ({"epochs": 1, "device": "gpu"}, ValueError, "device='gpu'"),
+        ({"epochs": 1, "device": 0}, TypeError, "device"),
+    ],
+)
+def test_fit_argument_errors(separable_loader, tiny_gapnet, kwargs, error, text):
+    with pytest.raises(error, match=text):
+        fit(tiny_gapnet, separable_loader, progress=False, **kwargs)
+
+
+def test_fit_on_cuda_without_cuda(separable_loader, tiny_gapnet, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        fit(tiny_gapnet, separable_loader, epochs=1, device="cuda", progress=False)
+
+
+def test_fit_on_empty_loaders_fails_before_training(separable_loader, tiny_gapnet):
+    empty = DataLoader(TensorDataset(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    before = {k: v.clone() for k, v in tiny_gapnet.state_dict().items()}
+    with pytest.raises(ValueError, match="train_loader"):
+        fit(tiny_gapnet, empty, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="val_loader"):
+        fit(tiny_gapnet, separable_loader, epochs=1, val_loader=empty, progress=False)
+    for key, tensor in tiny_gapnet.state_dict().items():
+        torch.testing.assert_close(tensor, before[key], rtol=0, atol=0)
+    with pytest.raises(TypeError, match="length"):
+        fit(tiny_gapnet, (batch for batch in separable_loader), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="nn.Module"):
+        fit("model", separable_loader, epochs=1)
+
+
+def test_labels_outside_the_model_classes(separable_data):
+    images, labels = separable_data.tensors
+    loader = DataLoader(TensorDataset(images, labels + 1), batch_size=16)  # labels 1 and 2, two classes
+    with pytest.raises(ValueError, match=r"0\.\.1.*num_classes >= 3"):
+        fit(_small_model(), loader, epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"0\.\.1"):
+        evaluate(_small_model(), loader)
+    floats = DataLoader(TensorDataset(images, labels.float()), batch_size=16)
+    with pytest.raises(ValueError, match="integer class indices"):
+        evaluate(_small_model(), floats)
+
+
+def test_batches_that_are_not_pairs(separable_data):
+    triples = [(torch.zeros(2, 1, 8, 8), torch.tensor([0, 1]), torch.zeros(2))]
+    with pytest.raises(ValueError, match=r"\(images, labels\) pairs"):
+        evaluate(_small_model(), triples)
+    with pytest.raises(ValueError, match=r"\(images, labels\) pairs"):
+        fit(_small_model(), triples, epochs=1, progress=False)
+
+
+def test_nan_images_stop_fit_before_they_reach_the_model(separable_data):
+    images, labels = separable_data.tensors
+    images = images.clone()
+    images[0, 0, 0, 0] = float("nan")
+    model = _small_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="NaN"):
+        fit(model, DataLoader(TensorDataset(images, labels), batch_size=8), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(model, DataLoader(TensorDataset(images, labels), batch_size=8))
+    for key, tensor in model.state_dict().items():  # BatchNorm statistics included
+        torch.testing.assert_close(tensor, before[key], rtol=0, atol=0)
+
+
+def test_a_diverging_fit_stops_before_the_weights_take_the_step(separable_loader):
+    model = _small_model()
+    with torch.no_grad():
+        model.classifier.weight.fill_(3e38)  # logits overflow to inf: the loss is not finite
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(TrainingDivergedError, match="lower lr") as error:
+        fit(model, separable_loader, epochs=1, progress=False)
+    assert isinstance(error.value, ValueError)
+    for parameter, old in zip(model.parameters(), before):
+        torch.testing.assert_close(parameter, old, rtol=0, atol=0)
+
+
+def test_evaluate_refuses_to_report_nan(separable_loader):
+    model = _small_model()
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(model, separable_loader)
+
+
+def test_fit_survives_a_loader_longer_than_its_length(separable_data):
+    class Liar:
+        def __init__(self, loader):
+            self.loader = loader
+
+        def __iter__(self):
+            return iter(self.loader)
+
+        def __len__(self):
+            return 1  # the one-cycle schedule is sized for 1 step; 8 come
+
+    history = fit(_small_model(), Liar(DataLoader(separable_data, batch_size=8)), epochs=2, progress=False)
+    assert len(history.train_loss) == 2 and all(math.isfinite(v) for v in history.train_loss)
+
+
+def test_evaluate_on_another_device_than_the_model(separable_loader):
+    model = _small_model().to("meta")
+    with pytest.raises(ValueError, match="model is on meta.*device='cpu'"):
+        evaluate(model, separable_loader)
+
+
+def test_a_failed_training_leaves_an_unreadable_checkpoint_where_it_was(tmp_path, separable_loader):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"garbage")
+    from camlib.train import fit_or_load
+
+    with pytest.raises(ValueError, match="epochs"):
+        fit_or_load(path, _small_model(), separable_loader, class_names=["l", "r"], data_source="s", epochs=0)
+    assert os.listdir(tmp_path) == ["model.pt"] and path.read_bytes() == b"garbage"

@@ -141,21 +141,39 @@ def test_checkpoint_round_trip_rebuilds_from_config(tmp_path):
 @pytest.mark.parametrize(
     "weights", [VGG16_Weights.IMAGENET1K_V1, "IMAGENET1K_V1", "VGG16_Weights.DEFAULT"], ids=["enum", "name", "full"]
 )
-def test_torchvision_weights_are_passed_to_torchvision(monkeypatch, weights):
-    """The download itself is torchvision's; here a stand-in vgg16 records what it was given."""
-    received = []
-    source = nn.Module()
-    source.features = VGG16GAP(num_classes=1).backbone  # VGG16's conv layers, other random values
+def test_torchvision_weights_come_from_torchs_cache_through_camlib_pretrained(monkeypatch, tmp_path, weights):
+    """The file is found (or downloaded with a timeout) by camlib.pretrained, then read with weights_only=True."""
+    import camlib.pretrained as pretrained
 
-    def fake_vgg16(*, weights):
-        received.append(weights)
-        return source
+    source = VGG16GAP(num_classes=1).backbone  # VGG16's conv layers, other random values
+    cached = tmp_path / "vgg16-stand-in.pth"
+    torch.save({f"features.{k}": v for k, v in source.state_dict().items()}, cached)
+    asked = []
 
-    monkeypatch.setattr(torchvision.models, "vgg16", fake_vgg16)
+    def found(member, architecture=None, **_):
+        asked.append(member)
+        return pretrained.WeightsChoice(member, "in the cache")
+
+    monkeypatch.setattr(pretrained, "pretrained_weights", found)
+    monkeypatch.setattr(pretrained, "weights_file", lambda member: cached)
     model = vgg16_gap(weights=weights, num_classes=2)
-    assert received == [weights]
-    for theirs, ours in zip(_convs(source.features), _convs(model.backbone), strict=True):
+    assert asked == [pretrained.resolve_weights(weights, "vgg16")]
+    for theirs, ours in zip(_convs(source), _convs(model.backbone), strict=True):
         assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+
+
+def test_weights_that_cannot_be_had_say_which_file_to_put_where(monkeypatch):
+    import camlib.pretrained as pretrained
+
+    monkeypatch.setattr(pretrained, "pretrained_weights",
+                        lambda member, architecture=None, **_: pretrained.WeightsChoice(None, "no network"))
+    with pytest.raises(pretrained.WeightsUnavailableError, match=r"no network.*vgg16-397923af\.pth"):
+        vgg16_gap(weights="DEFAULT")
+
+
+def test_freeze_backbone_must_be_a_bool():
+    with pytest.raises(TypeError, match="True or False"):
+        VGG16GAP(freeze_backbone="no")
 
 
 def test_errors_say_what_weights_should_be(tmp_path):

@@ -7,6 +7,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from camlib.data import DigitDataset
 from camlib.models import GAPNet
@@ -85,3 +86,107 @@ def test_explorer_parts_carry_css_classes_and_a_square_picture(explorer):
     assert "camlib-explorer-picture" in explorer.picture._dom_classes
     assert "camlib-explorer-summary" in explorer.summary._dom_classes
     assert explorer.picture.layout.width == explorer.picture.layout.height
+
+
+# Hostile input: refused in words, or drawn with a word --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: overlay(torch.rand(1, 8, 8), torch.full((4, 4), float("nan"))), ValueError, "cam holds NaN"),
+        (lambda: overlay(torch.full((1, 8, 8), float("inf")), torch.rand(4, 4)), ValueError, "image holds NaN"),
+        (lambda: overlay(torch.rand(1, 8, 8), torch.rand(1, 4, 4)), ValueError, r"one map \[h, w\].*cams\[i\]"),
+        (lambda: overlay(torch.rand(8, 8, 3), torch.rand(4, 4)), ValueError, r"channels last\? use image.permute"),
+        (lambda: overlay(torch.rand(1, 8, 8), torch.rand(0, 4)), ValueError, "cam is empty"),
+        (lambda: overlay(torch.rand(1, 8, 8), torch.rand(4, 4), alpha=2), ValueError, r"alpha must be .* \[0, 1\]"),
+        (lambda: overlay(torch.rand(1, 8, 8), torch.rand(4, 4), vmin=1, vmax=0), ValueError, "swap them"),
+        (lambda: overlay(torch.rand(1, 8, 8), [[0.0]]), TypeError, "cam must be a torch tensor"),
+        (lambda: cam_grid(torch.rand(1, 8, 8), torch.zeros(0, 4, 4), []), ValueError, "cams is empty"),
+        (lambda: cam_grid(torch.rand(1, 8, 8), torch.zeros(2, 4, 4), ["a", "b"], ncols=0), ValueError, "ncols"),
+        (
+            lambda: cam_grid(torch.rand(1, 8, 8), torch.zeros(2, 4, 4), ["a", "b"], torch.tensor([0.5])),
+            ValueError,
+            "probabilities hold 1 values for 2 classes",
+        ),
+        (lambda: plot_history(History([], [], [], [], [])), ValueError, "no epoch yet"),
+        (lambda: plot_history(None), TypeError, "camlib.train.History"),
+    ],
+)
+def test_figures_refuse_what_they_cannot_draw(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+    plt.close("all")
+
+
+def _drawn(ax):
+    ax.figure.canvas.draw()  # matplotlib normalizes colours at draw time: warnings would surface here
+    return ax
+
+
+def test_constant_maps_are_drawn_in_one_colour_and_say_so(recwarn):
+    for cam in (torch.zeros(4, 4), torch.full((4, 4), 0.3), torch.full((4, 4), -2.0)):
+        ax = _drawn(overlay(torch.rand(1, 8, 8), cam, plt.figure().add_subplot()))
+        assert any("constant map" in text.get_text() for text in ax.texts)
+        low, high = ax.get_images()[1].get_clim()
+        assert low < high  # a real colour range, not matplotlib's 0/0
+    assert not [w for w in recwarn if "divide" in str(w.message) or "invalid value" in str(w.message)]
+    ax = overlay(torch.rand(1, 8, 8), torch.rand(4, 4), plt.figure().add_subplot())
+    assert not ax.texts  # a map with contrast gets no note
+    plt.close("all")
+
+
+def test_colormap_is_sequential_for_non_negative_maps_and_diverging_about_zero_for_signed_ones():
+    plain = overlay(torch.rand(1, 8, 8), torch.rand(4, 4), plt.figure().add_subplot()).get_images()[1]
+    assert plain.get_cmap().name == "inferno"
+    signed_cam = torch.tensor([[-1.0, 0.0], [0.5, 3.0]])
+    signed = overlay(torch.rand(1, 8, 8), signed_cam, plt.figure().add_subplot()).get_images()[1]
+    assert signed.get_cmap().name == "RdBu_r" and signed.get_clim() == (-3.0, 3.0)
+    figure = cam_grid(torch.rand(1, 8, 8), torch.stack([signed_cam, signed_cam / 2]), ["a", "b"])
+    assert all(ax.get_images()[1].get_clim() == (-3.0, 3.0) for ax in figure.axes if ax.get_images())
+    assert "jet" not in {ax.get_images()[1].get_cmap().name for ax in figure.axes if ax.get_images()}
+    plt.close("all")
+
+
+def test_colour_images_outside_0_1_are_rescaled_not_clipped_with_a_warning(recwarn):
+    normalized = torch.tensor([-2.0, 0.0, 2.0]).repeat(8, 8, 1).permute(2, 0, 1)  # [3, 8, 8], ImageNet-style
+    picture = image_to_numpy(normalized)
+    assert picture.min() == 0.0 and picture.max() == 1.0
+    assert image_to_numpy(torch.full((3, 2, 2), 255, dtype=torch.uint8)).max() == 1.0
+    _drawn(overlay(normalized, torch.rand(4, 4), plt.figure().add_subplot()))
+    assert not [w for w in recwarn if "Clipping" in str(w.message)]
+    plt.close("all")
+
+
+def test_plot_history_names_the_epoch_where_training_diverged():
+    figure = plot_history(History([1.0, float("nan")], [0.5, 0.1], [], [], [1.0, 1.0]))
+    assert "not finite from epoch 2" in figure.axes[0].get_title()
+    plt.close("all")
+
+
+def test_explorer_refuses_empty_or_mismatched_data():
+    model = GAPNet(in_channels=1, num_classes=3, widths=(4, 8)).eval()
+    data = TensorDataset(torch.rand(4, 1, 12, 12), torch.tensor([0, 1, 2, 1]))
+    with pytest.raises(ValueError, match="dataset is empty"):
+        cam_explorer(model, TensorDataset(torch.zeros(0, 1, 12, 12), torch.zeros(0)), CLASSES)
+    with pytest.raises(ValueError, match="3 class scores but there are 2 class names"):
+        cam_explorer(model, data, CLASSES[:2])
+    with pytest.raises(ValueError, match="class_names must be a non-empty list"):
+        cam_explorer(model, data, [])
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module"):
+        cam_explorer("model", data, CLASSES)
+    plt.close("all")
+
+
+def test_explorer_reports_problems_met_later_in_the_widget_and_escapes_names():
+    model = GAPNet(in_channels=1, num_classes=3, widths=(4, 8)).eval()
+    data = TensorDataset(torch.rand(3, 1, 12, 12), torch.tensor([0, 9, 2]))
+    explorer = cam_explorer(model, data, ["<b>left</b>", "right", "middle"])
+    assert "&lt;b&gt;left" in explorer.summary.value  # a name is text, not markup
+    explorer.image_slider.value = 1
+    assert "label 9 (no such class name)" in explorer.summary.value
+    with torch.no_grad():
+        model.classifier.weight.fill_(float("nan"))
+    explorer.image_slider.value = 2  # from a callback: written in the widget, not raised into a log
+    assert "cannot show image 2" in explorer.summary.value and "NaN" in explorer.summary.value
+    plt.close("all")

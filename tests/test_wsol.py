@@ -215,3 +215,73 @@ def _splits(settings, seed):
     train = CanvasDigits(digits, settings.train_size, seed=2 * seed, **options)
     test = CanvasDigits(digits, settings.test_size, seed=2 * seed + 1, **options)
     return LocalizationSplits(train=train, test=test, digits=None, classes=digits.classes, source="synthetic")
+
+
+# Hostile input: refused in words, and degenerate cases give numbers, never NaN -------------
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"canvas": 0}, r"canvas must be an int >= 1, got 0"),
+        ({"canvas": 2, "downsample": 2}, r"canvas=2 is smaller than the CAM's stride"),
+        ({"clutter": -1}, r"clutter must be an int >= 0"),
+        ({"train_size": 2.5}, r"train_size must be an int"),
+        ({"widths": ()}, r"widths must name at least one stage"),
+        ({"widths": (8, 0)}, r"widths\[1\] must be an int >= 1"),
+        ({"lr": 0.0}, r"lr must be a positive finite number"),
+        ({"lr": float("nan")}, r"lr must be a positive finite number"),
+        ({"threshold": "0.2"}, r"threshold must be a number in \(0, 1\]"),
+        ({"cam_step": float("nan")}, r"cam_step must be a number in \(0, 1\]"),
+        ({"colour": "red"}, r"WSOLSettings has no field colour"),
+    ],
+)
+def test_settings_refuse_bad_values_by_name(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TINY.replace(**changes)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda c: wsol.predict(nn.Linear(1, 1), c), TypeError, r"forward_with_maps"),
+        (lambda c: wsol.predict(MaskModel(torch.ones(10), c.labels), list(c)), TypeError, r"CanvasDigits"),
+        (lambda c: wsol.predict(MaskModel(torch.ones(10), c.labels), c, 2.0), ValueError, r"threshold must be"),
+        (lambda c: wsol.predict(MaskModel(torch.ones(10), c.labels), c, batch_size=0), ValueError, r"batch_size"),
+        (lambda c: wsol.predict(MaskModel(torch.ones(3), 0 * c.labels), c), ValueError, r"label \d but the model has"),
+    ],
+    ids=["not-gap", "not-canvases", "threshold", "batch-size", "labels"],
+)
+def test_predict_refuses_bad_arguments_before_any_work(canvases, call, error, message):
+    with pytest.raises(error, match=message):
+        call(canvases)
+
+
+def test_metrics_of_fewer_than_five_classes_are_numbers_not_nan(canvases):
+    # With 3 classes the "top 5" holds every class: Top-5 Loc is GT-known Loc, not NaN.
+    p = wsol.predict(MaskModel(torch.ones(10), canvases.labels), canvases, 0.2)
+    p.top5, p.top5_boxes = p.top5[:, :3], p.top5_boxes[:, :3]
+    m = wsol.localization_metrics(p, cam_step=0.1)
+    assert not any(math.isnan(v) for v in m.values())
+    assert m["top5_loc"] == m["gt_known_loc"]
+    with pytest.raises(ValueError, match=r"cam_step must be a number in \(0, 1\]"):
+        wsol.localization_metrics(p, cam_step=0)
+
+
+def test_ground_truth_boxes_without_area_are_refused_not_divided_by(canvases):
+    p = wsol.predict(MaskModel(torch.ones(10), canvases.labels), canvases, 0.2)
+    p.gt_boxes = p.gt_boxes.clone()
+    p.gt_boxes[3] = torch.tensor([5.0, 5.0, 5.0, 9.0])
+    with pytest.raises(ValueError, match="ground-truth box of canvas 3 .* has no area"):
+        wsol.localization_metrics(p, cam_step=0.1)
+    with pytest.raises(ValueError, match="has no area"):
+        wsol.threshold_sweep(p, [0.2])
+
+
+def test_summarize_refuses_missing_or_non_finite_metrics():
+    with pytest.raises(ValueError, match=r"row 0 of rows has no \['coverage'\]"):
+        wsol.summarize(_rows(), metrics=("coverage",))
+    rows = _rows()
+    rows[1]["accuracy"] = None  # a NaN saved as JSON null
+    with pytest.raises(ValueError, match="metric 'accuracy' of group .* not finite"):
+        wsol.summarize(rows, metrics=("accuracy",))
