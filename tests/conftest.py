@@ -6,6 +6,9 @@ the real MNIST/Fashion-MNIST files live in test_data.py and skip when the files 
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -44,3 +47,13 @@ def separable_data() -> TensorDataset:
 def separable_loader(separable_data: TensorDataset) -> DataLoader:
     """Shuffled batches of 8 from ``separable_data``, with a seeded shuffle."""
     return DataLoader(separable_data, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """``http://127.0.0.1:PORT`` of a server that accepts connections and never answers, like a stalled
+    proxy: the kernel completes the handshakes from the listen backlog, and nobody ever reads or writes.
+    Code without a timeout hangs on it; camlib's downloads must fail within their timeout."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=64)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()

@@ -469,23 +469,11 @@ def test_a_folder_without_permissions(tmp_path, synthetic_mnist):
         raw.chmod(0o755)
 
 
-@pytest.fixture
-def silent_server():
-    """A TCP server on 127.0.0.1 that accepts connections and never answers."""
-    import socket
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)  # the kernel completes the handshakes; nobody ever reads or writes
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/"
-    server.close()
-
-
 def test_a_silent_server_does_not_hang_the_download(tmp_path, synthetic_mnist, silent_server, monkeypatch):
     """Fault 3: torchvision's download waited forever on a server that never answers."""
     import time
 
-    monkeypatch.setattr(tv_datasets.MNIST, "mirrors", [silent_server])
+    monkeypatch.setattr(tv_datasets.MNIST, "mirrors", [f"{silent_server}/"])
     synthetic_mnist.write(tmp_path / "MNIST" / "raw", TEST_FILES)
     start = time.monotonic()
     with pytest.warns(UserWarning, match="partitioned") as record:

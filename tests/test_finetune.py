@@ -15,10 +15,8 @@ import math
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -244,38 +242,6 @@ def test_pretrained_weights_that_cannot_be_downloaded_say_how_to_work_offline(da
 # --------------------------------------------------------------------------------------
 # Faults: silent servers, corrupt files, settings that cannot work -- all found before training
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def silent_server():
-    """The URL of a TCP server on 127.0.0.1 that accepts connections and never answers.
-
-    It closes each connection after 20 s, so code without a timeout fails the time limit of the test
-    rather than hanging the test run.
-    """
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)
-    held, stop = [], threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                held.append((server.accept()[0], time.monotonic()))
-            except OSError:
-                pass
-            for connection, since in list(held):
-                if time.monotonic() - since > 20:
-                    connection.close()
-                    held.remove((connection, since))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for connection, _ in held:
-        connection.close()
-    server.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import socket
-import threading
 import time
 from pathlib import Path
 from urllib.error import URLError
@@ -62,38 +61,6 @@ def _cache(monkeypatch, weights, content: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     return path
-
-
-@pytest.fixture
-def silent_server():
-    """The URL of a TCP server on 127.0.0.1 that accepts connections and never answers.
-
-    It closes each connection after 20 s, so code without a timeout fails the time limit of the test
-    rather than hanging the test run.
-    """
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)
-    held, stop = [], threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                held.append((server.accept()[0], time.monotonic()))
-            except OSError:
-                pass
-            for connection, since in list(held):
-                if time.monotonic() - since > 20:
-                    connection.close()
-                    held.remove((connection, since))
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for connection, _ in held:
-        connection.close()
-    server.close()
 
 
 def test_no_network_gives_none_one_clear_line_and_the_offline_recipe(hub, offline, capsys):
