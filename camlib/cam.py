@@ -14,8 +14,10 @@ Those are separate, explicit steps (``upsample_cams``, ``normalize_cams``), and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from numbers import Real
 from typing import NamedTuple
 
 import torch
@@ -93,9 +95,16 @@ def class_activation_maps(
             "must be floating point, of one dtype, on one device: e.g. features.to(weight)"
         )
     if classes is None:
-        return torch.einsum("bkhw,ck->bchw", features, weight)
-    classes = _as_class_indices(classes, batch, num_classes).to(weight.device)
-    return torch.einsum("bkhw,bk->bhw", features, weight[classes])
+        cams = torch.einsum("bkhw,ck->bchw", features, weight)
+    else:
+        classes = _as_class_indices(classes, batch, num_classes).to(weight.device)
+        cams = torch.einsum("bkhw,bk->bhw", features, weight[classes])
+    if not torch.isfinite(cams).all():  # NaN or inf in an input, or a sum too large for the dtype
+        _check_finite(features, "the features")
+        _check_finite(weight, "the linear layer's weights")
+        raise ValueError(f"the CAMs overflow {cams.dtype} (values beyond {torch.finfo(cams.dtype).max:.3g}): "
+                         "scale the features down or compute in float64 (features.double(), weight.double())")
+    return cams
 
 
 def _output_size(size) -> tuple[int, int]:
@@ -118,8 +127,15 @@ def upsample_cams(cams: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
     size = _output_size(size)
     if cams.shape[0] == 0 or (cams.dim() == 4 and cams.shape[1] == 0):
         return cams.new_zeros(*cams.shape[:-2], *size)  # nothing to resize
+    if 0 in cams.shape[-2:]:
+        raise ValueError(f"cams of shape {list(cams.shape)} have no pixel to interpolate: h and w must be at least 1")
+    _check_finite(cams, "the maps")
     grid = cams if cams.dim() == 4 else cams.unsqueeze(1)
-    grid = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+    try:
+        grid = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+    except RuntimeError as error:  # e.g. a size too large for the memory
+        raise ValueError(f"cannot resize maps of shape {list(cams.shape)} to {size}: "
+                         f"{str(error).strip().splitlines()[0]}") from error
     return grid if cams.dim() == 4 else grid.squeeze(1)
 
 
@@ -140,12 +156,13 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
         raise ValueError(f"normalize={mode!r}: use one of {NORMALIZATIONS}")
     if not isinstance(cams, torch.Tensor):
         raise TypeError(f"cams must be a torch tensor, got {type(cams).__name__}")
+    eps = _check_eps(eps)
     if mode is None:
         return cams
     if cams.dim() < 2:
         raise ValueError(f"cams must have at least two (spatial) dimensions, got shape {list(cams.shape)}")
-    if not eps > 0:
-        raise ValueError(f"eps={eps!r} must be a small positive number, e.g. 1e-8")
+    if cams.is_complex():
+        raise TypeError(f"cams must hold real numbers, got {cams.dtype}")
     if cams.numel() == 0:
         return cams.float() if not cams.is_floating_point() else cams
     _check_finite(cams, "the maps")
@@ -155,10 +172,16 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
         _refuse_maps_without_positive_maximum(work, top, eps)
         scaled = torch.where(top > eps, work / top.clamp_min(eps), torch.zeros_like(work))
     else:
-        bottom = work.amin(dim=(-2, -1), keepdim=True)
-        spread = top - bottom
-        scaled = torch.where(spread > eps, (work - bottom) / spread.clamp_min(eps), torch.zeros_like(work))
+        bottom = work.amin(dim=(-2, -1), keepdim=True) / 2  # halves: the range of maps near +-3e38 would be inf
+        spread = top / 2 - bottom
+        scaled = torch.where(spread > eps / 2, (work / 2 - bottom) / spread.clamp_min(eps / 2), torch.zeros_like(work))
     return scaled.to(cams.dtype) if cams.is_floating_point() else scaled
+
+
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < math.inf:
+        raise ValueError(f"eps={eps!r} must be a small positive number, e.g. 1e-8")
+    return float(eps)
 
 
 def _refuse_maps_without_positive_maximum(work: torch.Tensor, top: torch.Tensor, eps: float) -> None:
@@ -181,13 +204,20 @@ class CAMOutput(NamedTuple):
 def eval_mode(model: nn.Module) -> Iterator[None]:
     """Run in eval mode (BatchNorm's running statistics, no dropout, nothing updated); put
     every submodule's train/eval flag back afterwards."""
-    flags = [(module, module.training) for module in model.modules()]
+    flags = [(module, module.training) for module in check_model(model).modules()]
     model.eval()
     try:
         yield
     finally:
         for module, training in flags:
             module.training = training
+
+
+def check_model(model) -> nn.Module:
+    """``model`` itself when it is a ``torch.nn.Module``, else a ``TypeError`` that says what it is."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
 
 
 def check_images(images: torch.Tensor, model: nn.Module | None = None) -> None:
@@ -204,9 +234,7 @@ def check_images(images: torch.Tensor, model: nn.Module | None = None) -> None:
     _check_finite(images, "the images")
     if model is None:
         return
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    parameter = next(model.parameters(), None)
+    parameter = next(check_model(model).parameters(), None)
     if parameter is not None and (parameter.device != images.device or parameter.dtype != images.dtype):
         raise ValueError(
             f"the images are {images.dtype} on {images.device}, the model's parameters {parameter.dtype} on "
@@ -245,7 +273,7 @@ def check_logits(logits, images: torch.Tensor) -> torch.Tensor:
 
 def run_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """``model(images)`` with ``explained_errors`` and ``check_logits``."""
-    with explained_errors(model, images):
+    with explained_errors(check_model(model), images):
         logits = model(images)
     return check_logits(logits, images)
 
@@ -275,8 +303,7 @@ def find_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     ``compute_cams`` checks on every call that the logits are the linear layer applied to the
     mean of those maps, so a head read wrongly is an error, never a wrong map.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_model(model)
     if _is_global_average_pool(getattr(model, "avgpool", None)) and isinstance(getattr(model, "fc", None), nn.Linear):
         return model.avgpool, "input", model.fc  # ResNet, GoogLeNet (eval-mode dropout in between)
     if isinstance(model, DenseNet):
@@ -379,6 +406,7 @@ def compute_cams(
         raise ValueError(f"normalize={normalize!r}: use one of {NORMALIZATIONS}")
     if size is not None and size != "input":
         size = _output_size(size)
+    eps = _check_eps(eps)
     with eval_mode(model):
         logits, maps, weight = _forward_with_maps(model, images)
     _check_finite(maps, "the model's maps")

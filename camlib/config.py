@@ -139,6 +139,23 @@ def check_int(value, name: str, minimum: int | None = None) -> int:
     return value
 
 
+def check_path(path, name: str = "path") -> Path:
+    """``path`` (a ``str`` or ``os.PathLike``, not blank) as a ``Path``, ``~`` expanded."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
+        raise ArgumentTypeError(f"{name} must be a file or folder name (str or pathlib.Path), got {path!r}")
+    return Path(path).expanduser()
+
+
+def check_file(path, name: str = "path") -> Path:
+    """``check_path``, and the file must exist: a missing file or a folder is an error that says which."""
+    path = check_path(path, name)
+    if path.is_dir():
+        raise IsADirectoryError(f"{name}={str(path)!r} is a folder: give the path of a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{name}={str(path)!r}: there is no such file (check the path and the current folder)")
+    return path
+
+
 def check_device(device, name: str = "device") -> torch.device:
     """``device`` (a string or ``torch.device``) as a ``torch.device`` that exists on this machine."""
     if not isinstance(device, (str, torch.device)):

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 
-from camlib.config import ArgumentTypeError, check_int, data_root
+from camlib.config import ArgumentTypeError, check_file, check_int, data_root
 from camlib.network import DEFAULT_TIMEOUT, network_timeout
 
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -130,7 +130,7 @@ class DigitSplits:
 
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file of unsigned bytes (the MNIST format), gzip-compressed or not."""
-    path = Path(path)
+    path = check_file(path)
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as file:
             data = file.read()

@@ -20,9 +20,11 @@ import argparse
 import ast
 import copy
 import inspect
+import math
 import os
 import sys
 from collections.abc import Callable, Mapping
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +169,9 @@ def compare(answer, expected, *, atol: float = 1e-4, rtol: float = 1e-4) -> str 
     NaN). Dicts, lists and tuples of anything else (e.g. a dict of tensors) are compared item
     by item, recursively; all other values with ``==``. Never raises, whatever the answer.
     """
+    for name, tolerance in (("atol", atol), ("rtol", rtol)):
+        if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not 0 <= tolerance < math.inf:
+            raise ValueError(f"{name}={tolerance!r}: a tolerance is a finite number >= 0, e.g. 1e-4")
     try:
         return _compare(answer, expected, atol, rtol, 0)
     except Exception as error:  # e.g. a student's object whose __eq__ or __len__ raises
@@ -221,6 +226,8 @@ def check_that(name: str, answer, test: Callable[[object], str | bool | None], *
     inside it fails with the assertion's message. A missing answer (None) is reported before
     ``test`` runs; an exception from ``test`` is reported, never raised (except in strict mode,
     as every failure)."""
+    if not callable(test):
+        raise TypeError(f"test must be a function of the answer (e.g. lambda answer: answer > 0), got {test!r:.60}")
     problem = _NOT_ANSWERED if answer is None else None
     if problem is None:
         try:
@@ -237,6 +244,8 @@ def check_that(name: str, answer, test: Callable[[object], str | bool | None], *
 def stub_for(solution: str) -> str:
     """The stub that replaces a solution cell: each name the cell assigns at top level set to
     None, each function it defines kept with its signature and a body that returns None."""
+    if not isinstance(solution, str):
+        raise TypeError(f"solution must be the source of a solution cell (a str), got {type(solution).__name__}")
     lines = [STUB_HEADER]
     try:
         tree = ast.parse(solution)
@@ -244,21 +253,38 @@ def stub_for(solution: str) -> str:
         return "\n".join(lines)
     seen: set[str] = set()
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            lines += [f"def {node.name}({ast.unparse(node.args)}):", "    # your code here", "    return None"]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            define = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
+            lines += [f"{define} {node.name}({ast.unparse(node.args)}):", "    # your code here", "    return None"]
             seen.add(node.name)
-            continue
-        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-        for target in targets:
-            for name in ast.walk(target) if target is not None else []:
-                if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Store) and name.id not in seen:
-                    lines.append(f"{name.id} = None  # your answer")
-                    seen.add(name.id)
+        elif isinstance(node, ast.ClassDef):
+            lines += [f"class {node.name}:", "    pass  # your code here"]
+            seen.add(node.name)
+        else:
+            for name in _assigned_names(node):
+                if name not in seen:
+                    lines.append(f"{name} = None  # your answer")
+                    seen.add(name)
     return "\n".join(lines)
+
+
+def _assigned_names(node: ast.AST):
+    """The names a statement binds, in order, also inside for / with / if blocks; not inside functions, classes,
+    lambdas or comprehensions, whose names are their own."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+        yield node.id
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
+              ast.DictComp, ast.GeneratorExp)
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, scopes):
+            yield from _assigned_names(child)
 
 
 def student_version(notebook):
     """A copy of ``notebook`` (nbformat) with every ``solution`` cell replaced by its stub."""
+    if not hasattr(notebook, "cells"):
+        raise TypeError(f"notebook must be an nbformat notebook (nbformat.read(path, as_version=4)), "
+                        f"got {type(notebook).__name__}")
     student = copy.deepcopy(notebook)
     for cell in student.cells:
         tags = cell.metadata.get("tags", [])
@@ -277,10 +303,19 @@ def write_student_notebooks(source: str | Path, target: str | Path) -> list[Path
     notebooks = sorted(source.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {source}; pass the notebooks/ folder")
+    if target.resolve() == source.resolve():
+        raise ValueError(f"target {target} is the source folder: the student versions would overwrite the "
+                         "solutions; give another folder, e.g. build/students")
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"target {target} is a file: give a folder for the student notebooks")
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for path in notebooks:
-        notebook = nbformat.read(path, as_version=4)
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except Exception as error:  # not JSON, not a notebook, an unknown nbformat version
+            raise ValueError(f"{path} is not a readable notebook ({type(error).__name__}: {error}); "
+                             "restore it from git") from error
         out = target / path.name
         nbformat.write(student_version(notebook), out)
         written.append(out)

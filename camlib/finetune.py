@@ -75,7 +75,7 @@ from torchvision.models import VGG16_Weights
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from camlib.config import data_root, get_device, seed_everything
+from camlib.config import check_device, check_int, data_root, get_device, seed_everything
 from camlib.data import DataNotFoundError
 from camlib.models import vgg16_gap
 from camlib.network import network_timeout
@@ -176,6 +176,7 @@ class FinetuneResult:
 
 def image_transforms(image_size: int, train: bool) -> v2.Compose:
     """Train: ``RandomResizedCrop`` + flip. Eval: resize to ``256/224 * image_size``, center crop. Both normalize."""
+    image_size = check_int(image_size, "image_size", minimum=1)
     if train:
         head = [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
     else:
@@ -265,7 +266,7 @@ def _read_rgb(path: str) -> Image.Image:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataNotFoundError(
             f"cannot read the image {path} ({type(error).__name__}: {error}): delete or replace it, then run the "
-            "same command again (it resumes from the last checkpoint)"
+            "same command again (camlib.finetune resumes from its last checkpoint)"
         ) from None
 
 
@@ -463,6 +464,7 @@ def precision(device: torch.device, amp: bool | None) -> tuple[torch.dtype | Non
 
     CUDA: float16 with a ``GradScaler``; other devices: bfloat16, no scaling needed.
     """
+    device = check_device(device)
     amp = device.type == "cuda" if amp is None else amp
     dtype = (torch.float16 if device.type == "cuda" else torch.bfloat16) if amp else None
     return dtype, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -720,7 +722,14 @@ def check_config(config: FinetuneConfig) -> None:
         _check_number(config, name, Integral, 1)
     _check_number(config, "image_size", Integral, 16)  # VGG16-GAP's stride: smaller inputs have no map cell
     _check_number(config, "workers", Integral, 0)
-    _check_number(config, "seed", Integral, -math.inf)
+    _check_number(config, "seed", Integral, -(2**63))
+    if config.seed >= 2**64:
+        raise FinetuneError(f"{_option('seed')}={config.seed} is out of range: use an integer in [-2**63, 2**64)")
+    for name in ("freeze_backbone", "download", "progress", "amp", "channels_last"):
+        value = getattr(config, name)
+        if not isinstance(value, bool) and not (value is None and name in ("amp", "channels_last")):
+            raise FinetuneError(f"{_option(name)}={value!r}: use True or False"
+                                + (" (or None: on with CUDA)" if name in ("amp", "channels_last") else ""))
     for name in ("max_steps", "images_per_class", "save_every"):
         _check_number(config, name, Integral, 1, optional=True)
     for name in ("lr", "lr_gamma", "download_timeout"):
@@ -741,6 +750,10 @@ def check_config(config: FinetuneConfig) -> None:
     if str(config.data).lower() != "imagenette":
         _check_train_folder(Path(config.data).expanduser())
     _check_output(config.output)
+    for name in ("root", "rank_digest_dir"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, (str, os.PathLike)) or Path(value).expanduser().is_file()):
+            raise FinetuneError(f"{_option(name)}={value!r}: give a folder (or None), not a file")
 
 
 def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:

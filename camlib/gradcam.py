@@ -28,10 +28,14 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from camlib.cam import _as_class_indices, check_images, eval_mode, run_model, upsample_cams
+from camlib.cam import _as_class_indices, check_images, check_model, eval_mode, run_model, upsample_cams
 
 
 def _resolve_layer(model: nn.Module, layer: nn.Module | str) -> tuple[nn.Module, str]:
+    check_model(model)
+    if not isinstance(layer, nn.Module | str):
+        raise TypeError(f"layer must be a submodule of the model or its dotted name (e.g. 'layer4'), "
+                        f"got {type(layer).__name__}")
     if isinstance(layer, str):
         try:
             return model.get_submodule(layer), layer
@@ -127,6 +131,8 @@ def grad_cam(
     _check_grad_mode("grad_cam")
     check_images(images, model)
     module, name = _resolve_layer(model, layer)
+    if not isinstance(relu, bool) or not isinstance(counterfactual, bool):
+        raise TypeError(f"relu and counterfactual must be True or False, got {relu!r} and {counterfactual!r}")
     with eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
         with torch.no_grad():
             logits = run_model(model, images)

@@ -67,8 +67,21 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from camlib.cam import compute_cams
-from camlib.localize import bbox_from_cam, gt_known_loc, max_box_acc_v2, paired_iou, top1_loc, top5_loc
+from camlib.cam import check_model, compute_cams
+from camlib.config import check_device, check_file, check_int, check_path
+from camlib.localize import (
+    _as_tensor,
+    _check_image_size,
+    _check_in_frame,
+    _frame,
+    _real_float,
+    bbox_from_cam,
+    gt_known_loc,
+    max_box_acc_v2,
+    paired_iou,
+    top1_loc,
+    top5_loc,
+)
 
 __all__ = [
     "PAPER_TABLE",
@@ -148,7 +161,7 @@ def read_voc_boxes(xml_path: str | Path) -> Annotation:
             size, name or box is missing, not a number, inverted, or outside the image.
         FileNotFoundError: no such file.
     """
-    path = Path(xml_path)
+    path = check_path(xml_path, "xml_path")
     if not path.is_file():
         raise FileNotFoundError(f"no annotation file {path}: ILSVRC's boxes come in ILSVRC2012_bbox_val_v3.tgz, "
                                 "one <image id>.xml per val image")
@@ -162,7 +175,8 @@ def read_voc_boxes(xml_path: str | Path) -> Annotation:
     if size is None:
         raise ValueError(f"{path}: missing <size>")
     width, height = (_number(size, tag, f"{path} <size>") for tag in ("width", "height"))
-    if width < 1 or height < 1 or width != int(width) or height != int(height):
+    if not (math.isfinite(width) and math.isfinite(height)) or width < 1 or height < 1 or width != int(width) \
+            or height != int(height):
         raise ValueError(f"{path}: <size> must hold positive integer width and height, got {width} x {height}")
     size = int(width), int(height)
     objects: Objects = []
@@ -210,11 +224,15 @@ def read_loc_solution_csv(path: str | Path, sizes: Mapping[str, tuple[int, int]]
             count is not a multiple of 5, a non-numeric coordinate, an inverted box, a box outside
             the size given for its image, an empty ImageId, an image listed twice, or a file that is not text.
     """
-    path = Path(path)
+    path = check_file(path)
+    if sizes is not None and not isinstance(sizes, Mapping):
+        raise TypeError(f"sizes must be a dict {{image_id: (W, H)}} or None, got {type(sizes).__name__}")
+    sizes = {image_id: _check_size(size, f"sizes[{image_id!r}]") for image_id, size in (sizes or {}).items()}
     try:
-        return _read_loc_rows(path, sizes or {})
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not a text CSV file ({error}); expected Kaggle's LOC_val_solution.csv") from None
+        return _read_loc_rows(path, sizes)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ValueError(f"{path} is not a text CSV file of the expected form ({error}); expected Kaggle's "
+                         "LOC_val_solution.csv") from None
 
 
 def _read_loc_rows(path: Path, sizes: Mapping[str, tuple[int, int]]) -> dict[str, Objects]:
@@ -264,10 +282,10 @@ def _positive_int(value) -> bool:
 
 
 def _check_size(size, name: str) -> tuple[int, int]:
-    size = tuple(size)
-    if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
+    pair = tuple(size) if isinstance(size, Sequence | np.ndarray | torch.Size) and not isinstance(size, str) else ()
+    if len(pair) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in pair):
         raise ValueError(f"{name} must be (W, H), two positive ints, got {size!r}")
-    return int(size[0]), int(size[1])
+    return int(pair[0]), int(pair[1])
 
 
 def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[int, int]) -> torch.Tensor:
@@ -283,11 +301,10 @@ def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[
     hold for a center crop, which cuts boxes; crops are not handled here.
     """
     (w0, h0), (w1, h1) = _check_size(from_size, "from_size"), _check_size(to_size, "to_size")
-    boxes = torch.as_tensor(boxes)
+    boxes = _as_tensor(boxes, "boxes")
     if boxes.shape[-1:] != (4,):
         raise ValueError(f"boxes must be [..., 4], got shape {list(boxes.shape)}")
-    if not boxes.dtype.is_floating_point:
-        boxes = boxes.float()
+    boxes = _real_float(boxes, "boxes")  # integers, float16 and bfloat16 as float32: no overflow
     if not torch.isfinite(boxes).all():
         raise ValueError("boxes hold NaN or infinite coordinates")
     factor = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=boxes.dtype, device=boxes.device)
@@ -310,7 +327,7 @@ def read_annotations(root: str | Path, image_paths: Sequence[str | Path]) -> dic
     """
     if isinstance(image_paths, (str, Path)):
         raise TypeError(f"image_paths={image_paths!r}: give a list of image paths, e.g. [{str(image_paths)!r}]")
-    root = Path(root)
+    root = check_path(root, "root")
     sizes = {Path(p).stem: _image_size(Path(p)) for p in image_paths}
     if (root / "val_boxes").is_dir():
         annotations = {i: read_voc_boxes(root / "val_boxes" / f"{i}.xml") for i in sizes}
@@ -368,6 +385,9 @@ def ground_truth(
     """
     if isinstance(image_ids, str):
         raise TypeError(f"image_ids={image_ids!r}: give a list of image ids, e.g. [{image_ids!r}]")
+    if not isinstance(annotations, Mapping) or not isinstance(class_to_idx, Mapping):
+        raise TypeError(f"annotations and class_to_idx must be dicts (read_voc_folder's, ImageFolder.class_to_idx), "
+                        f"got {type(annotations).__name__} and {type(class_to_idx).__name__}")
     ids = list(annotations) if image_ids is None else list(image_ids)
     classes, boxes = [], []
     for image_id in ids:
@@ -377,6 +397,9 @@ def ground_truth(
         objects = entry.objects if isinstance(entry, Annotation) else entry
         if not objects:
             raise ValueError(f"image {image_id!r} has no box")
+        if isinstance(objects, str) or not all(isinstance(o, tuple | list) and len(o) == 2 for o in objects):
+            raise ValueError(f"image {image_id!r}: its annotation must be a list of (wnid, box) pairs, "
+                             f"got {objects!r:.60}")
         wnids = {wnid for wnid, _ in objects}
         if len(wnids) != 1:
             raise ValueError(f"image {image_id!r} has boxes of several classes {sorted(wnids)}; its label is ambiguous")
@@ -384,11 +407,14 @@ def ground_truth(
         if wnid not in class_to_idx:
             raise ValueError(f"image {image_id!r}: class {wnid!r} is not in class_to_idx")
         stacked = torch.stack([box for _, box in objects])
+        if stacked.dim() != 2 or stacked.shape[1] != 4:
+            raise ValueError(f"image {image_id!r}: its boxes must be [4] tensors (x_min, y_min, x_max, y_max), "
+                             f"got {list(stacked.shape[1:])}")
         if to_size is not None:
             if not isinstance(entry, Annotation):
                 raise ValueError("to_size needs each image's size: pass read_voc_folder's annotations")
             stacked = scale_boxes(stacked, entry.size, to_size)
-        classes.append(class_to_idx[wnid])
+        classes.append(check_int(class_to_idx[wnid], f"class_to_idx[{wnid!r}]", minimum=0))
         boxes.append(stacked)
     return torch.tensor(classes, dtype=torch.long), boxes
 
@@ -400,7 +426,11 @@ def ground_truth(
 
 def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """The N box sets (float32, CPU), their concatenation ``[G, 4]`` and the image ``[G]`` of each box."""
-    if isinstance(true_boxes, torch.Tensor):
+    if isinstance(true_boxes, str) or not isinstance(true_boxes, Sequence | torch.Tensor | np.ndarray):
+        raise TypeError(f"true_boxes must be a list of N [M_i, 4] box tensors or an [N, 4] tensor, "
+                        f"got {true_boxes!r:.60}")
+    if isinstance(true_boxes, torch.Tensor | np.ndarray):
+        true_boxes = torch.as_tensor(true_boxes)
         if true_boxes.dim() != 2 or true_boxes.shape != (n, 4):
             raise ValueError(f"true_boxes must be [N, 4] = [{n}, 4] or a list of N [M_i, 4]; "
                              f"got shape {list(true_boxes.shape)}")
@@ -409,7 +439,7 @@ def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, tor
         raise ValueError(f"true_boxes holds {len(true_boxes)} box sets but there are {n} images")
     sets = []
     for i, b in enumerate(true_boxes):
-        b = torch.as_tensor(b, dtype=torch.float32).detach().cpu()
+        b = _real_float(_as_tensor(b, f"true_boxes[{i}]"), f"true_boxes[{i}]").float().detach().cpu()
         b = b[None] if b.shape == (4,) else b
         if b.dim() != 2 or b.shape[1] != 4:
             raise ValueError(f"true_boxes[{i}] must be [M, 4] boxes, got shape {list(b.shape)}")
@@ -474,33 +504,36 @@ def evaluate_ilsvrc(
         as accuracies in [0, 1], and for each but MaxBoxAccV2 (an accuracy by convention) the
         error ``<name>_error = 1 - accuracy``, as the CAM paper reports its tables.
     """
-    top5_classes = torch.as_tensor(top5_classes)
+    top5_classes = _as_tensor(top5_classes, "top5_classes")
     if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
         raise ValueError(f"top5_classes must be [N, 5], got shape {list(top5_classes.shape)}")
     n = top5_classes.shape[0]
     if n == 0:
         raise ValueError("evaluate_ilsvrc got no images (N = 0)")
     top5_classes = top5_classes.cpu()
-    true_classes = torch.as_tensor(true_classes).cpu()
+    true_classes = _as_tensor(true_classes, "true_classes").cpu()
     if true_classes.shape != (n,):
         raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
-    if top5_classes.is_floating_point() or true_classes.is_floating_point():
+    if any(c.is_floating_point() or c.is_complex() or c.dtype == torch.bool for c in (top5_classes, true_classes)):
         raise TypeError("top5_classes and true_classes must hold integer class indices (logits.topk(5).indices)")
     repeated = (top5_classes.sort(dim=1).values.diff(dim=1) == 0).any(dim=1)
     if repeated.any():
         i = int(repeated.nonzero()[0])
         raise ValueError(f"top5_classes[{i}] = {top5_classes[i].tolist()} names a class twice: give five different "
                          "classes per image (logits.topk(5).indices)")
-    if not (isinstance(threshold, Real) and 0 <= threshold <= 1):
+    if isinstance(threshold, bool) or not (isinstance(threshold, Real) and 0 <= threshold <= 1):
         raise ValueError(f"threshold={threshold!r}: use a fraction in [0, 1] of each CAM's maximum (the paper: 0.2)")
-    if not (isinstance(iou_threshold, Real) and 0 < iou_threshold <= 1):
+    if isinstance(iou_threshold, bool) or not (isinstance(iou_threshold, Real) and 0 < iou_threshold <= 1):
         raise ValueError(f"iou_threshold={iou_threshold!r}: use a number in (0, 1] (ILSVRC: 0.5)")
     sets, gt, owner = _box_sets(true_boxes, n)
 
-    top5 = torch.as_tensor(top5)
+    top5 = _real_float(_as_tensor(top5, "top5"), "top5")
+    true_class = None if true_class is None else _real_float(_as_tensor(true_class, "true_class"), "true_class")
     for name, value in (("top5", top5), ("true_class", true_class)):
-        if value is not None and not torch.isfinite(torch.as_tensor(value)).all():
+        if value is not None and not torch.isfinite(value).all():
             raise ValueError(f"{name} holds NaN or infinite values: no box can be read from them")
+    if top5.dim() == 4:  # CAMs: ground truth wholly outside their frame would silently score 0
+        _check_in_frame(gt, owner, *_frame(tuple(top5.shape[-2:]), _check_image_size(image_size)))
     if top5.dim() == 4 and top5.shape[:2] == (n, 5):
         boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
         boxes5 = boxes5.reshape(n, 5, 4)
@@ -523,7 +556,6 @@ def evaluate_ilsvrc(
     chosen = boxes5[torch.arange(n), guess]
     result["top5_loc"] = top5_loc(top5_classes, boxes5, true_classes, _best_gt(chosen, gt, owner), iou_threshold)
     if true_class is not None:
-        true_class = torch.as_tensor(true_class)
         if true_class.shape == (n, 4):
             known = true_class.detach().cpu().float()
         elif true_class.dim() == 3 and true_class.shape[0] == n:
@@ -649,8 +681,10 @@ def ilsvrc_cams(
     from torchvision import datasets
     from tqdm.auto import tqdm
 
+    from camlib.finetune import _read_rgb  # ImageFolder's loader, with the file's name and the fix in its error
     from camlib.photos import imagenet_transform
 
+    check_model(model)
     if isinstance(class_names, str):
         raise TypeError("class_names is one string: give the wnid of every model output, e.g. a list of them")
     class_names = list(class_names)
@@ -663,6 +697,8 @@ def ilsvrc_cams(
         raise ValueError(f"limit={limit!r}: use a positive int, or None for all images")
     if not _positive_int(batch_size):
         raise ValueError(f"batch_size={batch_size!r}: use a positive int")
+    workers = check_int(workers, "workers", minimum=0)
+    device = next(model.parameters()).device if device is None else check_device(device)
     first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if first_conv is not None and first_conv.in_channels != 3:
         raise ValueError(f"the model's first convolution takes {first_conv.in_channels} channels; ILSVRC images are "
@@ -672,7 +708,7 @@ def ilsvrc_cams(
     if not (root / "val").is_dir():
         raise FileNotFoundError(f"no {root / 'val'} folder: ilsvrc_cams reads val/<wnid>/*.JPEG and val_boxes/*.xml "
                                 "or LOC_val_solution.csv under root (write_synthetic_ilsvrc writes this layout)")
-    val = datasets.ImageFolder(root / "val", transform=transform)
+    val = datasets.ImageFolder(root / "val", transform=transform, loader=_read_rgb)
     index = {wnid: i for i, wnid in enumerate(class_names)}
     keep = [k for k, (_, target) in enumerate(val.samples) if val.classes[target] in index]
     if limit is not None:
@@ -682,8 +718,6 @@ def ilsvrc_cams(
     paths = [val.samples[k][0] for k in keep]
     remap = torch.tensor([index.get(wnid, -1) for wnid in val.classes])  # folder index -> model index
     loader = DataLoader(Subset(val, keep), batch_size=batch_size, num_workers=workers)
-    if device is None:
-        device = next(model.parameters()).device
     model = model.to(device).eval()
     parts: dict[str, list[torch.Tensor]] = {"labels": [], "top5_classes": [], "top5_cams": [], "true_cams": []}
     with torch.no_grad():
@@ -802,9 +836,10 @@ def write_synthetic_ilsvrc(
     width, height = _check_size(size, "size")
     if width < 8 or height < 8:
         raise ValueError(f"size must be at least (8, 8), got {size!r}")
+    seed = check_int(seed, "seed")
     from PIL import Image  # installed with torchvision
 
-    root = Path(root)
+    root = check_path(root, "root")
     paths = SyntheticILSVRC(root, root / "train", root / "val", root / "val_boxes", root / "LOC_val_solution.csv",
                             classes)
     _make_room(root, paths)

@@ -697,6 +697,8 @@ def max_box_acc_v2(
     _nonempty(n, "max_box_acc_v2")
     if isinstance(iou_thresholds, Real | torch.Tensor) and torch.as_tensor(iou_thresholds).dim() == 0:
         iou_thresholds = (iou_thresholds,)  # one threshold given as a number
+    if iou_thresholds is None:
+        raise TypeError("iou_thresholds is None: give the IoU thresholds, e.g. (0.3, 0.5, 0.7) as MaxBoxAccV2 uses")
     deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
     if not deltas:
         raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")

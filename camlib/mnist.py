@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from camlib import config
-from camlib.data import DigitDataset, DigitSplits, load_digits
+from camlib.data import TORCHVISION_CLASSES, DigitDataset, DigitSplits, load_digits
 from camlib.models import FlattenFCNet, GAPNet
 from camlib.train import fit_or_load
 
@@ -65,7 +65,11 @@ def digit_data(profile: config.Profile, seed: int = 0, dataset: str = "mnist", b
 
 def checkpoint_path(kind: str, profile: config.Profile, dataset: str = "mnist", seed: int = 0) -> Path:
     """One file per network, profile, data set and seed, so runs with other seeds never replace each other."""
-    profile = _profile(profile)
+    if not isinstance(kind, str) or not isinstance(dataset, str) or kind not in KINDS \
+            or dataset not in TORCHVISION_CLASSES:
+        raise ValueError(f"kind={kind!r}, dataset={dataset!r}: use a kind of {sorted(KINDS)} and a data set of "
+                         f"{sorted(TORCHVISION_CLASSES)}")
+    profile, seed = _profile(profile), config.check_int(seed, "seed")
     return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}_seed{seed}.pt"
 
 
@@ -90,7 +94,9 @@ def trained_network(
     """
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind={kind!r}: use one of {sorted(KINDS)}")
-    profile = _profile(profile)
+    if not isinstance(data, DigitData):
+        raise TypeError(f"data must be camlib.mnist.digit_data(profile)'s DigitData, got {type(data).__name__}")
+    profile, seed, device = _profile(profile), config.check_int(seed, "seed"), config.check_device(device)
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     # `epochs or default` would train epochs=0 for the default number of epochs

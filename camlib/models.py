@@ -30,7 +30,7 @@ from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import cfgs as _VGG_CONFIGS
 from torchvision.models.vgg import make_layers as _vgg_make_layers
 
-from camlib.cam import check_images
+from camlib.cam import check_images, check_model, explained_errors
 
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
 
@@ -404,7 +404,7 @@ def build_model(architecture: str, config: dict) -> nn.Module:
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in check_model(model).parameters())
 
 
 class LayerRecord(NamedTuple):
@@ -418,15 +418,18 @@ class LayerRecord(NamedTuple):
 
 def layer_summary(model: nn.Module, images: torch.Tensor) -> list[LayerRecord]:
     """Every leaf module (Conv2d, ReLU, pooling, Linear, ...) in the order ``model(images)`` calls it,
-    with its output shape: one forward pass under ``no_grad``, forward hooks removed afterwards."""
+    with its output shape: one forward pass under ``no_grad``, forward hooks removed afterwards. Images the model
+    cannot take (``camlib.cam.check_images``: type, shape, dtype, device, NaN; or channels, size) are a ValueError."""
+    check_images(images, check_model(model))
     records, handles = [], []
     for name, module in model.named_modules():
         if next(module.children(), None) is None:
             def record(module, inputs, output, name=name):
-                records.append(LayerRecord(name, module, tuple(output.shape[1:]), count_parameters(module)))
+                shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else ()  # e.g. an LSTM's tuple
+                records.append(LayerRecord(name, module, shape, count_parameters(module)))
             handles.append(module.register_forward_hook(record))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), explained_errors(model, images):
             model(images)
     finally:
         for handle in handles:

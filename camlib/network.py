@@ -8,9 +8,11 @@ server costs at most ``seconds`` per read and then fails with ``TimeoutError`` (
 
 from __future__ import annotations
 
+import math
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Real
 
 DEFAULT_TIMEOUT = 30.0  # seconds a connection may stay silent before a download counts as failed
 
@@ -18,7 +20,8 @@ DEFAULT_TIMEOUT = 30.0  # seconds a connection may stay silent before a download
 @contextmanager
 def network_timeout(seconds: float | None = DEFAULT_TIMEOUT) -> Iterator[None]:
     """Give every socket opened inside the block a timeout of ``seconds`` (``None``: wait forever)."""
-    if seconds is not None and not seconds > 0:
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, Real)
+                                or not 0 < seconds < math.inf):
         raise ValueError(f"timeout={seconds!r}: use a positive number of seconds, or None to wait forever")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)

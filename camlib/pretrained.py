@@ -60,6 +60,9 @@ def weights_file(weights: WeightsEnum) -> Path:
     A file already there is used without any download, so copying the files into this folder
     (or pointing ``$TORCH_HOME`` at a folder whose ``hub/checkpoints`` holds them) is how to work offline.
     """
+    if not isinstance(weights, WeightsEnum):
+        raise TypeError(f"weights must be a torchvision weights enum member such as ResNet18_Weights.DEFAULT, got "
+                        f"{weights!r}; for a name use resolve_weights(name, architecture)")
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from camlib.cam import explained_errors
 from camlib.config import ArgumentTypeError, check_device, check_int
 from camlib.models import ARCHITECTURES, build_model
 
@@ -94,9 +95,9 @@ def _pair(batch, name: str, device: torch.device) -> tuple[torch.Tensor, torch.T
 def _check_targets(logits: torch.Tensor, labels: torch.Tensor) -> None:
     """Cross-entropy wants class indices 0..C-1; outside that range it fails deep in torch (on a GPU,
     as a device-side assert that breaks the whole session)."""
-    if logits.dim() != 2 or logits.shape[0] != labels.shape[0]:
-        raise ValueError(f"the model must return logits [batch, classes] for {labels.shape[0]} labels; "
-                         f"got shape {list(logits.shape)}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != labels.shape[0]:
+        got = f"shape {list(logits.shape)}" if isinstance(logits, torch.Tensor) else f"a {type(logits).__name__}"
+        raise ValueError(f"the model must return logits [batch, classes] for {labels.shape[0]} labels; got {got}")
     if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise ValueError("labels must be a 1-D tensor of integer class indices; "
                          f"got {labels.dtype} {list(labels.shape)}")
@@ -133,7 +134,8 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device | str = 
             images, labels = _pair(batch, "loader", device)
             if labels.numel() == 0:
                 continue
-            logits = model(images)
+            with explained_errors(model, images):
+                logits = model(images)
             _check_targets(logits, labels)
             loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(1) == labels).sum().item()
@@ -175,6 +177,9 @@ def fit(
                         f"got {type(train_loader).__name__}")
     if val_loader is not None:
         _check_loader(val_loader, "val_loader")  # before training, not after the first epoch
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise ValueError(f"{type(model).__name__} has no trainable parameters (none, or all with "
+                         "requires_grad=False): there is nothing to fit")
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
@@ -208,7 +213,8 @@ def _train_epoch(model, bar, optimizer, schedule, device, epoch: int) -> tuple[f
         images, labels = _pair(batch, "train_loader", device)
         if labels.numel() == 0:  # the mean loss of no images is NaN
             continue
-        logits = model(images)
+        with explained_errors(model, images):
+            logits = model(images)
         _check_targets(logits, labels)
         loss = F.cross_entropy(logits, labels)
         if not math.isfinite(loss.item()):
@@ -348,6 +354,10 @@ def save_checkpoint(
     if clash:
         raise ValueError(f"extra entries {sorted(clash)} would overwrite the checkpoint's own; rename them")
     _check_labels(model, class_names, data_source)
+    broken = _not_finite(model.state_dict())
+    if broken:
+        raise ValueError(f"{type(model).__name__} holds NaN or infinite weights ({broken[:3]}): the training diverged; "
+                         f"{path} is not written (load_checkpoint would refuse it). Train again with a lower lr")
     history = history.as_dict() if isinstance(history, History) else _mapping(history, "history")
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -474,15 +484,21 @@ def _check_weights(path: Path, model: nn.Module, state: dict) -> None:
     own = model.state_dict()
     missing, unexpected = sorted(own.keys() - state.keys()), sorted(state.keys() - own.keys())
     misshapen = sorted(k for k in own.keys() & state.keys()
-                       if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
+                       if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape
+                       or state[k].is_floating_point() != own[k].is_floating_point())  # int weights would round
     if missing or unexpected or misshapen:
         raise CheckpointUnreadableError(f"{path} is damaged: its weights do not fit its own configuration (missing "
-                                        f"{missing[:3]}, unexpected {unexpected[:3]}, wrong shape {misshapen[:3]})")
-    broken = [k for k, v in state.items()
-              if v.is_floating_point() and v.device.type != "meta" and not v.isfinite().all()]
+                                        f"{missing[:3]}, unexpected {unexpected[:3]}, "
+                                        f"wrong shape or dtype {misshapen[:3]})")
+    broken = _not_finite(state)
     if broken:
         raise CheckpointUnreadableError(f"{path} holds NaN or infinite weights ({broken[:3]}): the training that "
                                         "wrote it diverged; train again with a lower lr")
+
+
+def _not_finite(state: dict) -> list[str]:
+    """The names of the floating-point tensors of ``state`` that hold NaN or infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and v.device.type != "meta" and not v.isfinite().all()]
 
 
 def load_checkpoint(
@@ -502,6 +518,9 @@ def load_checkpoint(
         _check_model(model, "load_checkpoint")
     if isinstance(map_location, (str, torch.device)):
         check_device(map_location, "map_location")
+    elif not (callable(map_location) or isinstance(map_location, Mapping)):
+        raise ArgumentTypeError(f"map_location must be a device ('cpu', 'cuda:0'), a dict or a function, as "
+                                f"torch.load takes it; got {map_location!r}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train the model first (camlib.train.fit)")
     payload = _read(path, map_location)

@@ -15,10 +15,12 @@ import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
 from camlib.cam import upsample_cams
@@ -88,6 +90,11 @@ def _check_limit(name: str, value) -> None:
         raise ValueError(f"{name} must be a finite number or None, got {value!r}")
 
 
+def _check_instance(name: str, value, kind: type) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(f"{name} must be a matplotlib {kind.__name__} or None, got {type(value).__name__}")
+
+
 def overlay(
     image: torch.Tensor,
     cam: torch.Tensor,
@@ -111,6 +118,10 @@ def overlay(
     _check_limit("vmax", vmax)
     if vmin is not None and vmax is not None and vmin > vmax:
         raise ValueError(f"vmin={vmin} is above vmax={vmax}: swap them")
+    if cmap is not None and not isinstance(cmap, Colormap) and cmap not in matplotlib.colormaps:
+        raise ValueError(f"cmap={cmap!r} is not a matplotlib colormap: use e.g. 'inferno' or 'viridis' "
+                         "(sequential) or 'RdBu_r' (signed maps), or None to choose by sign")
+    _check_instance("ax", ax, Axes)
     picture = image_to_numpy(image)
     cam = _tensor(cam, "cam")
     if cam.dim() != 2:
@@ -158,6 +169,8 @@ def cam_grid(
         )
     if isinstance(ncols, bool) or not isinstance(ncols, Integral) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = min(int(ncols), len(class_names))  # no empty columns (ncols=10**6 would draw a million axes)
+    _check_instance("figure", figure, Figure)
     if probabilities is not None:
         probabilities = _tensor(probabilities, "probabilities").reshape(-1)
         if probabilities.numel() != len(class_names):
@@ -188,14 +201,19 @@ def plot_history(history, figure: Figure | None = None) -> Figure:
     record = history if isinstance(history, dict) else getattr(history, "as_dict", lambda: None)()
     if not isinstance(record, dict) or not {"train_loss", "train_accuracy"} <= record.keys():
         raise TypeError("history must be a camlib.train.History or a dict with train_loss and train_accuracy lists")
+    record = {key: _curve(record, key) for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy")}
     if not len(record["train_loss"]):
         raise ValueError("history holds no epoch yet: train first (camlib.train.fit), then plot")
+    lengths = {key: len(values) for key, values in record.items() if len(values)}
+    if len(set(lengths.values())) > 1 or ("val_loss" in lengths) != ("val_accuracy" in lengths):
+        raise ValueError(f"history's lists must hold one value per epoch each, got lengths {lengths}")
+    _check_instance("figure", figure, Figure)
     figure = figure or plt.figure(figsize=(9, 3))
     loss_ax, accuracy_ax = figure.subplots(1, 2)
     epochs = np.arange(1, len(record["train_loss"]) + 1)
     loss_ax.plot(epochs, record["train_loss"], marker="o", label="train")
     accuracy_ax.plot(epochs, record["train_accuracy"], marker="o", label="train")
-    if record.get("val_loss"):
+    if len(record["val_loss"]):
         loss_ax.plot(epochs, record["val_loss"], marker="o", label="held-out")
         accuracy_ax.plot(epochs, record["val_accuracy"], marker="o", label="held-out")
     loss_ax.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
@@ -208,3 +226,17 @@ def plot_history(history, figure: Figure | None = None) -> Figure:
         ax.grid(alpha=0.3)
     figure.tight_layout()
     return figure
+
+
+def _curve(record: dict, key: str) -> np.ndarray:
+    """``record[key]`` as a 1-D float array (empty when missing or None)."""
+    values = record.get(key)
+    if values is None:
+        values = []
+    try:
+        curve = np.asarray(values.tolist() if isinstance(values, torch.Tensor) else values, dtype=float)
+    except (TypeError, ValueError):
+        curve = None
+    if isinstance(values, str) or curve is None or curve.ndim != 1:
+        raise ValueError(f"history[{key!r}] must be a list of numbers, one per epoch, got {values!r:.60}")
+    return curve

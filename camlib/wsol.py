@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -44,7 +45,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from camlib import config
 from camlib.cam import class_activation_maps, upsample_cams
-from camlib.data import CanvasDigits, LocalizationSplits, localization_splits
+from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, _scale_range, localization_splits
 from camlib.localize import (
     bbox_from_cam,
     extent,
@@ -55,7 +56,7 @@ from camlib.localize import (
     top1_loc,
     top5_loc,
 )
-from camlib.models import GAPNet
+from camlib.models import POOLINGS, GAPNet
 from camlib.train import fit, fit_or_load
 
 __all__ = [
@@ -125,6 +126,11 @@ class WSOLSettings:
             raise ValueError(f"canvas={self.canvas} is smaller than the CAM's stride 2**downsample = {self.stride}")
         for name in ("threshold", "cam_step"):
             _check_fraction(name, getattr(self, name))
+        if self.dataset not in TORCHVISION_CLASSES:
+            raise ValueError(f"dataset={self.dataset!r}: use one of {sorted(TORCHVISION_CLASSES)}")
+        _scale_range(self.scale)
+        if self.fragment > self.canvas:
+            raise ValueError(f"fragment={self.fragment} is larger than the canvas ({self.canvas} pixels)")
         if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
 
@@ -159,6 +165,12 @@ def _is_number(value) -> bool:
 def _check_int(name: str, value, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_settings(settings) -> WSOLSettings:
+    if not isinstance(settings, WSOLSettings):
+        raise TypeError(f"settings must be a WSOLSettings (camlib.wsol.settings_for(profile)), got {settings!r:.60}")
+    return settings
 
 
 def _check_fraction(name: str, value) -> float:
@@ -197,6 +209,7 @@ def settings_for(profile: str | config.Profile | None = None, **changes) -> WSOL
 
 def make_splits(settings: WSOLSettings, seed: int = 0) -> LocalizationSplits:
     """The train and test canvases of ``settings`` for ``seed`` (``camlib.data.localization_splits``)."""
+    _check_settings(settings)
     return localization_splits(
         settings.dataset, settings.train_size, settings.test_size, canvas=settings.canvas,
         scale=settings.scale, clutter=settings.clutter, fragment=settings.fragment, seed=seed,
@@ -205,6 +218,7 @@ def make_splits(settings: WSOLSettings, seed: int = 0) -> LocalizationSplits:
 
 def build_model(settings: WSOLSettings, pool: str, num_classes: int = 10) -> GAPNet:
     """The network of ``settings`` with global average (``"gap"``) or max (``"gmp"``) pooling."""
+    _check_settings(settings)
     return GAPNet(
         in_channels=1, num_classes=num_classes, widths=settings.widths, pool=pool,
         downsample=settings.downsample, convs_per_stage=settings.convs_per_stage,
@@ -222,6 +236,10 @@ def _training_key(settings: WSOLSettings) -> str:
 
 def checkpoint_path(settings: WSOLSettings, pool: str, seed: int) -> Path:
     """``<checkpoint_dir>/wsol_<pool>_seed<seed>_<hash of the training settings>.pt``."""
+    _check_settings(settings)
+    if pool not in POOLINGS:
+        raise ValueError(f"pool={pool!r}: use one of {sorted(POOLINGS)}")
+    seed = config.check_int(seed, "seed")
     return config.checkpoint_dir() / f"wsol_{pool}_seed{seed}_{_training_key(settings)}.pt"
 
 
@@ -255,7 +273,10 @@ def train_model(
     The record holds the training history, ``seconds`` (wall time of this call's training or
     loading) and ``loaded`` (True when the weights came from a checkpoint).
     """
-    device = config.get_device() if device is None else torch.device(device)
+    device = config.get_device(device)
+    if splits is not None and not isinstance(splits, LocalizationSplits):
+        raise TypeError(f"splits must be camlib.data.LocalizationSplits (make_splits(settings, seed)), "
+                        f"got {splits!r:.60}")
     splits = make_splits(settings, seed) if splits is None else splits
     generator = config.seed_everything(seed)
     model = build_model(settings, pool, len(splits.classes))
@@ -334,7 +355,7 @@ def predict(
     ``camlib.localize.bbox_from_cam`` at ``threshold`` of their maximum.
     """
     _check_predict_arguments(model, dataset, threshold, batch_size)
-    device = next(model.parameters(), torch.empty(0)).device if device is None else torch.device(device)
+    device = next(model.parameters(), torch.empty(0)).device if device is None else config.check_device(device)
     was_training = model.training
     model.eval()
     size = (dataset.canvas, dataset.canvas)
@@ -433,7 +454,7 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
     Degenerate cases: a model with fewer than 5 classes guesses every class in its "top 5", so
     ``top5_loc`` equals ``gt_known_loc`` (never NaN); a ground-truth box without area is refused.
     """
-    p = predictions
+    p = _check_predictions(predictions)
     if len(p) == 0:
         raise ValueError("predictions hold no canvas: metrics over nothing are undefined")
     size = tuple(p.cams.shape[-2:])
@@ -456,6 +477,12 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
     return metrics
 
 
+def _check_predictions(predictions) -> Predictions:
+    if not isinstance(predictions, Predictions):
+        raise TypeError(f"predictions must be what camlib.wsol.predict returns, got {type(predictions).__name__}")
+    return predictions
+
+
 def _top5_loc(p: Predictions) -> float:
     """Top-5 Loc; with fewer than 5 classes every class is guessed, so it is GT-known Loc."""
     if p.top5.shape[1] == 5:
@@ -466,7 +493,9 @@ def _top5_loc(p: Predictions) -> float:
 def threshold_sweep(predictions: Predictions, thresholds: Sequence[float] | None = None) -> dict[str, list[float]]:
     """GT-known Loc, mean IoU, coverage, precision and box-area ratio of the paper's box
     (largest component) at each CAM threshold; default ``0.05, 0.10, ..., 0.95``."""
-    p = predictions
+    p = _check_predictions(predictions)
+    if isinstance(thresholds, Real):
+        thresholds = [thresholds]
     thresholds = [round(0.05 * k, 2) for k in range(1, 20)] if thresholds is None else list(thresholds)
     out: dict[str, list[float]] = {k: [] for k in ("threshold", "gt_known_loc", "mean_iou", "coverage",
                                                    "precision", "box_area_ratio")}
@@ -510,6 +539,7 @@ def run_experiment(
     ``eval_seconds`` and ``loaded``. Pass a dict as ``keep`` to receive
     ``{(variant, pool, seed): (model, predictions)}`` for figures.
     """
+    _check_settings(settings)
     variants = {"base": {}} if variants is None else dict(variants)
     seeds = list(seeds)
     variant_seeds = seeds if variant_seeds is None else list(variant_seeds)
@@ -550,6 +580,8 @@ def summarize(rows: Sequence[Mapping], by: Sequence[str] = ("variant", "pool"),
     deviation (``ddof=1``), 0.0 for a single seed.
     """
     metrics = [key for key, _, _ in METRICS] if metrics is None else list(metrics)
+    if isinstance(rows, str | Mapping) or not isinstance(rows, Iterable):
+        raise TypeError(f"rows must be a list of dicts, one per trained network (run_experiment's), got {rows!r:.60}")
     groups: dict[tuple, list[Mapping]] = {}
     for index, row in enumerate(rows):
         missing = [k for k in (*by, "seed", *metrics) if k not in row]
@@ -562,13 +594,28 @@ def summarize(rows: Sequence[Mapping], by: Sequence[str] = ("variant", "pool"),
         entry["seeds"] = sorted(row["seed"] for row in members)
         entry["n"] = len(members)
         for metric in metrics:
-            values = np.array([math.nan if row[metric] is None else row[metric] for row in members], dtype=np.float64)
-            if not np.isfinite(values).all():  # e.g. null in saved JSON: a mean of it would be NaN
-                raise ValueError(f"metric {metric!r} of group {key} is missing or not finite: {values.tolist()}")
+            try:
+                values = np.array([math.nan if row[metric] is None else row[metric] for row in members], dtype=float)
+            except (TypeError, ValueError):  # a string or a list where a number belongs
+                values = np.array([row[metric] for row in members], dtype=object)
+            if values.dtype != float or not np.isfinite(values).all():  # e.g. null in saved JSON: a NaN mean
+                raise ValueError(f"metric {metric!r} of group {key} is missing, not a number or not finite: "
+                                 f"{values.tolist()}")
             std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
             entry[metric] = {"mean": float(values.mean()), "std": std}
         summary.append(entry)
     return summary
+
+
+def _check_summary(summary, metrics: Sequence[str]) -> None:
+    """``summary`` must be ``summarize``'s list, its entries holding ``metrics``."""
+    if isinstance(summary, str | Mapping) or not isinstance(summary, Sequence):
+        raise TypeError(f"summary must be the list that summarize(rows) returns, got {summary!r:.60}")
+    for k, entry in enumerate(summary):
+        missing = [m for m in ("n", "seeds", *metrics) if not isinstance(entry, Mapping) or m not in entry]
+        if missing or not all(isinstance(entry[m], Mapping) for m in metrics):
+            raise ValueError(f"summary[{k}] is not an entry of summarize(rows) with the metrics {list(metrics)} "
+                             f"(missing: {missing or 'mean and std'}); pass summarize(rows, metrics=...)")
 
 
 def _format(metric: str, stat: Mapping, n: int) -> str:
@@ -593,6 +640,7 @@ def markdown_table(summary: Sequence[Mapping], metrics: Sequence[str] | None = N
     """
     labels = {key: (label, higher) for key, label, higher in METRICS}
     metrics = [key for key, _, _ in METRICS] if metrics is None else list(metrics)
+    _check_summary(summary, metrics)
     columns = [f"{_group_name(e, by)} (seeds {','.join(map(str, e['seeds']))})" for e in summary]
     lines = ["| metric (%, mean ± std over seeds) | " + " | ".join(columns) + " |",
              "|---|" + "---:|" * len(summary)]
@@ -613,6 +661,7 @@ PAPER_TABLE2: dict[str, dict[str, float]] = {
 
 def paper_table(summary: Sequence[Mapping], variant: str = "base") -> str:
     """The paper's Table 2 (localization error, %) beside ours (error = 1 - accuracy)."""
+    _check_summary(summary, ("top1_loc", "top5_loc"))
     lines = ["| network | data | top-1 loc. error (%) | top-5 loc. error (%) |", "|---|---|---:|---:|"]
     for name, errors in PAPER_TABLE2.items():
         lines.append(f"| {name} (paper) | ILSVRC 2014 val | {errors['top1_loc_error']:.2f} "
@@ -637,6 +686,7 @@ def compare(summary: Sequence[Mapping], metric: str, variant: str = "base", a: s
     """``"higher"``, ``"lower"`` or ``"tie"`` for pool ``a`` against ``b`` on ``metric``: a tie when
     the difference of means is within the larger of the two standard deviations (or, with one
     seed each, within 2 percentage points)."""
+    _check_summary(summary, (metric,))
     ea, eb = _find(summary, variant, a), _find(summary, variant, b)
     if ea is None or eb is None:
         raise KeyError(f"summary has no rows for variant {variant!r} with pools {a!r} and {b!r}")
@@ -649,6 +699,8 @@ def compare(summary: Sequence[Mapping], metric: str, variant: str = "base", a: s
 
 def conclusions(summary: Sequence[Mapping], variant: str = "base") -> list[str]:
     """Plain sentences that follow the measured numbers of ``variant`` (GAP against GMP)."""
+    _check_summary(summary, ("accuracy", "pointing", "gt_known_loc", "maxboxacc_v2", "coverage", "precision",
+                             "box_area_ratio"))
     gap, gmp = _find(summary, variant, "gap"), _find(summary, variant, "gmp")
     if gap is None or gmp is None:
         return []
@@ -680,19 +732,33 @@ def conclusions(summary: Sequence[Mapping], variant: str = "base") -> list[str]:
 
 
 def save_results(path: str | Path, payload: Mapping) -> Path:
-    """Write ``payload`` as indented JSON (NaN as null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``payload`` as indented JSON (NaN as null; NumPy numbers and tensors as numbers and lists),
+    atomically: a file already at ``path`` is replaced only once the new one is complete."""
+    path = config.check_path(path)
+    if not isinstance(payload, Mapping):
+        raise TypeError(f"payload must be a dict, got {type(payload).__name__}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder: give a file name, e.g. {path / 'results.json'}")
 
     def clean(value):
+        if isinstance(value, torch.Tensor | np.ndarray | np.generic):
+            value = value.tolist()
         if isinstance(value, float) and not math.isfinite(value):
             return None
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             return {str(k): clean(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             return [clean(v) for v in value]
         return value
 
-    path.write_text(json.dumps(clean(dict(payload)), indent=2) + "\n")
+    def refuse(value):
+        raise TypeError(f"save_results writes numbers, strings, lists and dicts; {value!r:.60} "
+                        f"({type(value).__name__}) is none of them")
+
+    text = json.dumps(clean(payload), indent=2, default=refuse) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
     return path
 

@@ -11,7 +11,9 @@ from torchvision.models.resnet import BasicBlock
 from camlib.cam import (
     class_activation_maps,
     compute_cams,
+    eval_mode,
     normalize_cams,
+    run_model,
     upsample_cams,
 )
 from camlib.models import FlattenFCNet, GAPNet
@@ -545,3 +547,59 @@ def test_a_model_that_drops_images_is_refused(tiny_gapnet):
 
     with pytest.raises(ValueError, match="1 rows of logits for 2 images"), torch.no_grad():
         compute_cams(FirstRowOnly(tiny_gapnet), IMAGES, [0, 1])
+
+
+# --------------------------------------------------------------------------------------
+# Red-team findings: NaN never comes out, arguments are named
+# --------------------------------------------------------------------------------------
+
+
+def test_class_activation_maps_refuse_non_finite_inputs_and_overflow():
+    features, weight = torch.rand(2, 4, 3, 3), torch.rand(3, 4)
+    with pytest.raises(ValueError, match="the features contain NaN"):
+        class_activation_maps(features.masked_fill(features > 0.5, float("nan")), weight)
+    with pytest.raises(ValueError, match="linear layer's weights contain NaN or infinite"):
+        class_activation_maps(features, weight.masked_fill(weight > 0.5, float("inf")), [0, 1])
+    with pytest.raises(ValueError, match="the CAMs overflow torch.float32 .*float64"):
+        class_activation_maps(features * 1e30, weight * 1e30)
+    assert torch.isfinite(class_activation_maps(features.double() * 1e30, weight.double() * 1e30)).all()
+
+
+def test_compute_cams_refuses_a_classifier_with_nan_weights(tiny_gapnet):
+    with torch.no_grad():
+        tiny_gapnet.classifier.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="linear layer's weights contain NaN"):
+        compute_cams(tiny_gapnet, torch.rand(2, 1, 8, 8))
+
+
+def test_upsample_cams_refuses_nan_maps_without_pixels_and_sizes_beyond_memory():
+    cams = torch.rand(2, 3, 3)
+    with pytest.raises(ValueError, match="the maps contain NaN"):
+        upsample_cams(cams.masked_fill(cams > 0.5, float("nan")), 6)
+    with pytest.raises(ValueError, match=r"shape \[2, 0, 3\] have no pixel"):
+        upsample_cams(torch.rand(2, 0, 3), 6)
+    with pytest.raises(ValueError, match=r"cannot resize maps of shape \[2, 3, 3\] to \(1000000, 1000000\)"):
+        upsample_cams(cams, 10**6)  # 8 TB: torch's allocator refuses it
+
+
+@pytest.mark.parametrize("eps", ["1e-8", None, float("inf"), float("nan"), -1.0, True])
+def test_normalize_cams_and_compute_cams_name_a_bad_eps(eps, tiny_gapnet):
+    with pytest.raises(ValueError, match="eps=.* must be a small positive number"):
+        normalize_cams(torch.rand(2, 3, 3), "max", eps=eps)
+    with pytest.raises(ValueError, match="eps=.* must be a small positive number"):
+        compute_cams(tiny_gapnet, torch.rand(1, 1, 8, 8), normalize="minmax", eps=eps)
+
+
+def test_normalize_cams_refuses_complex_maps_and_scales_maps_spanning_the_float32_range():
+    with pytest.raises(TypeError, match="real numbers"):
+        normalize_cams(torch.rand(2, 3, 3).to(torch.complex64), "max")
+    huge = torch.tensor([[[-3e38, 3e38, 0.0]]])  # top - bottom overflows float32 to inf
+    assert normalize_cams(huge, "minmax").tolist() == [[[0.0, 1.0, 0.5]]]
+
+
+def test_a_model_that_is_no_module_is_named_not_traced():
+    images = torch.rand(1, 1, 8, 8)
+    for call in (lambda: compute_cams(None, images), lambda: run_model(None, images),
+                 lambda: eval_mode("resnet18").__enter__()):
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module, got"):
+            call()

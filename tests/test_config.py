@@ -258,3 +258,17 @@ def test_check_int():
     with pytest.raises(TypeError, match="n=2.0 must be an integer") as error:
         config.check_int(2.0, "n")
     assert isinstance(error.value, ValueError)  # callers that caught ValueError still do
+
+
+def test_check_path_and_check_file(tmp_path):
+    from camlib.config import check_file, check_path
+
+    (tmp_path / "f.txt").write_text("x")
+    assert check_path("~/x") == Path.home() / "x" and check_file(tmp_path / "f.txt") == tmp_path / "f.txt"
+    for value in (None, 5, " ", ["a"]):
+        with pytest.raises(TypeError, match="root must be a file or folder name"):
+            check_path(value, "root")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        check_file(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        check_file(tmp_path / "nope.txt")

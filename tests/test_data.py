@@ -594,3 +594,12 @@ def test_canvas_argument_types():
         CanvasDigits(torch.zeros(4, 1, 28, 28))
     with pytest.raises(TypeError, match="seed"):
         localization_splits(seed="1")  # before loading anything
+
+
+def test_read_idx_names_a_missing_file_a_folder_and_a_path_of_another_type(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing.idx.*no such file"):
+        read_idx(tmp_path / "missing.idx")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        read_idx(tmp_path)
+    with pytest.raises(TypeError, match="path must be a file or folder name .*got None"):
+        read_idx(None)

@@ -279,3 +279,47 @@ def test_strict_mode_raises_for_hostile_answers_with_the_reason(strict):
         check("d", {"a": torch.ones(3)}, {"a": torch.ones(2)})
     with pytest.raises(ExerciseFailed, match="does not pass the test"):
         check_that("false", 1, lambda answer: False)
+
+
+# red-team findings ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tolerance", [-1, float("nan"), float("inf"), "big", None, True])
+def test_a_tolerance_that_is_no_finite_number_is_the_instructors_error(tolerance):
+    with pytest.raises(ValueError, match="a tolerance is a finite number >= 0"):
+        compare(1.0, 1.5, atol=tolerance)
+    with pytest.raises(ValueError, match="rtol="):
+        check("e", 1.0, 1.0, rtol=tolerance)
+
+
+def test_check_that_needs_a_test_function(strict):
+    with pytest.raises(TypeError, match="test must be a function of the answer"):
+        check_that("e", 1, "answer == 1")
+
+
+def test_stubs_keep_classes_and_async_functions_and_names_bound_in_blocks():
+    with pytest.raises(TypeError, match="solution must be the source of a solution cell"):
+        stub_for(None)
+    stub = stub_for("for i in range(3):\n    y = [j for j in range(i)]\nclass A:\n    x = 1\nasync def f(a):\n"
+                    "    q = a\n    return q\n")
+    assert stub.splitlines()[1:] == ["i = None  # your answer", "y = None  # your answer", "class A:",
+                                     "    pass  # your code here", "async def f(a):", "    # your code here",
+                                     "    return None"]
+
+
+def test_student_versions_never_overwrite_the_solutions_and_damaged_notebooks_are_named(tmp_path):
+    with pytest.raises(TypeError, match="nbformat notebook"):
+        student_version({"cells": []})
+    source = tmp_path / "notebooks"
+    source.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": [SOLUTION_TAG]})])
+    nbformat.write(notebook, source / "01_a.ipynb")
+    solution = (source / "01_a.ipynb").read_text()
+    with pytest.raises(ValueError, match="the student versions would overwrite the solutions"):
+        write_student_notebooks(source, source)
+    assert (source / "01_a.ipynb").read_text() == solution
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        write_student_notebooks(source, tmp_path / "a_file")
+    (source / "02_b.ipynb").write_text("{not json")
+    with pytest.raises(ValueError, match=r"02_b.ipynb is not a readable notebook \(NotJSONError"):
+        write_student_notebooks(source, tmp_path / "out")

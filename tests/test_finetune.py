@@ -407,3 +407,32 @@ def test_an_unreadable_image_and_an_empty_class_folder_are_named(data, tmp_path)
         image.unlink()
     with pytest.raises(DataNotFoundError, match=rf"{copy / 'train'}: .*{WNIDS[0]}.*needs at least one image"):
         finetune(_small(copy, tmp_path / "out.pt"))
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"freeze_backbone": "no"}, r"freeze_backbone \(--freeze-backbone\)='no': use True or False"),
+    ({"amp": "no"}, r"amp \(--amp\)='no': use True or False \(or None"),
+    ({"channels_last": 1}, r"channels_last \(--channels-last\)=1"),
+    ({"download": "no"}, r"download \(--download\)='no'"),
+    ({"progress": None}, r"progress \(--progress\)=None"),
+    ({"seed": 2**80}, r"seed \(--seed\)=\d+ is out of range"),
+    ({"seed": -(2**70)}, r"seed \(--seed\) must be an integer >= "),
+])
+def test_switches_and_the_seed_are_checked_before_anything_runs(data, tmp_path, overrides, match):
+    with pytest.raises(FinetuneError, match=match):
+        camlib.finetune.check_config(_small(data, tmp_path / "out.pt", **overrides))
+
+
+def test_folders_that_are_files_are_refused_before_training(data, tmp_path):
+    (tmp_path / "a_file").write_text("notes")
+    for name in ("root", "rank_digest_dir"):
+        with pytest.raises(FinetuneError, match=rf"{name} .*a_file'.*give a folder"):
+            camlib.finetune.check_config(_small(data, tmp_path / "out.pt", **{name: tmp_path / "a_file"}))
+
+
+def test_image_transforms_and_precision_check_their_arguments():
+    with pytest.raises(ValueError, match="image_size=0 must be at least 1"):
+        camlib.finetune.image_transforms(0, train=True)
+    with pytest.raises(TypeError, match="image_size='224' must be an integer"):
+        camlib.finetune.image_transforms("224", train=False)
+    assert camlib.finetune.precision("cpu", None)[0] is None  # a device name is taken too

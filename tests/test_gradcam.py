@@ -238,3 +238,17 @@ def test_images_in_another_dtype_are_named():
     model = random_gapnet()
     with pytest.raises(ValueError, match="float64.*float32"):
         grad_cam(model, model.features, torch.randn(1, 1, 28, 28, dtype=torch.float64))
+
+
+def test_no_model_a_layer_of_another_type_and_non_bool_flags_are_named():
+    model, images = random_gapnet(), torch.rand(2, 1, 8, 8)
+    for call in (lambda: grad_cam(None, "features", images), lambda: guided_backprop(None, images),
+                 lambda: guided_grad_cam(None, "features", images)):
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module, got NoneType"):
+            call()
+    with pytest.raises(TypeError, match="layer must be a submodule of the model or its dotted name .*got list"):
+        grad_cam(model, ["features"], images)
+    with pytest.raises(TypeError, match="relu and counterfactual must be True or False, got 'no'"):
+        grad_cam(model, "features", images, relu="no")
+    with pytest.raises(TypeError, match="got True and None"):
+        grad_cam(model, "features", images, counterfactual=None)

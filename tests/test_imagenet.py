@@ -562,3 +562,80 @@ def test_write_synthetic_ilsvrc_never_overwrites_a_folder_it_did_not_write(tmp_p
         with pytest.raises((ValueError, TypeError), match=match):
             write_synthetic_ilsvrc(tmp_path / "odd", classes=classes)
     assert not (tmp_path / "escape").exists()
+
+
+# --------------------------------------------------------------------------------------
+# Red-team findings
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", ["nan", "inf", "1e400"])
+def test_a_size_that_is_not_finite_is_named(tmp_path, width):
+    with pytest.raises(ValueError, match="<size> must hold positive integer width and height"):
+        read_voc_boxes(_xml_file(tmp_path, XML.replace("<width>500</width>", f"<width>{width}</width>")))
+
+
+def test_readers_name_paths_sizes_and_fields_they_cannot_take(tmp_path):
+    csv_path = tmp_path / "LOC_val_solution.csv"
+    csv_path.write_text("ImageId,PredictionString\nimg,n1 1 1 2 2\n")
+    for call, error, match in [
+        (lambda: read_voc_boxes(None), TypeError, "xml_path must be a file or folder name"),
+        (lambda: read_loc_solution_csv(None), TypeError, "path must be a file or folder name"),
+        (lambda: read_loc_solution_csv(tmp_path), IsADirectoryError, "is a folder"),
+        (lambda: read_loc_solution_csv(csv_path, sizes=[(4, 4)]), TypeError, r"sizes must be a dict"),
+        (lambda: read_loc_solution_csv(csv_path, sizes={"img": "big"}), ValueError, r"sizes\['img'\] must be \(W, H\)"),
+        (lambda: scale_boxes(torch.zeros(1, 4), 10, (20, 20)), ValueError, r"from_size must be \(W, H\).*got 10"),
+        (lambda: scale_boxes(None, (10, 10), (20, 20)), TypeError, "boxes must be a tensor"),
+        (lambda: scale_boxes(torch.ones(1, 4, dtype=torch.bool), (10, 10), (20, 20)), ValueError, "real numbers"),
+        (lambda: write_synthetic_ilsvrc(tmp_path / "s", seed="x"), TypeError, "seed='x' must be an integer"),
+    ]:
+        with pytest.raises(error, match=match):
+            call()
+    csv_path.write_text('ImageId,PredictionString\nimg,"' + "x" * 200_000 + '"\n')
+    with pytest.raises(ValueError, match="field larger than field limit"):
+        read_loc_solution_csv(csv_path)
+    assert scale_boxes(torch.tensor([[0.0, 0, 60000, 5]]).half(), (10, 5), (200, 10)).isfinite().all()
+
+
+def test_ground_truth_and_evaluate_ilsvrc_name_inputs_of_the_wrong_kind():
+    with pytest.raises(TypeError, match="annotations and class_to_idx must be dicts"):
+        ground_truth({"a": [("n1", torch.zeros(4))]}, ["n1"])
+    with pytest.raises(ValueError, match=r"image 'a': its boxes must be \[4\] tensors"):
+        ground_truth({"a": [("n1", torch.tensor([0.0, 0, 4]))]}, {"n1": 0})
+    for kwargs, error, match in [
+        (dict(top5_classes=None), TypeError, "top5_classes must be a tensor"),
+        (dict(true_classes=None), TypeError, "true_classes must be a tensor"),
+        (dict(true_boxes=None), TypeError, "true_boxes must be a list of N"),
+        (dict(top5=list(_rect_cams(BOXES5.reshape(-1, 4)).reshape(4, 5, 64, 64))), TypeError, "torch.stack them"),
+        (dict(true_class="cams"), TypeError, "true_class must be a tensor"),
+        (dict(true_boxes=[b + 1000 for b in TRUE_BOXES]), ValueError, "lies wholly outside the map"),
+    ]:
+        arguments = dict(top5_classes=TOP5, top5=_rect_cams(BOXES5.reshape(-1, 4)).reshape(4, 5, 64, 64),
+                         true_classes=TRUE_CLASSES, true_boxes=TRUE_BOXES) | kwargs
+        with pytest.raises(error, match=match):
+            evaluate_ilsvrc(**arguments)
+
+
+def test_ilsvrc_cams_names_its_model_device_workers_and_a_damaged_image(tmp_path):
+    from camlib.data import DataNotFoundError
+
+    data = write_synthetic_ilsvrc(tmp_path / "d", classes=WNIDS[:5], images_per_class=1, size=(40, 32), seed=2)
+    torch.manual_seed(0)
+    model, names = GAPNet(in_channels=3, num_classes=5, widths=(4, 8)).eval(), list(WNIDS[:5])
+    for kwargs, error, match in [(dict(model=None), TypeError, "model must be a torch.nn.Module"),
+                                 (dict(workers=-1), ValueError, "workers=-1 must be at least 0"),
+                                 (dict(device="gpu"), ValueError, "not a device torch knows")]:
+        with pytest.raises(error, match=match):
+            ilsvrc_cams(**(dict(model=model, class_names=names, root=data.root, size=32, progress=False) | kwargs))
+    broken = next(data.val.rglob("*.JPEG"))
+    broken.write_bytes(b"not a jpeg")
+    with pytest.raises(DataNotFoundError, match=rf"cannot read the image {broken} .*delete or replace it"):
+        ilsvrc_cams(model, names, data.root, 32, progress=False)
+
+
+def test_ground_truth_names_annotations_that_are_no_pairs_and_class_indices_that_are_no_indices():
+    with pytest.raises(ValueError, match=r"image 'a': its annotation must be a list of \(wnid, box\) pairs"):
+        ground_truth({"a": "n1 0 0 4 4"}, {"n1": 0})
+    for index in (-1, "zero", 1.0):
+        with pytest.raises((TypeError, ValueError), match=r"class_to_idx\['n1'\]"):
+            ground_truth({"a": [("n1", torch.tensor([0.0, 0, 4, 4]))]}, {"n1": index})

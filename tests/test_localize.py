@@ -772,3 +772,8 @@ def test_cuda_inputs_give_the_cpu_answers_on_the_input_device():
     assert pointing_accuracy(EXTENT_CAMS.to(cuda), t([[1, 1, 3, 3], [0, 0, 1, 1]]).to(cuda)) == 1.0
     assert extent(EXTENT_CAMS.to(cuda), EXTENT_MASKS.to(cuda)).coverage == pytest.approx(7 / 12)
     assert not math.isnan(paired_iou(PRED_BOXES.to(cuda), TRUE_BOXES.to(cuda)).sum().item())
+
+
+def test_max_box_acc_v2_names_iou_thresholds_none():
+    with pytest.raises(TypeError, match=r"iou_thresholds is None: give the IoU thresholds, e.g. \(0.3, 0.5, 0.7\)"):
+        max_box_acc_v2(torch.rand(1, 4, 4), t([[0, 0, 2, 2]]), iou_thresholds=None)

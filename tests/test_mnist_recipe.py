@@ -69,3 +69,22 @@ def test_profile_names_are_accepted_and_other_values_refused(monkeypatch, tmp_pa
         checkpoint_path("gapnet", 3)
     with pytest.raises(ValueError, match=r"kind=\['gapnet'\]"):
         trained_network(["gapnet"], tiny_data, config.Profile("quick"))
+
+
+def test_checkpoint_names_take_only_known_kinds_data_sets_and_integer_seeds(monkeypatch, tmp_path):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    for kwargs, error in [(dict(kind="resnet"), ValueError), (dict(dataset="../../etc"), ValueError),
+                          (dict(seed="x/../../y"), TypeError), (dict(seed=0.5), TypeError)]:
+        with pytest.raises(error, match="kind=|seed="):
+            checkpoint_path(**(dict(kind="gapnet", profile="quick") | kwargs))
+
+
+def test_trained_network_names_its_data_device_and_seed_before_training(tiny_data, monkeypatch, tmp_path):
+    monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
+    for kwargs, error, match in [(dict(data=None), TypeError, "data must be camlib.mnist.digit_data"),
+                                 (dict(device="gpu"), ValueError, "not a device torch knows"),
+                                 (dict(seed="zero"), TypeError, "seed='zero' must be an integer"),
+                                 (dict(seed=0.5), TypeError, "seed=0.5 must be an integer")]:
+        with pytest.raises(error, match=match):
+            trained_network(**(dict(kind="gapnet", data=tiny_data, profile="quick", widths=(4, 8)) | kwargs))
+    assert not list(tmp_path.iterdir())

@@ -249,3 +249,20 @@ def test_build_model_names_the_arguments_a_config_must_fit():
         build_model("GAPNet", {"foo": 1})
     with pytest.raises(TypeError, match="config must be a dict"):
         build_model("GAPNet", None)
+
+
+def test_count_parameters_and_layer_summary_name_what_they_cannot_take(tiny_gapnet):
+    from camlib.models import layer_summary
+
+    sequential = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    for call in (lambda: count_parameters(None), lambda: layer_summary(None, torch.rand(1, 1, 8, 8))):
+        with pytest.raises(TypeError, match="model must be a torch.nn.Module, got NoneType"):
+            call()
+    with pytest.raises(TypeError, match="images must be a torch tensor"):
+        layer_summary(sequential, None)
+    with pytest.raises(ValueError, match=r"Sequential could not run on images of shape \[1, 3, 8, 8\]"):
+        layer_summary(sequential, torch.rand(1, 3, 8, 8))  # torch's channel error, named
+    with pytest.raises(ValueError, match="the images are torch.float64"):
+        layer_summary(sequential, torch.rand(1, 1, 8, 8, dtype=torch.float64))
+    assert not any(m._forward_hooks for m in sequential.modules())  # hooks removed after the error
+    assert [r.shape for r in layer_summary(tiny_gapnet, torch.rand(1, 1, 8, 8))][-1] == (3,)

@@ -267,3 +267,12 @@ def test_names_and_arguments_that_cannot_work_are_refused_before_any_download(hu
     with pytest.raises(error, match=match):
         call()
     assert offline == []
+
+
+@pytest.mark.parametrize("weights", ["DEFAULT", None, 5])
+def test_weights_file_names_a_weights_name_that_is_no_enum_member(weights):
+    from camlib.pretrained import offline_recipe
+
+    for call in (weights_file, offline_recipe):
+        with pytest.raises(TypeError, match="weights must be a torchvision weights enum member .*resolve_weights"):
+            call(weights)

@@ -589,9 +589,16 @@ def test_weights_that_do_not_fit_leave_the_given_model_alone(tmp_path, tiny_gapn
 
 def test_nan_weights_are_refused(tmp_path, tiny_gapnet):
     model = _perturbed(tiny_gapnet)
+    path = _save(tmp_path / "gapnet.pt", model)
+    good = path.read_bytes()
     with torch.no_grad():
         next(model.parameters()).fill_(float("nan"))
-    path = _save(tmp_path / "gapnet.pt", model)
+    with pytest.raises(ValueError, match="NaN or infinite weights"):  # a diverged model is not written ...
+        _save(path, model)
+    assert path.read_bytes() == good  # ... over the good checkpoint
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"] = model.state_dict()  # a NaN file written some other way
+    torch.save(payload, path)
     with pytest.raises(CheckpointMismatchError, match="NaN"):
         load_checkpoint(path)
 
@@ -794,3 +801,53 @@ def test_a_failed_training_leaves_an_unreadable_checkpoint_where_it_was(tmp_path
     with pytest.raises(ValueError, match="epochs"):
         fit_or_load(path, _small_model(), separable_loader, class_names=["l", "r"], data_source="s", epochs=0)
     assert os.listdir(tmp_path) == ["model.pt"] and path.read_bytes() == b"garbage"
+
+
+# --------------------------------------------------------------------------------------
+# Red-team findings: models that fit, fail or hold weights of the wrong kind
+# --------------------------------------------------------------------------------------
+
+
+class _TupleModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(64, 2)
+
+    def forward(self, images):
+        logits = self.linear(images.flatten(1))
+        return logits, images
+
+
+def test_fit_and_evaluate_name_models_that_return_no_tensor_or_cannot_take_the_images(separable_loader):
+    for call in (fit, evaluate):
+        kwargs = {"epochs": 1, "progress": False} if call is fit else {}
+        with pytest.raises(ValueError, match=r"the model must return logits \[batch, classes\] .*got a tuple"):
+            call(_TupleModel(), separable_loader, **kwargs)
+        double = nn.Sequential(nn.Flatten(), nn.Linear(64, 2)).double()
+        with pytest.raises(ValueError, match=r"Sequential could not run on images of shape \[8, 1, 8, 8\]"):
+            call(double, separable_loader, **kwargs)
+
+
+def test_fit_refuses_a_model_with_nothing_to_train(separable_loader, tiny_gapnet):
+    for parameter in tiny_gapnet.parameters():
+        parameter.requires_grad_(False)
+    for model in (tiny_gapnet, nn.Sequential(nn.Flatten())):
+        with pytest.raises(ValueError, match="has no trainable parameters"):
+            fit(model, separable_loader, epochs=1, progress=False)
+
+
+def test_integer_weights_are_refused_not_rounded_into_the_model(tmp_path, tiny_gapnet):
+    path = _save(tmp_path / "gapnet.pt", _perturbed(tiny_gapnet))
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"] = {k: v.long() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    torch.save(payload, path)
+    with pytest.raises(CheckpointMismatchError, match="wrong shape or dtype .*features.0.weight"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("map_location", [0, 1.5, ["cpu"]])
+def test_a_map_location_torch_cannot_take_is_named_not_blamed_on_the_file(tmp_path, tiny_gapnet, map_location):
+    path = _save(tmp_path / "gapnet.pt", tiny_gapnet)
+    with pytest.raises(TypeError, match="map_location must be a device .*a dict or a function"):
+        load_checkpoint(path, map_location=map_location)
+    assert load_checkpoint(path, map_location={"cuda:0": "cpu"}).architecture == "GAPNet"

@@ -190,3 +190,35 @@ def test_explorer_reports_problems_met_later_in_the_widget_and_escapes_names():
     explorer.image_slider.value = 2  # from a callback: written in the widget, not raised into a log
     assert "cannot show image 2" in explorer.summary.value and "NaN" in explorer.summary.value
     plt.close("all")
+
+
+def test_colormaps_axes_and_figures_of_another_kind_are_named():
+    ax = plt.figure().add_subplot()
+    with pytest.raises(ValueError, match="cmap='jetx' is not a matplotlib colormap"):
+        overlay(torch.rand(1, 8, 8), torch.rand(4, 4), ax, cmap="jetx")
+    assert overlay(torch.rand(1, 8, 8), torch.rand(4, 4), ax, cmap=matplotlib.colormaps["magma"])
+    with pytest.raises(TypeError, match="ax must be a matplotlib Axes or None, got str"):
+        overlay(torch.rand(1, 8, 8), torch.rand(4, 4), "ax")
+    with pytest.raises(TypeError, match="figure must be a matplotlib Figure or None, got str"):
+        cam_grid(torch.rand(1, 8, 8), torch.rand(2, 4, 4), ["a", "b"], figure="f")
+    with pytest.raises(TypeError, match="figure must be a matplotlib Figure"):
+        plot_history({"train_loss": [1.0], "train_accuracy": [0.5]}, figure="f")
+    plt.close("all")
+
+
+def test_cam_grid_draws_no_empty_columns_however_large_ncols():
+    figure = cam_grid(torch.rand(1, 8, 8), torch.rand(3, 4, 4), ["a", "b", "c"], ncols=10**6)  # once: a million axes
+    assert len(figure.axes) == 3
+    plt.close("all")
+
+
+@pytest.mark.parametrize("history, match", [
+    ({"train_loss": [1.0, 0.5], "train_accuracy": [0.5]}, r"one value per epoch each, got lengths"),
+    ({"train_loss": [1.0], "train_accuracy": [0.5], "val_loss": [1.0]}, r"one value per epoch each"),
+    ({"train_loss": "ab", "train_accuracy": "cd"}, r"history\['train_loss'\] must be a list of numbers"),
+    ({"train_loss": 1.0, "train_accuracy": 0.5}, r"history\['train_loss'\] must be a list of numbers"),
+])
+def test_plot_history_names_lists_that_are_not_one_number_per_epoch(history, match):
+    with pytest.raises(ValueError, match=match):
+        plot_history(history)
+    plt.close("all")

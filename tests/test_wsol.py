@@ -285,3 +285,74 @@ def test_summarize_refuses_missing_or_non_finite_metrics():
     rows[1]["accuracy"] = None  # a NaN saved as JSON null
     with pytest.raises(ValueError, match="metric 'accuracy' of group .* not finite"):
         wsol.summarize(rows, metrics=("accuracy",))
+
+
+# --------------------------------------------------------------------------------------
+# Red-team findings
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"dataset": "cifar"}, r"dataset='cifar': use one of \['fashion-mnist', 'mnist'\]"),
+    ({"scale": (2, 1)}, "0 < min <= max"),
+    ({"scale": "big"}, "scale must be a pair"),
+    ({"fragment": 100}, r"fragment=100 is larger than the canvas \(32 pixels\)"),
+])
+def test_settings_check_the_data_fields_too(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TINY.replace(**changes)
+
+
+def test_arguments_of_the_wrong_kind_are_named(canvases):
+    for call in (lambda: wsol.build_model(None, "gap"), lambda: wsol.checkpoint_path(None, "gap", 0),
+                 lambda: wsol.run_experiment(None, seeds=[0])):
+        with pytest.raises(TypeError, match="settings must be a WSOLSettings"):
+            call()
+    with pytest.raises(ValueError, match=r"pool='../x': use one of \['gap', 'gmp'\]"):
+        wsol.checkpoint_path(TINY, "../x", 0)
+    with pytest.raises(TypeError, match="seed='0' must be an integer"):
+        wsol.checkpoint_path(TINY, "gap", "0")
+    with pytest.raises(TypeError, match="splits must be camlib.data.LocalizationSplits"):
+        wsol.train_model(TINY, "gap", splits="splits", checkpoint=False, progress=False)
+    for device, message in (("cuda", "CUDA is not available"), ("gpu", "not a device torch knows")):
+        if device == "cuda" and torch.cuda.is_available():
+            continue
+        with pytest.raises(ValueError, match=message):
+            wsol.predict(wsol.build_model(TINY, "gap"), canvases, device=device)
+    for call in (lambda: wsol.localization_metrics(None), lambda: wsol.threshold_sweep(None)):
+        with pytest.raises(TypeError, match="predictions must be what camlib.wsol.predict returns"):
+            call()
+
+
+def test_tables_and_comparisons_name_a_summary_they_cannot_read():
+    rows = [{"variant": "base", "pool": p, "seed": s, **{k: 0.5 for k, _, _ in wsol.METRICS}}
+            for p in ("gap", "gmp") for s in (0, 1)]
+    summary = wsol.summarize(rows)
+    with pytest.raises(TypeError, match="rows must be a list of dicts"):
+        wsol.summarize(None)
+    with pytest.raises(ValueError, match="is missing, not a number or not finite: \\['high'\\]"):
+        wsol.summarize([{**rows[0], "accuracy": "high"}])
+    for call, match in [(lambda: wsol.markdown_table(None), "summary must be the list"),
+                        (lambda: wsol.markdown_table(summary, metrics=["nope"]), r"missing: \['nope'\]"),
+                        (lambda: wsol.paper_table(rows), r"missing: \['n', 'seeds'\]"),
+                        (lambda: wsol.compare(summary, "nope"), r"missing: \['nope'\]"),
+                        (lambda: wsol.conclusions(wsol.summarize(rows, metrics=["accuracy"])), "missing")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            call()
+
+
+def test_save_results_writes_numpy_and_tensors_and_never_loses_the_old_file(tmp_path):
+    import json
+
+    import numpy as np
+
+    path = wsol.save_results(tmp_path / "r.json", {"a": np.float32(0.5), "b": np.int64(3), "c": np.arange(2),
+                                                   "d": torch.tensor([1.5, float("nan")])})
+    assert json.loads(path.read_text()) == {"a": 0.5, "b": 3, "c": [0, 1], "d": [1.5, None]}
+    with pytest.raises(TypeError, match="save_results writes numbers, strings, lists and dicts"):
+        wsol.save_results(path, {"x": object()})
+    assert json.loads(path.read_text())["b"] == 3  # the earlier results are still there
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        wsol.save_results(tmp_path, {"x": 1})
+    with pytest.raises(TypeError, match="payload must be a dict"):
+        wsol.save_results(tmp_path / "l.json", [1, 2])
