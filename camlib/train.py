@@ -567,11 +567,11 @@ def _check_writable(folder: Path) -> None:
                                "choose another folder (CAMLIB_CHECKPOINTS sets camlib's)") from error
 
 
-def _move_aside(path: Path) -> Path:
+def _move_aside(path: Path, label: str = "unreadable") -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside, count = path.with_name(f"{path.name}.unreadable-{stamp}"), 1
+    aside, count = path.with_name(f"{path.name}.{label}-{stamp}"), 1
     while aside.exists():
-        aside, count = path.with_name(f"{path.name}.unreadable-{stamp}-{count}"), count + 1
+        aside, count = path.with_name(f"{path.name}.{label}-{stamp}-{count}"), count + 1
     os.replace(path, aside)
     return aside
 
@@ -589,10 +589,11 @@ def fit_or_load(
     """Load ``path`` into ``model`` when it holds this architecture trained on this data; else fit and save.
 
     Returns the training history (as a dict) and whether the weights were loaded. A
-    checkpoint for another configuration or data source is not an error here: it is
-    replaced, and a line says why, so changing a notebook's parameters just retrains. A file
-    that is no readable checkpoint is never overwritten: it is moved to
-    ``<name>.unreadable-<time>`` and a warning says where. Arguments are checked, and the
+    checkpoint for another configuration or data source is not an error here: changing a
+    notebook's parameters just retrains, and once the new weights are trained the old file is
+    kept as ``<name>.previous-<time>`` (a line says so). A file that is no readable checkpoint
+    is never overwritten either: it is moved to ``<name>.unreadable-<time>`` and a warning says
+    where. ``retrain=True`` replaces a valid checkpoint, as asked. Arguments are checked, and the
     folder tested for writing, before any training.
     """
     path = _checkpoint_path(path)
@@ -600,7 +601,7 @@ def fit_or_load(
     _check_labels(model, class_names, data_source)
     if not isinstance(retrain, bool):
         raise ArgumentTypeError(f"retrain must be True or False, got {retrain!r}")
-    unreadable = None
+    unreadable = stale = None
     if path.exists() and retrain:
         unreadable = _unreadable(path)
     elif path.exists():
@@ -609,16 +610,20 @@ def fit_or_load(
         except CheckpointUnreadableError as error:
             unreadable = error
         except CheckpointMismatchError as mismatch:
-            print(f"training anew, replacing {path.name}: {mismatch}")
+            stale = f"training anew: {mismatch}"
         else:
             if stored.data_source == data_source:
                 print(f"loaded {path} (trained on {data_source}); pass retrain=True to train again")
                 return stored.history, True
-            print(f"training anew: {path} was trained on other data ({stored.data_source})")
+            stale = f"training anew: {path} was trained on other data ({stored.data_source})"
     _check_writable(path.parent)  # before the training, not after it
     if unreadable is not None:
         print(f"training anew: {unreadable}")
+    if stale is not None:
+        print(stale)
     history = fit(model, train_loader, **fit_kwargs)
+    if stale is not None:  # only now: a failed training leaves the old weights where they were
+        print(f"the previous weights are kept in {_move_aside(path, 'previous')}")
     if unreadable is not None:  # only now: a failed training leaves the file where it was
         aside = _move_aside(path)
         warnings.warn(f"{unreadable}\nIt was moved to {aside} (kept, not deleted); the new weights are in {path}.",

@@ -414,6 +414,25 @@ def test_fit_or_load_retrains_when_asked_or_stale(tmp_path, separable_loader, ch
     stored = load_checkpoint(path)
     assert stored.config == model.config
     assert stored.data_source == change.get("source", "synthetic left/right")
+    kept = list(tmp_path.glob("model.pt.previous-*"))
+    if change.get("retrain"):
+        assert kept == []  # asked for: the valid checkpoint is replaced
+    else:  # a parameter changed: the old weights are kept beside the new ones, still loadable
+        assert len(kept) == 1 and load_checkpoint(kept[0]).config == _small_model().config
+
+
+def test_a_failed_retraining_leaves_a_stale_checkpoint_where_it_was(tmp_path, separable_loader, monkeypatch):
+    path = tmp_path / "model.pt"
+    _fit_or_load(path, _small_model(), separable_loader)
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("camlib.train.fit", fail)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_or_load(path, _small_model(pool="gmp"), separable_loader)
+    assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
 
 
 def test_fit_or_load_moves_a_file_that_is_no_checkpoint_aside(tmp_path, separable_loader):
