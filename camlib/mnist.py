@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import torch
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from camlib import config
 from camlib.data import TORCHVISION_CLASSES, DigitDataset, DigitSplits, load_digits
-from camlib.models import FlattenFCNet, GAPNet
+from camlib.models import FlattenFCNet, GAPNet, positive_int
 from camlib.train import fit_or_load
 
 KINDS = {"gapnet": GAPNet, "flattenfc": FlattenFCNet}
@@ -42,15 +42,9 @@ def _profile(profile) -> config.Profile:
     raise TypeError(f"profile must be a camlib.config.Profile or 'quick' / 'full', got {profile!r}")
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def digit_data(profile: config.Profile, seed: int = 0, dataset: str = "mnist", batch_size: int = 128) -> DigitData:
     """Training and held-out digits with their loaders; shuffling is seeded by ``seed``."""
-    profile, batch_size = _profile(profile), _positive_int("batch_size", batch_size)
+    profile, batch_size = _profile(profile), positive_int("batch_size", batch_size)
     generator = config.seed_everything(seed)
     splits = load_digits(dataset, seed=seed)
     train_set = splits.train.subset(profile.pick(quick=10_000, full=len(splits.train)), seed=seed)
@@ -100,7 +94,7 @@ def trained_network(
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     # `epochs or default` would train epochs=0 for the default number of epochs
-    epochs = profile.pick(quick=5, full=15) if epochs is None else _positive_int("epochs", epochs)
+    epochs = profile.pick(quick=5, full=15) if epochs is None else positive_int("epochs", epochs)
     if kind == "flattenfc":
         epochs = max(1, epochs - 1)
     torch.manual_seed(seed)  # the same initial weights whatever ran before

@@ -35,7 +35,8 @@ from camlib.cam import check_images, check_model, explained_errors
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
 
 
-def _positive_int(name: str, value) -> int:
+def positive_int(name: str, value) -> int:
+    """``value`` as an int >= 1; bools, floats and strings are refused by name."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return int(value)
@@ -46,7 +47,7 @@ def _check_widths(widths) -> list[int]:
         raise ValueError(f"widths must be a sequence of channel counts, one per stage, e.g. (32, 64); got {widths!r}")
     if not widths:
         raise ValueError("widths must name at least one stage, e.g. widths=(32, 64, 128)")
-    return [_positive_int(f"widths[{i}]", width) for i, width in enumerate(widths)]
+    return [positive_int(f"widths[{i}]", width) for i, width in enumerate(widths)]
 
 
 def _check_downsample(downsample, stages: int) -> int:
@@ -90,7 +91,7 @@ def conv_backbone(
     The maps leave the backbone at stride ``2 ** downsample`` and after a ReLU, so
     f_k(x, y) >= 0 as in the paper.
     """
-    in_channels = _positive_int("in_channels", in_channels)
+    in_channels = positive_int("in_channels", in_channels)
     widths = _check_widths(widths)
     downsample = _check_downsample(downsample, len(widths))
     if isinstance(convs_per_stage, bool) or not isinstance(convs_per_stage, Integral) or convs_per_stage < 1:
@@ -154,7 +155,7 @@ class GAPNet(GAPClassifier):
         if not isinstance(pool, str) or pool not in POOLINGS:
             raise ValueError(f"pool={pool!r}: use 'gap' (global average) or 'gmp' (global max)")
         widths = _check_widths(widths)
-        num_classes = _positive_int("num_classes", num_classes)
+        num_classes = positive_int("num_classes", num_classes)
         if not isinstance(bias, bool):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         downsample = len(widths) - 1 if downsample is None else downsample
@@ -190,8 +191,8 @@ class FlattenFCNet(nn.Module):
     ):
         super().__init__()
         widths = _check_widths(widths)
-        num_classes = _positive_int("num_classes", num_classes)
-        input_size = _positive_int("input_size", input_size)
+        num_classes = positive_int("num_classes", num_classes)
+        input_size = positive_int("input_size", input_size)
         downsample = _check_downsample(len(widths) - 1 if downsample is None else downsample, len(widths))
         if input_size < 2**downsample:
             raise ValueError(f"input_size={input_size} is smaller than the stride 2**downsample = {2**downsample}")
@@ -254,7 +255,7 @@ class VGG16GAP(GAPClassifier):
 
     def __init__(self, num_classes: int = 1000, freeze_backbone: bool = False):
         super().__init__()
-        num_classes = _positive_int("num_classes", num_classes)
+        num_classes = positive_int("num_classes", num_classes)
         if not isinstance(freeze_backbone, bool):
             raise TypeError(f"freeze_backbone={freeze_backbone!r}: use True or False")
         self.config = dict(num_classes=num_classes, freeze_backbone=freeze_backbone)
