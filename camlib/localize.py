@@ -652,6 +652,10 @@ def _one_box_per_image(true_boxes) -> bool:
     return first is None or _as_tensor(first, "true_boxes[0]").dim() == 1
 
 
+NORMALIZATIONS = ("minmax", "max", "none")
+CONVENTIONS = ("camlib", "wsolevaluation")
+
+
 def max_box_acc_v2(
     cams: torch.Tensor,
     true_boxes: torch.Tensor | Sequence[torch.Tensor],
@@ -660,74 +664,89 @@ def max_box_acc_v2(
     cam_thresholds: torch.Tensor | Sequence[float] | None = None,
     image_size: int | tuple[int, int] | None = None,
     connectivity: int = 8,
+    normalize: str = "minmax",
+    convention: str = "camlib",
 ) -> MaxBoxAccV2Result:
     """MaxBoxAccV2 of Choe et al., "Evaluating Weakly Supervised Object Localization Methods
-    Right" (CVPR 2020, Sec. 4.1; the ``wsolevaluation`` code).
+    Right" (CVPR 2020, Sec. 4.1), by their protocol and reference code (clovaai/wsolevaluation).
 
-    For each CAM threshold tau, every connected component of ``{cam >= tau * max(cam)}`` gets
-    a box; an image is a hit at IoU threshold delta when its best box overlaps a ground-truth
-    box with IoU >= delta. BoxAcc(tau, delta) is the fraction of hits, MaxBoxAcc(delta) its
-    maximum over tau (the threshold is tuned, so it says what the CAM *can* localize), and
-    MaxBoxAccV2 the mean of MaxBoxAcc over delta in {0.3, 0.5, 0.7}.
+    The protocol: rescale every score map to [0, 1] by its minimum and maximum
+    (``normalize_scoremap``); for each CAM threshold tau in ``0, 0.01, ..., 0.99`` draw a box
+    around *every* connected component of ``{map >= tau}``; an image is a hit at IoU threshold
+    delta when its best box overlaps a ground-truth box with IoU >= delta. BoxAcc(tau, delta) is
+    the fraction of hits, MaxBoxAcc(delta) its maximum over tau (the threshold is tuned, so it
+    says what the CAM *can* localize), and MaxBoxAccV2 the mean of MaxBoxAcc over delta in
+    {0.3, 0.5, 0.7}.
 
     Args:
-        cams: ``[N, h, w]`` the CAM of each image's *true* class, raw or normalized: each map
-            is compared with tau times its own maximum, i.e. normalized by its max. (wsolevaluation
-            min-max normalizes; pass ``camlib.cam.normalize_cams(cams, "minmax")`` to match it.)
+        cams: ``[N, h, w]`` the raw CAM of each image's *true* class (any sign).
         true_boxes: ``[N, 4]`` one box per image, or a list of N ``[M_i, 4]`` tensors when an
-            image has several objects (the best IoU over its boxes counts, as in wsolevaluation).
-            In image pixels when ``image_size`` is given, else in map pixels.
+            image has several objects (the best IoU over its boxes counts). In image pixels
+            when ``image_size`` is given, else in map pixels.
         iou_thresholds: the deltas, each in (0, 1].
-        cam_thresholds: the taus, each in [0, 1]; default ``0, 0.01, ..., 0.99`` (wsolevaluation's
-            grid with ``cam_curve_interval=0.01``; it uses 0.001 by default).
+        cam_thresholds: the taus, each in [0, 1]; default ``np.arange(0, 1, 0.01)``
+            (wsolevaluation's grid for ``cam_curve_interval=0.01``; its own default is 0.001).
         image_size, connectivity: as in ``bbox_from_cam``.
+        normalize: ``"minmax"`` (the protocol): ``(M - min M) / (max M - min M)``, a constant map
+            becomes all zeros. ``"max"``: the region is ``{M >= tau * max M}``, the CAM paper's
+            rule (camlib before 2026-11; on raw CAMs, mostly negative off the object, it keeps
+            far more pixels at a given tau than min-max scaling does). ``"none"``: the maps are
+            compared with tau as given (they must already lie in [0, 1]).
+        convention: ``"camlib"``: ``>=`` on the float maps, boxes of 8-connected components
+            with max-exclusive corners, plain IoU (``box_iou``). ``"wsolevaluation"``: exactly
+            what the reference code computes from the same maps and box numbers: the map
+            quantized to uint8 (``floor(255 * map)``), the strict ``>`` of
+            ``cv2.threshold(int(tau * max))``, a box from ``cv2.boundingRect`` for every contour
+            that ``cv2.findContours(RETR_TREE)`` returns (the outer contour of every component
+            *and* the inner contour of every hole: the hole's box grown by one pixel on each
+            side), corners clipped to ``w - 1`` and ``h - 1``, the box ``(0, 0, 0, 0)`` when no
+            pixel passes, and the "+1" IoU of inclusive pixel corners. Every predicted box is
+            thus one pixel wider and taller than camlib's; at 28 x 28 the two conventions move
+            MaxBoxAccV2 by several points, at 224 x 224 by about one (tests/test_maxboxacc_reference.py
+            measures it). Needs maps at image resolution (no ``image_size``).
 
     Returns:
         a ``MaxBoxAccV2Result``; ``.mean`` is MaxBoxAccV2, a float in [0, 1].
 
-    Differences from wsolevaluation, all deliberate: ``>=`` rather than OpenCV's strict ``>``
-    on a uint8-quantized map, labelled 8-connected components rather than external contours
-    (the same regions, holes aside), and continuous-coordinate boxes rather than its ``+1``
-    inclusive-pixel IoU. A map whose maximum is <= 0 gets the whole-map box at every tau.
+    Degenerate maps: in the camlib convention a constant map (or, with ``"max"``, a map whose
+    maximum is <= 0) gets the whole-map box at every tau: it says nothing about where the object
+    is, and is scored as if it said "everywhere"; wsolevaluation gives it the box (0, 0, 0, 0).
+
+    Other choices upstream of the metric are the caller's: wsolevaluation resizes CAMs with
+    bicubic interpolation (``cv2.INTER_CUBIC``), camlib with bilinear (``upsample_cams``).
     """
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
-    cams = _check_cams(cams).detach().cpu()
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize={normalize!r}: use 'minmax' (Choe et al.'s protocol), 'max' or 'none'")
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention={convention!r}: use 'camlib' or 'wsolevaluation' (the reference code's boxes)")
+    cams = _check_cams(cams).detach().cpu().double()
     n, h, w = cams.shape
     _nonempty(n, "max_box_acc_v2")
-    if isinstance(iou_thresholds, Real | torch.Tensor) and torch.as_tensor(iou_thresholds).dim() == 0:
-        iou_thresholds = (iou_thresholds,)  # one threshold given as a number
-    if iou_thresholds is None:
-        raise TypeError("iou_thresholds is None: give the IoU thresholds, e.g. (0.3, 0.5, 0.7) as MaxBoxAccV2 uses")
-    deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
-    if not deltas:
-        raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")
-    if cam_thresholds is None:
-        taus = torch.arange(100, dtype=torch.float64) / 100
-    else:
-        taus = _as_tensor(cam_thresholds, "cam_thresholds")
-        taus = (taus[None] if taus.dim() == 0 else taus).detach().cpu()
-        if taus.is_complex() or taus.dtype == torch.bool:
-            raise ValueError(f"cam_thresholds must be numbers in [0, 1], got dtype {taus.dtype}")
-        taus = taus.double()
-        if taus.dim() != 1 or taus.numel() == 0:
-            raise ValueError(f"cam_thresholds must be a non-empty 1-D sequence, got shape {list(taus.shape)}")
-        for tau in taus.tolist():
-            _check_fraction("each CAM threshold", tau)
+    if convention == "wsolevaluation" and size is not None and size != (h, w):
+        raise ValueError(
+            f"convention='wsolevaluation' scores maps at image resolution, as the reference code does; "
+            f"upsample the {h}x{w} maps to image_size={size} first (camlib.cam.upsample_cams)"
+        )
+    deltas = _check_iou_thresholds(iou_thresholds)
+    taus = _check_cam_thresholds(cam_thresholds)
     gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
     _check_in_frame(gt_boxes, gt_owner, *_frame((h, w), size))
-    cams = cams.double()  # as in _region
-    top = cams.amax(dim=(1, 2), keepdim=True)
+    scores, everywhere = _score_maps(cams, normalize)
     best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
     for t, tau in enumerate(taus.tolist()):
-        mask = ((cams >= tau * top) | (top <= 0)).numpy()
-        boxes, owner = _all_component_boxes(mask, structure2d)
-        boxes = _scale(torch.from_numpy(boxes), (h, w), size)
+        if convention == "camlib":
+            boxes, owner = _all_component_boxes((scores >= tau).numpy() | everywhere, structure2d)
+            boxes, iou_fn = _scale(torch.from_numpy(boxes), (h, w), size), paired_iou
+        else:
+            boxes, owner = _reference_boxes(scores, tau, structure2d)
+            boxes, iou_fn = torch.from_numpy(boxes), _inclusive_paired_iou
         owner = torch.from_numpy(owner)
-        # Pair every component with every ground-truth box of its image.
-        pair_comp, pair_gt = _pairs_by_owner(owner, gt_owner, n)
-        iou = paired_iou(boxes[pair_comp], gt_boxes[pair_gt])
-        best_iou[t].scatter_reduce_(0, owner[pair_comp], iou, reduce="amax")
+        # Pair every box with every ground-truth box of its image.
+        pair_box, pair_gt = _pairs_by_owner(owner, gt_owner, n)
+        iou = iou_fn(boxes[pair_box], gt_boxes[pair_gt])
+        best_iou[t].scatter_reduce_(0, owner[pair_box], iou, reduce="amax")
     delta = torch.tensor(deltas, dtype=torch.float64)
     box_acc = (best_iou[:, :, None] >= delta).double().mean(dim=1)  # [T, D]
     best = box_acc.argmax(dim=0)  # the first (lowest tau) maximum
@@ -740,6 +759,95 @@ def max_box_acc_v2(
         cam_thresholds=taus.float(),
         iou_thresholds=deltas,
     )
+
+
+def _check_iou_thresholds(iou_thresholds) -> tuple[float, ...]:
+    if isinstance(iou_thresholds, Real | torch.Tensor) and torch.as_tensor(iou_thresholds).dim() == 0:
+        iou_thresholds = (iou_thresholds,)  # one threshold given as a number
+    if iou_thresholds is None:
+        raise TypeError("iou_thresholds is None: give the IoU thresholds, e.g. (0.3, 0.5, 0.7) as MaxBoxAccV2 uses")
+    deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
+    if not deltas:
+        raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")
+    return deltas
+
+
+def _check_cam_thresholds(cam_thresholds) -> torch.Tensor:
+    if cam_thresholds is None:
+        return torch.from_numpy(np.arange(0, 1, 0.01))
+    taus = _as_tensor(cam_thresholds, "cam_thresholds")
+    taus = (taus[None] if taus.dim() == 0 else taus).detach().cpu()
+    if taus.is_complex() or taus.dtype == torch.bool:
+        raise ValueError(f"cam_thresholds must be numbers in [0, 1], got dtype {taus.dtype}")
+    taus = taus.double()
+    if taus.dim() != 1 or taus.numel() == 0:
+        raise ValueError(f"cam_thresholds must be a non-empty 1-D sequence, got shape {list(taus.shape)}")
+    for tau in taus.tolist():
+        _check_fraction("each CAM threshold", tau)
+    return taus
+
+
+def _score_maps(cams: torch.Tensor, normalize: str) -> tuple[torch.Tensor, np.ndarray]:
+    """float64 ``[N, h, w]`` maps to compare with tau, and ``[N, 1, 1]`` the maps whose region
+    is the whole map at every tau (camlib's rule for maps that hold no location)."""
+    low, high = cams.amin(dim=(1, 2), keepdim=True), cams.amax(dim=(1, 2), keepdim=True)
+    if normalize == "none":
+        if low.min() < 0 or high.max() > 1:
+            raise ValueError(
+                f"normalize='none' needs maps in [0, 1] (they span {float(low.min()):g} to {float(high.max()):g}); "
+                "use normalize='minmax', the protocol"
+            )
+        return cams, np.zeros((len(cams), 1, 1), dtype=bool)
+    if normalize == "max":
+        positive = high > 0
+        return torch.where(positive, cams / torch.where(positive, high, 1), 0), (~positive).numpy()
+    span = high - low
+    if not torch.isfinite(span).all():  # e.g. -1e308 to 1e308: shrink those maps first (ratios unchanged)
+        magnitude = torch.where(torch.isfinite(span), 1, torch.maximum(high.abs(), low.abs()))
+        cams, low, high = cams / magnitude, low / magnitude, high / magnitude
+        span = high - low
+    constant = span <= 0
+    # the reference code's order of operations: (map - min) / (max - min)
+    return torch.where(constant, 0, (cams - low) / torch.where(constant, 1, span)), constant.numpy()
+
+
+def _reference_boxes(scores: torch.Tensor, tau: float, structure2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """wsolevaluation's boxes at ``tau`` (``compute_bboxes_from_scoremaps``, multi-contour):
+    ``[K, 4]`` float64 corner numbers, and the map each belongs to."""
+    n, h, w = scores.shape
+    quantized = torch.floor(scores * 255)  # (scoremap * 255).astype(np.uint8)
+    level = torch.floor(tau * quantized.amax(dim=(1, 2), keepdim=True))  # int(threshold * np.max(...))
+    mask = (quantized > level).numpy()  # cv2.THRESH_BINARY: strictly above
+    outer, outer_owner = _all_component_boxes(mask, structure2d)
+    holes, hole_owner = _hole_boxes(mask)
+    holes += np.array([-1, -1, 1, 1])  # the inner contour runs over the pixels around the hole
+    empty = np.flatnonzero(~mask.reshape(n, -1).any(axis=1))  # no contour: the box (0, 0, 0, 0)
+    boxes = np.concatenate([outer, holes, np.zeros((len(empty), 4))])
+    owner = np.concatenate([outer_owner, hole_owner, empty])
+    boxes[:, 2] = np.minimum(boxes[:, 2], w - 1)  # x1 = min(x1, width - 1)
+    boxes[:, 3] = np.minimum(boxes[:, 3], h - 1)
+    return boxes, owner
+
+
+def _hole_boxes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Max-exclusive boxes of the holes of a ``[B, h, w]`` mask (background components, 4-connected
+    as they are when the foreground is 8-connected, that do not touch the map's border)."""
+    boxes, owner = _all_component_boxes(~mask, _STRUCTURES[4])
+    _, h, w = mask.shape
+    inside = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
+    return boxes[inside], owner[inside]
+
+
+def _inclusive_paired_iou(boxes1: torch.Tensor, boxes2: torch.Tensor) -> torch.Tensor:
+    """wsolevaluation's ``calculate_multiple_iou``, paired: corners are inclusive pixels, so each
+    side is ``x1 - x0 + 1`` long; boxes that do not overlap have IoU 0."""
+    top_left = torch.maximum(boxes1[:, :2], boxes2[:, :2])
+    bottom_right = torch.minimum(boxes1[:, 2:], boxes2[:, 2:])
+    sides = bottom_right - top_left + 1
+    inter = torch.where((bottom_right >= top_left).all(dim=1), sides.prod(dim=1), 0)
+    area1 = (boxes1[:, 2:] - boxes1[:, :2] + 1).prod(dim=1)
+    area2 = (boxes2[:, 2:] - boxes2[:, :2] + 1).prod(dim=1)
+    return inter / (area1 + area2 - inter)
 
 
 def _pairs_by_owner(comp_owner: torch.Tensor, gt_owner: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

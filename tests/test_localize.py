@@ -511,8 +511,8 @@ MBA_BOX_ACC = [
 ]
 
 
-def test_max_box_acc_v2_by_hand():
-    result = max_box_acc_v2(MBA_CAMS, MBA_GT, cam_thresholds=MBA_TAUS)
+def test_max_box_acc_v2_by_hand_with_the_cam_papers_max_rule():
+    result = max_box_acc_v2(MBA_CAMS, MBA_GT, cam_thresholds=MBA_TAUS, normalize="max")
     assert isinstance(result, MaxBoxAccV2Result)
     torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC))
     assert result.max_box_acc == pytest.approx({0.3: 1.0, 0.5: 2 / 3, 0.7: 2 / 3})
@@ -521,6 +521,81 @@ def test_max_box_acc_v2_by_hand():
     assert result.mean == pytest.approx(7 / 9)
     assert result.iou_thresholds == (0.3, 0.5, 0.7)
     torch.testing.assert_close(result.cam_thresholds, torch.tensor(MBA_TAUS))
+
+
+# The protocol (min-max): A becomes 0 / 0.556 / 1, C 0 / 1, B is unchanged (min 0, max 1).
+#   tau 0    : every map whole: A 0.25, B 1/16, C 0.5
+#   tau 0.05 : A block 1, B 1, C top row 3/8     (A's and C's background now falls below tau)
+#   tau 0.3  : A block 1, B 1, C 3/8
+#   tau 0.8  : A pixel 1/4, B 1, C 3/8
+MBA_BOX_ACC_MINMAX = [
+    [1 / 3, 1 / 3, 0.0],
+    [1.0, 2 / 3, 2 / 3],
+    [1.0, 2 / 3, 2 / 3],
+    [2 / 3, 1 / 3, 1 / 3],
+]
+
+
+def test_max_box_acc_v2_by_hand_with_the_protocols_min_max_scaling():
+    result = max_box_acc_v2(MBA_CAMS, MBA_GT, cam_thresholds=MBA_TAUS)  # normalize="minmax" by default
+    torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC_MINMAX))
+    assert result.max_box_acc == pytest.approx({0.3: 1.0, 0.5: 2 / 3, 0.7: 2 / 3})
+    assert result.best_threshold == pytest.approx({0.3: 0.05, 0.5: 0.05, 0.7: 0.05})
+    assert result.mean == pytest.approx(7 / 9)
+
+
+def test_max_box_acc_v2_min_max_ignores_an_offset_the_max_rule_does_not():
+    # A CAM that is negative off the object: min-max scaling sees the same map after any shift;
+    # dividing by the max does not (at tau = 0.5, -1 + 0.5 * 1 keeps only the peak... or all).
+    cam = t([[[-1.0, -1.0, -1.0, -1.0], [-1.0, 1.0, 0.2, -1.0], [-1.0, 0.2, 0.2, -1.0], [-1.0, -1.0, -1.0, -1.0]]])
+    gt = t([[1, 1, 3, 3]])
+    shifted = [max_box_acc_v2(cam + shift, gt, cam_thresholds=[0.5]).mean for shift in (0.0, 1.0, 5.0)]
+    assert shifted == [1.0, 1.0, 1.0]  # min-max: (0.2 + 1) / 2 = 0.6 >= 0.5 keeps the 2x2 block
+    # max rule: shift 0 keeps {>= 0.5} = the peak alone (IoU 1/4); shift 5 keeps {>= 3} = the whole map (1/4)
+    assert max_box_acc_v2(cam, gt, cam_thresholds=[0.5], normalize="max").mean == 0.0
+    assert max_box_acc_v2(cam + 5, gt, cam_thresholds=[0.5], normalize="max").mean == 0.0
+
+
+def test_max_box_acc_v2_constant_maps_and_normalize_none():
+    gt = t([[0, 0, 4, 4], [0, 0, 1, 1]])
+    flat = torch.full((2, 4, 4), 3.0)
+    # camlib: a constant map holds no location: its region is the whole map at every tau
+    result = max_box_acc_v2(flat, gt, cam_thresholds=[0.0, 0.5])
+    assert result.max_box_acc[0.5] == 0.5  # the first image's object fills the map
+    with pytest.raises(ValueError, match=r"\[0, 1\].*minmax"):
+        max_box_acc_v2(flat, gt, normalize="none")
+    scores = torch.zeros(2, 4, 4)
+    scores[1, 0, 0] = 0.9
+    # normalize="none": compared with tau as given; an all-zero map has no box above tau > 0: a miss
+    assert max_box_acc_v2(scores, gt, cam_thresholds=[0.5], normalize="none").box_acc[0].tolist() == [0.5, 0.5, 0.5]
+    with pytest.raises(ValueError, match="normalize='maximum'"):
+        max_box_acc_v2(scores, gt, normalize="maximum")
+    with pytest.raises(ValueError, match="convention='cv2'"):
+        max_box_acc_v2(scores, gt, convention="cv2")
+
+
+def test_max_box_acc_v2_reference_convention_by_hand():
+    # One 2x2 block at rows 1-2, columns 1-2 of a 5x5 map; gt numbers (1, 1, 3, 3).
+    cam = torch.zeros(1, 5, 5)
+    cam[0, 1:3, 1:3] = 1.0
+    gt = t([[1, 1, 3, 3]])
+    # camlib: the block's box is (1, 1, 3, 3): IoU 1
+    assert max_box_acc_v2(cam, gt, cam_thresholds=[0.5]).box_acc[0].tolist() == [1.0, 1.0, 1.0]
+    # wsolevaluation: boundingRect gives (1, 1, 3, 3) too, but read as inclusive corners it is 3x3
+    # pixels, and so is the gt: IoU 1; shrink the gt to (1, 1, 2, 2), a 2x2 inclusive box: IoU 4/9
+    reference = max_box_acc_v2(cam, t([[1, 1, 2, 2]]), cam_thresholds=[0.5], convention="wsolevaluation")
+    assert reference.box_acc[0].tolist() == pytest.approx([1.0, 0.0, 0.0])  # 4/9 = 0.44: >= 0.3 only
+    # a ring two pixels thick: the hole (rows, columns 3-5) has its own contour, over the pixels
+    # around it (rows, columns 2-6): boundingRect (2, 2, 7, 7); the outer contour gives (1, 1, 8, 8)
+    ring = torch.zeros(1, 9, 9)
+    ring[0, 1:8, 1:8] = 1.0
+    ring[0, 3:6, 3:6] = 0.0
+    exact = dict(cam_thresholds=[0.5], iou_thresholds=(1.0,))
+    assert max_box_acc_v2(ring, t([[2, 2, 7, 7]]), convention="wsolevaluation", **exact).mean == 1.0
+    assert max_box_acc_v2(ring, t([[1, 1, 8, 8]]), convention="wsolevaluation", **exact).mean == 1.0
+    assert max_box_acc_v2(ring, t([[2, 2, 7, 7]]), **exact).mean == 0.0  # camlib boxes components only
+    with pytest.raises(ValueError, match="image resolution"):
+        max_box_acc_v2(cam, gt * 2, image_size=(10, 10), convention="wsolevaluation")
 
 
 def test_max_box_acc_v2_uses_every_component_not_only_the_largest():
@@ -540,12 +615,17 @@ def test_max_box_acc_v2_default_grid_and_other_deltas():
     result = max_box_acc_v2(MBA_CAMS, MBA_GT)
     assert result.cam_thresholds.shape == (100,)
     torch.testing.assert_close(result.cam_thresholds[[0, 1, -1]], torch.tensor([0.0, 0.01, 0.99]))
-    # The finer grid holds taus in (0.1, 0.2], where A is already the block (IoU 1) and C still
-    # the whole map (IoU 0.5): all three images hit at delta = 0.5, first at tau = 0.11 (at 0.10
-    # A's 0.1s are exactly at the threshold and stay). MaxBoxAcc = (1, 1, 2/3), mean 8/9.
-    assert result.max_box_acc == pytest.approx({0.3: 1.0, 0.5: 1.0, 0.7: 2 / 3})
-    assert result.best_threshold[0.5] == pytest.approx(0.11)
-    assert result.mean == pytest.approx(8 / 9)
+    # With the max rule, the finer grid holds taus in (0.1, 0.2], where A is already the block
+    # (IoU 1) and C still the whole map (IoU 0.5): all three hit at delta = 0.5, first at tau = 0.11
+    # (at 0.10 A's 0.1s are exactly at the threshold and stay). MaxBoxAcc = (1, 1, 2/3), mean 8/9.
+    by_max = max_box_acc_v2(MBA_CAMS, MBA_GT, normalize="max")
+    assert by_max.max_box_acc == pytest.approx({0.3: 1.0, 0.5: 1.0, 0.7: 2 / 3})
+    assert by_max.best_threshold[0.5] == pytest.approx(0.11)
+    assert by_max.mean == pytest.approx(8 / 9)
+    # Min-max scaling sends C's background to 0: C is the whole map only at tau = 0, where A is the
+    # whole map too, so no tau serves both at delta = 0.5: MaxBoxAcc = (1, 2/3, 2/3), mean 7/9.
+    assert result.max_box_acc == pytest.approx({0.3: 1.0, 0.5: 2 / 3, 0.7: 2 / 3})
+    assert result.mean == pytest.approx(7 / 9)
     assert max_box_acc_v2(MBA_CAMS, MBA_GT, iou_thresholds=(1.0,), cam_thresholds=MBA_TAUS).mean == pytest.approx(2 / 3)
 
 
@@ -553,7 +633,7 @@ def test_max_box_acc_v2_with_several_gt_boxes_per_image_takes_the_best():
     decoy = t([[3, 3, 4, 4]])
     several = [torch.cat([decoy, MBA_GT[0:1]]), MBA_GT[1:2], torch.cat([MBA_GT[2:3], decoy, decoy])]
     result = max_box_acc_v2(MBA_CAMS, several, cam_thresholds=MBA_TAUS)
-    torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC))
+    torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC_MINMAX))
     # Image A's decoy is the map's corner pixel: at tau = 0 and 0.05 the whole map overlaps it
     # less (1/16) than the gt (0.25), so nothing changes; as its only gt, it ruins A.
     only_decoy = [decoy, MBA_GT[1:2], MBA_GT[2:3]]
@@ -562,7 +642,7 @@ def test_max_box_acc_v2_with_several_gt_boxes_per_image_takes_the_best():
 
 def test_max_box_acc_v2_in_image_pixels():
     result = max_box_acc_v2(MBA_CAMS, MBA_GT * 8, cam_thresholds=MBA_TAUS, image_size=(32, 32))
-    torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC))
+    torch.testing.assert_close(result.box_acc, torch.tensor(MBA_BOX_ACC_MINMAX))
 
 
 def test_max_box_acc_v2_refuses_bad_input():
