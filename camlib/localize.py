@@ -340,23 +340,11 @@ def _largest_component_boxes(mask: np.ndarray, values: np.ndarray, structure2d: 
 def _all_component_boxes(mask: np.ndarray, structure2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Boxes ``[K, 4]`` (map pixels, max exclusive, float64) of every component of a ``[B, h, w]``
     mask, in raster order of each component's first pixel, and the map ``[K]`` each lies in."""
-    _, h, w = mask.shape
-    hw = h * w
-    labels, n = _label(mask, structure2d)
-    index, lab = _foreground(labels)
-    rows, cols = (index % hw) // w, index % w
-    boxes = np.empty((n + 1, 4), dtype=np.int64)
-    boxes[:, :2] = np.iinfo(np.int64).max
-    boxes[:, 2:] = -1
-    np.minimum.at(boxes[:, 0], lab, cols)
-    np.minimum.at(boxes[:, 1], lab, rows)
-    np.maximum.at(boxes[:, 2], lab, cols)
-    np.maximum.at(boxes[:, 3], lab, rows)
-    owner = np.empty(n + 1, dtype=np.int64)
-    owner[lab] = index // hw
-    boxes = boxes[1:].astype(np.float64)
-    boxes[:, 2:] += 1
-    return boxes, owner[1:]
+    labels, _ = _label(mask, structure2d)
+    # find_objects gives each label's bounding slices (batch, rows, columns), in C, in label order
+    spans = [(c.start, r.start, c.stop, r.stop, b.start) for b, r, c in ndimage.find_objects(labels)]
+    spans = np.array(spans, dtype=np.int64).reshape(-1, 5)
+    return spans[:, :4].astype(np.float64), spans[:, 4]
 
 
 def _scale(boxes: torch.Tensor, map_size: tuple[int, int], image_size: tuple[int, int] | None) -> torch.Tensor:
@@ -701,9 +689,12 @@ def max_box_acc_v2(
             *and* the inner contour of every hole: the hole's box grown by one pixel on each
             side), corners clipped to ``w - 1`` and ``h - 1``, the box ``(0, 0, 0, 0)`` when no
             pixel passes, and the "+1" IoU of inclusive pixel corners. Every predicted box is
-            thus one pixel wider and taller than camlib's; at 28 x 28 the two conventions move
-            MaxBoxAccV2 by several points, at 224 x 224 by about one (tests/test_maxboxacc_reference.py
-            measures it). Needs maps at image resolution (no ``image_size``).
+            thus one pixel wider and taller than camlib's, and holes add boxes. On random
+            28 x 28 maps the conventions differ by up to several points of MaxBoxAccV2; the
+            effect shrinks as maps grow (tests/test_maxboxacc_reference.py measures it on random
+            maps, notebook 03 on CAMs of 64 x 64 canvases). Needs maps at image resolution (no
+            ``image_size``). Ground-truth boxes are read as inclusive corners here, so
+            ``(0, 0, 0, 0)`` is the pixel (0, 0).
 
     Returns:
         a ``MaxBoxAccV2Result``; ``.mean`` is MaxBoxAccV2, a float in [0, 1].
@@ -732,7 +723,9 @@ def max_box_acc_v2(
     deltas = _check_iou_thresholds(iou_thresholds)
     taus = _check_cam_thresholds(cam_thresholds)
     gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
-    _check_in_frame(gt_boxes, gt_owner, *_frame((h, w), size))
+    # inclusive corners in the reference convention: (0, 0, 0, 0) is pixel (0, 0), not an empty box
+    pixels_covered = gt_boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64) * (convention != "camlib")
+    _check_in_frame(pixels_covered, gt_owner, *_frame((h, w), size))
     scores, everywhere = _score_maps(cams, normalize)
     best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
     for t, tau in enumerate(taus.tolist()):
