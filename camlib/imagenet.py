@@ -497,7 +497,9 @@ def evaluate_ilsvrc(
             image pixels; ``None`` when the CAMs are already at the boxes' resolution.
         threshold: the CAM fraction of the box heuristic (the paper's 20 %).
         iou_threshold: ILSVRC's 0.5.
-        cam_thresholds: the taus of MaxBoxAccV2 (default ``camlib.localize``'s 0.00 .. 0.99).
+        cam_thresholds: the taus of MaxBoxAccV2 (default ``camlib.localize``'s 0.00 .. 0.99);
+            MaxBoxAccV2 follows Choe et al.'s protocol (each map min-max normalized, every
+            component boxed, ``camlib.localize.max_box_acc_v2``).
 
     Returns:
         ``{"n", "top1_cls", "top5_cls", "top1_loc", "top5_loc"[, "gt_known_loc", "max_box_acc_v2"]}``

@@ -2,10 +2,12 @@
 
 The experiment of notebook 03 and ``benchmarks/localization.py``, written once:
 
-1. ``WSOLSettings`` -- the data (``camlib.data.localization_splits``: one MNIST digit per
-   canvas, optional clutter), the network (``camlib.models.GAPNet``), its training and the
-   CAM threshold; ``settings_for(profile)`` gives the quick and full versions and
-   ``VARIANTS`` the changes the notebook studies (no clutter, a coarser CAM).
+1. ``WSOLSettings`` -- the data (``camlib.data.localization_splits``: one MNIST digit or
+   Fashion-MNIST garment per canvas, optional clutter), the network (``camlib.models.GAPNet``),
+   its training (GAP gets more epochs than GMP, so both reach about the same accuracy) and the
+   CAM threshold; ``settings_for(profile)`` gives the quick and full versions;
+   ``OBJECT_SIZES`` / ``size_variants`` the object sizes and types of the benchmark, and
+   ``VARIANTS`` other changes (no clutter, a coarser CAM).
 2. ``train_model`` -- one ``GAPNet`` (``pool="gap"`` or ``"gmp"``) for one seed, trained only
    on image labels with ``camlib.train.fit``; with ``checkpoint=True`` through
    ``camlib.train.fit_or_load`` so a rerun loads the weights (files ``wsol_*.pt`` in

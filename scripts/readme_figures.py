@@ -49,6 +49,8 @@ FIGURES = (
            "GAP (top) and GMP (bottom) CAMs on cluttered canvases: true box green, CAM box red (notebook 03)"),
     Figure("threshold_sweep", "03_gap_vs_gmp_localization", '"GAP": wsol.threshold_sweep(gap_pred)',
            "GT-known Loc, mean IoU and box size against the CAM threshold, GAP and GMP (notebook 03)"),
+    Figure("object_size", "03_gap_vs_gmp_localization", None,
+           "accuracy and localization metrics against object size, GAP and GMP, digits and garments (notebook 03)"),
     Figure("cam_vs_gradcam", "04_grad_cam_equivalence", "cams_predicted = class_activation_maps(maps, w, predicted)",
            "CAM (top) and Grad-CAM (bottom) of the predicted class: the same maps (notebook 04)"),
     # Tag only: offline, without ImageNet weights, notebook 05 draws the CAMs of untrained networks, which

@@ -359,3 +359,46 @@ def test_save_results_writes_numpy_and_tensors_and_never_loses_the_old_file(tmp_
         wsol.save_results(tmp_path, {"x": 1})
     with pytest.raises(TypeError, match="payload must be a dict"):
         wsol.save_results(tmp_path / "l.json", [1, 2])
+
+
+def test_size_variants_span_both_object_types_and_three_sizes():
+    variants = wsol.size_variants()
+    assert list(variants)[:3] == ["mnist small", "mnist medium", "mnist large"]
+    assert variants["fashion-mnist large"] == {"dataset": "fashion-mnist", "scale": (2.0, 2.2)}
+    assert variants["mnist small, no clutter"]["clutter"] == 0
+    assert "mnist small, no clutter" not in wsol.size_variants(["fashion-mnist"])
+    assert wsol.settings_for("quick").scale == wsol.OBJECT_SIZES["mnist"]["small"]  # the base setting
+    with pytest.raises(ValueError, match="datasets must be a list"):
+        wsol.size_variants("mnist")
+
+
+def test_shipped_results_cover_sizes_from_10_to_50_percent_both_pools_three_seeds():
+    results = wsol.load_results()  # camlib/results/localization_quick.json, read by notebook 03
+    rows = results["rows"]
+    needed = {"variant", "dataset", "object_area", "pool", "seed", "epochs", "accuracy", "maxboxacc_v2",
+              "maxboxacc_v2_max_rule", "maxboxacc_v2_wsolevaluation", "gt_known_loc", "pointing"}
+    assert all(needed <= set(row) for row in rows)
+    for name in wsol.size_variants():
+        for pool in ("gap", "gmp"):
+            seeds = {row["seed"] for row in rows if row["variant"] == name and row["pool"] == pool}
+            assert len(seeds) >= 3, (name, pool, seeds)
+    areas = {row["dataset"]: [] for row in rows}
+    for row in rows:
+        areas[row["dataset"]].append(row["object_area"])
+    assert set(areas) == {"mnist", "fashion-mnist"}
+    everything = [a for values in areas.values() for a in values]
+    assert min(everything) <= 0.12 and max(everything) >= 0.45
+    assert all(row["epochs"] == results["settings"]["gap_epochs"] for row in rows if row["pool"] == "gap")
+
+
+def test_load_results_names_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        wsol.load_results(tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{rows: ")
+    with pytest.raises(ValueError, match="is not JSON"):
+        wsol.load_results(broken)
+    partial = tmp_path / "partial.json"
+    partial.write_text('{"rows": []}')
+    with pytest.raises(ValueError, match=r"lacks \['summary', 'seeds', 'settings'\]"):
+        wsol.load_results(partial)
