@@ -15,7 +15,9 @@ Conventions (those of DESIGN.md and ``torchvision.ops``):
 * The thresholded region of a map M is ``{M >= threshold * max(M)}`` (``>=``: a pixel at
   exactly 20 % of the maximum is kept). Dividing M by its maximum first
   (``camlib.cam.normalize_cams(cams, "max")``) gives the same region, so raw and
-  max-normalized maps give the same boxes.
+  max-normalized maps give the same boxes. MaxBoxAccV2 is the exception: it follows Choe et
+  al.'s protocol, which min-max normalizes each map first (``max_box_acc_v2``; raw CAMs are
+  negative off the object, so its regions differ from the paper's rule at the same threshold).
 * A map whose maximum is <= 0 (all zero, or all negative) holds no positive evidence for
   the class anywhere; its region is the *whole map*, so its box is ``(0, 0, w, h)``. A
   constant positive map keeps every pixel and gets the same whole-map box. No input gives
@@ -412,7 +414,7 @@ def boxes_from_cam_all_components(
 ) -> torch.Tensor:
     """Boxes of *every* connected component of one thresholded map, as MaxBoxAccV2 uses them.
 
-    Choe et al. (CVPR 2020, Sec. 4.1, "MaxBoxAccV2") draw a box around each connected
+    MaxBoxAccV2 (Choe et al., TPAMI 2022, and clovaai/wsolevaluation) draws a box around each connected
     component of ``{cam >= threshold * max(cam)}`` rather than the largest one only.
 
     Args:
@@ -655,8 +657,12 @@ def max_box_acc_v2(
     normalize: str = "minmax",
     convention: str = "camlib",
 ) -> MaxBoxAccV2Result:
-    """MaxBoxAccV2 of Choe et al., "Evaluating Weakly Supervised Object Localization Methods
-    Right" (CVPR 2020, Sec. 4.1), by their protocol and reference code (clovaai/wsolevaluation).
+    """MaxBoxAccV2 of Choe et al. as their reference code computes it (clovaai/wsolevaluation).
+
+    MaxBoxAcc is defined in "Evaluating Weakly Supervised Object Localization Methods Right"
+    (CVPR 2020, Sec. 4.1); its V2 form (every component, IoU 0.3 / 0.5 / 0.7) in the reference
+    code and the journal version, "Evaluation for WSOL: Protocol, Metrics, and Datasets"
+    (TPAMI 2022, arXiv:2007.04178).
 
     The protocol: rescale every score map to [0, 1] by its minimum and maximum
     (``normalize_scoremap``); for each CAM threshold tau in ``0, 0.01, ..., 0.99`` draw a box
