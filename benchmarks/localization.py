@@ -50,6 +50,13 @@ def size_table(summary: list[dict], metric: str) -> str:
     return "\n".join(lines)
 
 
+def accuracy_gaps(summary: list[dict]) -> dict[str, float]:
+    """GAP's mean accuracy minus GMP's, per variant: how fair each comparison is."""
+    means = {(e["variant"], e["pool"]): e["accuracy"]["mean"] for e in summary}
+    return {variant: means[(variant, "gap")] - means[(variant, "gmp")]
+            for variant, pool in means if pool == "gap" and (variant, "gmp") in means}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=config.PROFILES, default=None,
@@ -114,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
         "rows": rows,
         "summary": summary,
+        "accuracy_gap_gap_minus_gmp": accuracy_gaps(summary),
         "paper_table2_error_percent": wsol.PAPER_TABLE2,
     })
     print(f"wrote {markdown} and {json_path}")

@@ -389,6 +389,9 @@ def test_shipped_results_cover_sizes_from_10_to_50_percent_both_pools_three_seed
     everything = [a for values in areas.values() for a in values]
     assert min(everything) <= 0.12 and max(everything) >= 0.45
     assert all(row["epochs"] == results["settings"]["gap_epochs"] for row in rows if row["pool"] == "gap")
+    # the fair fight: at matched accuracy, GAP's extra epochs bring it within about two points of GMP
+    gaps = results["accuracy_gap_gap_minus_gmp"]
+    assert set(gaps) == set(wsol.size_variants()) and all(abs(gap) <= 0.025 for gap in gaps.values()), gaps
 
 
 def test_load_results_names_what_is_wrong(tmp_path):
