@@ -4,6 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= quick
+# make lab opens the student notebooks; FOLDER=notebooks opens the masters, with the solutions.
+FOLDER ?= students
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
@@ -24,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: $(VENV)/.installed-notebooks
-	$(BIN)/jupyter lab notebooks/ $(LAB_FLAGS) $(ARGS)
+	$(BIN)/jupyter lab $(FOLDER)/ $(LAB_FLAGS) $(ARGS)
 
 # Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
 # their printed outputs are not compared). Settings live in pyproject.toml.
@@ -48,9 +50,10 @@ run: $(VENV)/.installed-notebooks
 		env -u MPLBACKEND $(BIN)/papermill "$$notebook" "build/executed/$$(basename $$notebook)" -p PROFILE $(PROFILE) || exit 1; \
 	done
 
-# Student notebooks: every cell tagged "solution" becomes a stub that sets its answers to None.
+# Student notebooks (students/, committed: the badges open them) and autograder zips (build/autograder/) from
+# the Otter-Grader masters in notebooks/, by Otter Assign. Run after editing a notebook; a test fails until then.
 students: $(VENV)/.installed-notebooks
-	$(BIN)/python -m camlib.exercises notebooks build/students
+	$(BIN)/python -m camlib.exercises notebooks students --autograder build/autograder
 
 clean:
 	rm -rf build .pytest_cache
@@ -61,7 +64,7 @@ clean:
 # kept as build/executed/NAME.ipynb.failed. MPLBACKEND is unset so that the kernel keeps its inline figures.
 EXECUTED := $(NOTEBOOKS:notebooks/%=build/executed/%)
 
-.PHONY: book figures
+.PHONY: book figures slides
 
 build/executed/%.ipynb: notebooks/%.ipynb | $(VENV)/.installed-notebooks
 	mkdir -p $(@D)
@@ -69,6 +72,11 @@ build/executed/%.ipynb: notebooks/%.ipynb | $(VENV)/.installed-notebooks
 
 book: $(EXECUTED) | $(VENV)/.installed-notebooks
 	$(BIN)/python scripts/build_book.py --executed build/executed --out build/book
+
+# Reveal.js slides of the executed notebooks (build/slides/NN_*.slides.html), by nbconvert: sections become
+# slides, figures and exercises sub-slides (scripts/build_slides.py). Presenting loads reveal.js from its CDN.
+slides: $(EXECUTED) | $(VENV)/.installed-notebooks
+	$(BIN)/python scripts/build_slides.py --executed build/executed --out build/slides
 
 # The README's figures (docs/figures/*.png), copied out of the executed notebooks.
 figures: $(EXECUTED) | $(VENV)/.installed-notebooks

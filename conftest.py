@@ -1,10 +1,5 @@
 """Settings for every test run, unit tests and notebooks alike.
 
-Exercise checks raise instead of printing ✗ (camlib.exercises, ``CAMLIB_EXERCISES=strict``), so
-executing a notebook with nbval proves that its ``solution`` cells pass their checks. Notebook
-kernels inherit this process's environment.
+The notebooks are Otter-Grader masters: executing one with nbval runs every exercise's tests,
+public and hidden, on the instructor's answer (camlib.exercises), so a wrong solution fails the run.
 """
-
-import os
-
-os.environ.setdefault("CAMLIB_EXERCISES", "strict")

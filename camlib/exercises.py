@@ -1,50 +1,40 @@
-"""Exercise checks with instant feedback, and the student versions of the notebooks.
+"""Exercises: the answer checks, and the student notebooks built from the masters with Otter-Grader.
 
-In a notebook, an exercise is three cells: a cell that sets the answer to ``None``, a cell
-tagged ``solution`` that holds the instructor's answer, and a check cell::
+The notebooks in ``notebooks/`` are Otter-Grader *master* notebooks (Otter Assign's format): each
+exercise is a question between ``# BEGIN QUESTION`` and ``# END QUESTION`` raw cells, its answer
+lines marked ``# SOLUTION`` (or a ``# BEGIN SOLUTION`` block), its tests exception-based functions
+that call :func:`expect`, whose sentence says what is wrong (``compare``). Executing a master runs
+every test on the instructor's answer, so the test suite proves the solutions; a hidden test runs
+there too, and in the autograder, never in the student's notebook.
 
-    check("Exercise 1 · M_c", M_ex, expected, hint="multiply each f_k by w_k and add")
-
-``check`` prints one line, ``✓`` or ``✗`` with what is wrong and the hint. For a student it never
-raises, so "Run all" goes on to the end. With ``CAMLIB_EXERCISES=strict`` (set by the test suite)
-a failed check raises :class:`ExerciseFailed`, so executing a notebook proves its solutions.
-
-``python -m camlib.exercises notebooks build/students`` writes the student versions: every
-``solution`` cell becomes a stub that sets the same names to ``None`` (or a function that
-returns ``None``), so each check reports "not answered yet".
+``python -m camlib.exercises notebooks students --autograder build/autograder`` (``make students``)
+runs Otter Assign on every master: ``students/`` gets each student notebook (one answer cell per
+question, ``...`` in place of the answer, a ``grader.check`` cell after it) and ``students/tests``
+their public tests; each autograder zip (public and hidden tests, for ``otter grade`` or Gradescope)
+goes to ``build/autograder``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
 import inspect
 import math
 import os
+import re
+import shutil
+import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 from pathlib import Path
 
 import numpy as np
 import torch
 
-STRICT_ENV = "CAMLIB_EXERCISES"
-SOLUTION_TAG = "solution"
-STUB_TAG = "exercise-stub"
-STUB_HEADER = "# Exercise: write your answer here, then run the check cell below."
-
-
-class ExerciseFailed(AssertionError):
-    """A check failed while ``CAMLIB_EXERCISES=strict``."""
-
-
-def _strict() -> bool:
-    return os.environ.get(STRICT_ENV, "").lower() == "strict"
-
-
-_NOT_ANSWERED = "not answered yet: replace None with your answer"
+_NOT_ANSWERED = "not answered yet: replace ... with your answer"
 _MAX_DEPTH = 20  # nesting deeper than this (or a list that holds itself) is not an answer
 _TOO_DEEP = "the answer is nested too deeply to compare (does a list hold itself?)"
 
@@ -112,7 +102,7 @@ def _equal(answer, expected) -> bool:
 
 
 def _compare(answer, expected, atol: float, rtol: float, depth: int) -> str | None:
-    if answer is None:
+    if answer is None or answer is Ellipsis:  # Ellipsis: Otter's placeholder, `answer = ...`
         return _NOT_ANSWERED
     if answer is expected:  # the very object (also ends a list that holds itself)
         return None
@@ -178,159 +168,105 @@ def compare(answer, expected, *, atol: float = 1e-4, rtol: float = 1e-4) -> str 
         return f"the answer could not be compared ({type(error).__name__}: {error})"
 
 
-def _report(name: str, problem: str | None, hint: str) -> bool:
-    if problem is None:
-        print(f"✓ {name}: correct")
-        return True
-    message = f"✗ {name}: {problem}." + (f" Hint: {hint}" if hint else "")
-    if _strict():
-        raise ExerciseFailed(message)
-    print(message)
-    return False
-
-
-def check(name: str, answer, expected, *, hint: str = "", atol: float = 1e-4, rtol: float = 1e-4) -> None:
-    """Say whether ``answer`` equals ``expected`` (see :func:`compare`), with ``hint`` when not.
-
-    Never raises for a student's answer; with ``CAMLIB_EXERCISES=strict`` a failure raises
-    :class:`ExerciseFailed`."""
-    _report(name, compare(answer, expected, atol=atol, rtol=rtol), hint)
-
-
-def _as_bool(result) -> bool | None:
-    """A bool for True / False, numpy's bools and one-element bool tensors or arrays; else None."""
-    if isinstance(result, bool | np.bool_):
-        return bool(result)
-    if isinstance(result, torch.Tensor) and result.dtype == torch.bool and result.numel() == 1:
-        return bool(result)
-    if isinstance(result, np.ndarray) and result.dtype == np.bool_ and result.size == 1:
-        return bool(result)
-    return None
-
-
-def _verdict(result) -> str | None:
-    """What a test's return value says: None or True pass, False fails, a sentence is the problem."""
-    if result is None:
-        return None
-    if isinstance(result, str):
-        return result.strip() or None  # an empty sentence says nothing is wrong
-    passed = _as_bool(result)
-    if passed is not None:
-        return None if passed else "the answer does not pass the test"
-    return f"the test returned {_short(result)}; a test returns None or True (pass), False or a sentence (fail)"
-
-
-def check_that(name: str, answer, test: Callable[[object], str | bool | None], *, hint: str = "") -> None:
-    """Check an answer that has no single expected value by ``test(answer)``, which returns
-    None or True (pass), False (fail), or a sentence saying what is wrong; a failed ``assert``
-    inside it fails with the assertion's message. A missing answer (None) is reported before
-    ``test`` runs; an exception from ``test`` is reported, never raised (except in strict mode,
-    as every failure)."""
-    if not callable(test):
-        raise TypeError(f"test must be a function of the answer (e.g. lambda answer: answer > 0), got {test!r:.60}")
-    problem = _NOT_ANSWERED if answer is None else None
-    if problem is None:
-        try:
-            problem = _verdict(test(answer))
-        except AssertionError as error:  # an assert-style test
-            problem = (str(error).splitlines() or ["the answer does not pass the test"])[0]
-        except Exception as error:  # a student's answer of the wrong kind: say so, don't trace
-            problem = f"checking it raised {type(error).__name__}: {error}"
-    _report(name, problem, hint)
+def expect(answer, expected, *, atol: float = 1e-4, rtol: float = 1e-4) -> None:
+    """Raise ``AssertionError`` saying what is wrong with ``answer`` (see :func:`compare`); used by
+    the notebooks' Otter-Grader tests, which show the student that sentence and the hint."""
+    problem = compare(answer, expected, atol=atol, rtol=rtol)
+    if problem is not None:
+        raise AssertionError(problem)
 
 
 # Student notebooks -------------------------------------------------------------------------
 
-def stub_for(solution: str) -> str:
-    """The stub that replaces a solution cell: each name the cell assigns at top level set to
-    None, each function it defines kept with its signature and a body that returns None."""
-    if not isinstance(solution, str):
-        raise TypeError(f"solution must be the source of a solution cell (a str), got {type(solution).__name__}")
-    lines = [STUB_HEADER]
-    try:
-        tree = ast.parse(solution)
-    except SyntaxError:  # IPython magics; the notebook's stub stays generic
-        return "\n".join(lines)
-    seen: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            define = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
-            lines += [f"{define} {node.name}({ast.unparse(node.args)}):", "    # your code here", "    return None"]
-            seen.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            lines += [f"class {node.name}:", "    pass  # your code here"]
-            seen.add(node.name)
-        else:
-            for name in _assigned_names(node):
-                if name not in seen:
-                    lines.append(f"{name} = None  # your answer")
-                    seen.add(name)
-    return "\n".join(lines)
+def _otter_assign(master: Path, out: Path) -> None:
+    """``otter assign`` on one master notebook; its own error, in full, when it refuses."""
+    command = [sys.executable, "-m", "otter", "assign", "--no-run-tests", "--no-pdfs", str(master), str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"otter assign failed on {master}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
 
-def _assigned_names(node: ast.AST):
-    """The names a statement binds, in order, also inside for / with / if blocks; not inside functions, classes,
-    lambdas or comprehensions, whose names are their own."""
-    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-        yield node.id
-    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
-              ast.DictComp, ast.GeneratorExp)
-    for child in ast.iter_child_nodes(node):
-        if not isinstance(child, scopes):
-            yield from _assigned_names(child)
+def _grader_cell(name: str, questions: list[str]):
+    import nbformat
+
+    listed = ", ".join(f'"{q}"' for q in questions)
+    return nbformat.v4.new_code_cell(
+        "# Otter-Grader runs this notebook's checks: grader.check(...) after each exercise.\n"
+        "import otter\n\n"
+        "from camlib.launch import student_tests\n\n"
+        f'grader = otter.Notebook("{name}.ipynb", tests_dir=student_tests([{listed}]))'
+    )
 
 
-def student_version(notebook):
-    """A copy of ``notebook`` (nbformat) with every ``solution`` cell replaced by its stub."""
-    if not hasattr(notebook, "cells"):
-        raise TypeError(f"notebook must be an nbformat notebook (nbformat.read(path, as_version=4)), "
-                        f"got {type(notebook).__name__}")
+def student_notebook(notebook, name: str):
+    """Otter's student notebook made launchable: its grader cell moved after the setup cell (on Colab
+    camlib and Otter are installed there first) and given the tests' folder, the badges pointed at
+    ``students/``. Returns a new notebook."""
     student = copy.deepcopy(notebook)
-    for cell in student.cells:
-        tags = cell.metadata.get("tags", [])
-        if cell.cell_type == "code" and SOLUTION_TAG in tags:
-            cell.source = stub_for(cell.source)
-            cell.metadata["tags"] = [STUB_TAG if tag == SOLUTION_TAG else tag for tag in tags]
-            cell.outputs, cell.execution_count = [], None
+    cells = [c for c in student.cells if not c.source.startswith("# Initialize Otter")]
+    questions = re.findall(r'grader\.check\("([\w-]+)"\)', "\n".join(c.source for c in cells))
+    if not questions:
+        raise ValueError(f"{name}: Otter wrote no grader.check cell; does the master have BEGIN QUESTION cells?")
+    setup = next(i for i, c in enumerate(cells) if c.cell_type == "code")
+    cells.insert(setup + 1, _grader_cell(name, questions))
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            cell.source = re.sub(r"(blob/[\w.-]+/|labpath=)notebooks(/|%2F)", r"\1students\2", cell.source)
+    student.cells = cells
     return student
 
 
-def write_student_notebooks(source: str | Path, target: str | Path) -> list[Path]:
-    """Write the student version of every ``NN_*.ipynb`` in ``source`` into ``target``."""
+def write_student_notebooks(source: str | Path, target: str | Path, autograder: str | Path | None = None) -> list[Path]:
+    """Run Otter Assign on every ``NN_*.ipynb`` master in ``source``: the student notebooks go to
+    ``target``, their public tests to ``target/tests`` and, when ``autograder`` is given, each
+    notebook's autograder zip (hidden tests included) to ``autograder/NN_name-autograder.zip``."""
     import nbformat
 
     source, target = Path(source), Path(target)
-    notebooks = sorted(source.glob("[0-9][0-9]_*.ipynb"))
-    if not notebooks:
+    masters = sorted(source.glob("[0-9][0-9]_*.ipynb"))
+    if not masters:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {source}; pass the notebooks/ folder")
     if target.resolve() == source.resolve():
         raise ValueError(f"target {target} is the source folder: the student versions would overwrite the "
-                         "solutions; give another folder, e.g. build/students")
+                         "solutions; give another folder, e.g. students")
     if target.exists() and not target.is_dir():
         raise NotADirectoryError(f"target {target} is a file: give a folder for the student notebooks")
-    target.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in notebooks:
-        try:
-            notebook = nbformat.read(path, as_version=4)
-        except Exception as error:  # not JSON, not a notebook, an unknown nbformat version
-            raise ValueError(f"{path} is not a readable notebook ({type(error).__name__}: {error}); "
-                             "restore it from git") from error
-        out = target / path.name
-        nbformat.write(student_version(notebook), out)
-        written.append(out)
+    with tempfile.TemporaryDirectory() as scratch:
+        built = Path(scratch)
+        for master in masters:
+            try:
+                nbformat.read(master, as_version=4)
+            except Exception as error:  # not JSON, not a notebook, an unknown nbformat version
+                raise ValueError(f"{master} is not a readable notebook ({type(error).__name__}: {error}); "
+                                 "restore it from git") from error
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # each run is its own process
+            list(pool.map(lambda master: _otter_assign(master, built / master.stem), masters))
+        (target / "tests").mkdir(parents=True, exist_ok=True)
+        for master in masters:  # only once every notebook was assigned: a failure writes nothing
+            out = built / master.stem
+            student = student_notebook(nbformat.read(out / "student" / master.name, as_version=4), master.stem)
+            nbformat.write(student, target / master.name)
+            written.append(target / master.name)
+            for test in sorted((out / "student" / "tests").glob("*.py")):
+                shutil.copyfile(test, target / "tests" / test.name)
+            if autograder is not None:
+                Path(autograder).mkdir(parents=True, exist_ok=True)
+                (zipped,) = (out / "autograder").glob("*.zip")
+                shutil.copyfile(zipped, Path(autograder) / f"{master.stem}-autograder.zip")
     return written
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m camlib.exercises",
-        description="Write student notebooks: every cell tagged 'solution' becomes a stub.",
+        description="Student notebooks and autograders from the master notebooks, with Otter Assign.",
     )
-    parser.add_argument("source", nargs="?", default="notebooks", help="folder of solution notebooks")
-    parser.add_argument("target", nargs="?", default="build/students", help="folder for the student notebooks")
+    parser.add_argument("source", nargs="?", default="notebooks", help="folder of master (solution) notebooks")
+    parser.add_argument("target", nargs="?", default="students", help="folder for the student notebooks")
+    parser.add_argument("--autograder", default=None, help="folder for the autograder zips (hidden tests)")
     args = parser.parse_args(argv)
-    for path in write_student_notebooks(args.source, args.target):
+    for path in write_student_notebooks(args.source, args.target, args.autograder):
         print(f"wrote {path}")
     return 0
 

@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 import tomllib
+import urllib.request
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -20,10 +21,12 @@ from pathlib import Path
 import torch
 
 from camlib.config import project_root
+from camlib.network import DEFAULT_TIMEOUT, network_timeout
 
 BRANCH = "main"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+FOLDERS = ("students", "notebooks")
 
 
 def repository_url() -> str:
@@ -51,30 +54,65 @@ def _notebook_name(notebook: str) -> str:
     """``"01_cam_equations"`` from that name, with or without ``notebooks/`` and ``.ipynb``."""
     if not isinstance(notebook, str):
         raise TypeError(f"notebook must be a name like '01_cam_equations', got {notebook!r}")
-    name = notebook.strip().removeprefix("notebooks/").removesuffix(".ipynb")
+    name = notebook.strip().removeprefix("notebooks/").removeprefix("students/").removesuffix(".ipynb")
     if not re.fullmatch(r"[\w.-]+", name):  # a link cannot carry an empty name, a folder or spaces
         raise ValueError(f"notebook={notebook!r}: give the name of a notebook in notebooks/, e.g. '01_cam_equations'")
     return name
 
 
-def colab_url(notebook: str, url: str | None = None) -> str:
-    """Colab's link to ``notebooks/<notebook>.ipynb`` on the main branch (``notebook`` may carry
-    the ``.ipynb`` suffix and the ``notebooks/`` folder)."""
+def _folder(folder: str) -> str:
+    if folder not in FOLDERS:
+        raise ValueError(f"folder={folder!r}: notebooks live in {' or '.join(FOLDERS)} "
+                         "(students: the versions students fill in; notebooks: the solutions)")
+    return folder
+
+
+def colab_url(notebook: str, url: str | None = None, folder: str = "students") -> str:
+    """Colab's link to ``<folder>/<notebook>.ipynb`` on the main branch (``notebook`` may carry
+    the ``.ipynb`` suffix and a folder). Students get ``students/``, instructors ``notebooks/``."""
     notebook = _notebook_name(notebook)
     repo = _owner_and_name(url or repository_url())
-    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/notebooks/{notebook}.ipynb"
+    return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{_folder(folder)}/{notebook}.ipynb"
 
 
-def binder_url(notebook: str | None = None, url: str | None = None) -> str:
-    """Binder's link that opens JupyterLab on ``notebook`` (or on the notebooks folder)."""
-    path = f"notebooks%2F{_notebook_name(notebook)}.ipynb" if notebook is not None else "notebooks"
+def binder_url(notebook: str | None = None, url: str | None = None, folder: str = "students") -> str:
+    """Binder's link that opens JupyterLab on ``notebook`` (or on the folder)."""
+    folder = _folder(folder)
+    path = f"{folder}%2F{_notebook_name(notebook)}.ipynb" if notebook is not None else folder
     return f"https://mybinder.org/v2/gh/{_owner_and_name(url or repository_url())}/{BRANCH}?labpath={path}"
 
 
-def badges(notebook: str | None = None, url: str | None = None) -> str:
+def badges(notebook: str | None = None, url: str | None = None, folder: str = "students") -> str:
     """The Markdown of the two launch badges, for one notebook or (None) for the whole suite."""
-    colab = colab_url(notebook or "01_cam_equations", url)
-    return f"[![Open In Colab]({COLAB_BADGE})]({colab}) [![Binder]({BINDER_BADGE})]({binder_url(notebook, url)})"
+    colab = colab_url(notebook or "01_cam_equations", url, folder)
+    return (f"[![Open In Colab]({COLAB_BADGE})]({colab}) "
+            f"[![Binder]({BINDER_BADGE})]({binder_url(notebook, url, folder)})")
+
+
+def student_tests(questions: list[str], folder: str | Path = "tests", timeout: float = DEFAULT_TIMEOUT) -> str:
+    """The folder of a student notebook's public tests, for ``otter.Notebook(tests_dir=...)``.
+
+    Beside a student notebook (``students/tests``, Binder, a clone) they are already there. Colab
+    opens the notebook alone, so there each missing test is fetched from the repository's
+    ``students/tests`` (with a timeout). Elsewhere a missing test is an error that says where to run."""
+    folder = Path(folder)
+    missing = [q for q in questions if not (folder / f"{q}.py").is_file()]
+    if missing and not on_colab():
+        raise FileNotFoundError(
+            f"the checks {missing} are not in {folder.resolve()}: open the student notebook inside the "
+            "students/ folder of the repository (its tests/ lie beside it), or rebuild them with `make students`")
+    if missing:
+        repo = _owner_and_name(repository_url())
+        folder.mkdir(parents=True, exist_ok=True)
+        with network_timeout(timeout):
+            for question in missing:
+                url = f"https://raw.githubusercontent.com/{repo}/{BRANCH}/students/tests/{question}.py"
+                with urllib.request.urlopen(url) as response:
+                    text = response.read().decode()
+                staged = folder / f".{question}.py.part"  # a broken download never poses as a test
+                staged.write_text(text)
+                staged.replace(folder / f"{question}.py")
+    return str(folder)
 
 
 # The three places a URL appears, each with the part that must follow the repository URL.
@@ -99,11 +137,12 @@ def with_repository(text: str, url: str | None = None) -> str:
 
 
 def sync_links(root: str | Path, *, write: bool) -> list[Path]:
-    """The files under ``root`` (README.md, notebooks/NN_*.ipynb) whose links disagree with
+    """The files under ``root`` (README.md, notebooks/ and students/NN_*.ipynb) whose links disagree with
     the repository URL; rewritten in place when ``write``."""
     root = Path(root)
     stale = []
-    for path in [root / "README.md", *sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))]:
+    notebooks = [path for folder in FOLDERS for path in sorted((root / folder).glob("[0-9][0-9]_*.ipynb"))]
+    for path in [root / "README.md", *notebooks]:
         text = path.read_text()
         fixed = with_repository(text)
         if fixed != text:

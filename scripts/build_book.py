@@ -339,6 +339,16 @@ def freeze_widgets(nb: nbformat.NotebookNode) -> int:
 # ---------------------------------------------------------------- MathJax
 
 
+def drop_otter_markers(nb: nbformat.NotebookNode) -> int:
+    """Remove Otter Assign's raw marker cells (``# BEGIN QUESTION``, ``# ASSIGNMENT CONFIG``, ...): they
+    structure the master for the student build and mean nothing to a reader. Returns how many."""
+    marker = re.compile(r"#\s*(BEGIN|END|ASSIGNMENT CONFIG)\b")
+    kept = [c for c in nb.cells if not (c.cell_type == "raw" and marker.match(c.source))]
+    dropped = len(nb.cells) - len(kept)
+    nb.cells = kept
+    return dropped
+
+
 def mathjax_url(mode: str, out_dir: Path) -> tuple[str, str]:
     """(url for the pages, a sentence for the index footer). ``auto``: a local copy of MathJax 2
     from jupyter-server-mathjax when installed, else the CDN; ``cdn``: nbconvert's CDN URL;
@@ -446,6 +456,7 @@ def build_book(executed_dir: Path | str, out_dir: Path | str, *, mathjax: str = 
     for position, (chapter, nb) in enumerate(zip(chapters, notebooks, strict=True)):
         nb = copy.deepcopy(nb)
         freeze_widgets(nb)
+        drop_otter_markers(nb)
         nb.metadata["title"] = chapter.title
         resources = {
             "metadata": {"name": chapter.stem},

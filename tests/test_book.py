@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
@@ -66,7 +66,9 @@ def executed(tmp_path: Path) -> dict:
         new_markdown_cell("# 01 · Alpha maps\n\n[![Binder](https://example.org/b.svg)](https://example.org)\n\n"
                           "An opening paragraph.\n\n**Learning goals**\n\n- Goal one, with $M_c(x, y)$\n"
                           "- Goal two,\n  on two lines\n\nTime: a second."),
+        new_raw_cell("# ASSIGNMENT CONFIG\nname: 01_alpha"),
         new_code_cell("PROFILE = None", metadata={"tags": ["parameters"]}),
+        new_raw_cell("# BEGIN QUESTION\nname: ex01_1"),
         new_code_cell("show_first()", metadata={"tags": ["figure:first"]}, outputs=[image_output(first)]),
         new_markdown_cell("## A section"),
         new_code_cell("plot_second()  # marker-second", outputs=[image_output(second)]),
@@ -135,6 +137,7 @@ def test_pages_embed_their_figures_and_link_to_each_other(executed, tmp_path):
         assert src.startswith(("data:", "https://")) or (out / src).is_file()
 
     assert '<title>01 · Alpha maps</title>' in alpha
+    assert "BEGIN QUESTION" not in alpha and "ASSIGNMENT CONFIG" not in alpha  # Otter's markers dropped
     assert 'href="index.html"' in alpha and 'href="02_beta.html"' in alpha
     assert 'href="01_alpha.html"' in beta and 'href="index.html"' in beta
     assert "profile quick in 7.4 s on 2026-01-02" in alpha
@@ -230,3 +233,22 @@ def test_timings_table_has_a_row_per_notebook_and_a_column_per_run(executed, tmp
         "| 01_alpha | 7.4 s (quick) | 2 min 05 s (quick) |",
         "| 02_beta | 75 s (quick) | – |",
     ]
+
+
+build_slides_module = load_script("build_slides")
+
+
+def test_slides_start_at_sections_and_skip_otters_markers_and_tests(executed, tmp_path):
+    (page,) = [p for p in build_slides_module.build_slides(executed["dir"], tmp_path / "slides")
+               if p.name == "01_alpha.slides.html"]
+    text = page.read_text()
+    assert "reveal" in text and "<section" in text
+    assert "BEGIN QUESTION" not in text and "ASSIGNMENT CONFIG" not in text
+    kinds = [build_slides_module.slide_type(c) for c in nbformat.read(executed["dir"] / "01_alpha.ipynb", 4).cells]
+    assert kinds[0] == "slide" and kinds.count("skip") >= 3  # the title; two markers and the parameters
+    assert "subslide" in kinds  # the figure
+
+
+def test_slides_without_executed_notebooks_say_what_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `make run` first"):
+        build_slides_module.build_slides(tmp_path, tmp_path / "slides")

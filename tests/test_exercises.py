@@ -1,7 +1,9 @@
-"""camlib.exercises: the checks, the stubs, and the student notebooks generated from the solutions."""
+"""camlib.exercises: the answer checks, and the student notebooks Otter-Grader builds from the masters."""
 
-import os
+import io
+import json
 import re
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -9,31 +11,13 @@ import pytest
 import torch
 from nbclient import NotebookClient
 
-from camlib.exercises import (
-    SOLUTION_TAG,
-    STUB_TAG,
-    ExerciseFailed,
-    check,
-    check_that,
-    compare,
-    stub_for,
-    student_version,
-    write_student_notebooks,
-)
+from camlib import launch
+from camlib.exercises import compare, expect, student_notebook, write_student_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHECK_CALL = re.compile(r"^check(_that)?\(", re.MULTILINE)
-
-
-@pytest.fixture
-def lenient(monkeypatch):
-    monkeypatch.delenv("CAMLIB_EXERCISES", raising=False)
-
-
-@pytest.fixture
-def strict(monkeypatch):
-    monkeypatch.setenv("CAMLIB_EXERCISES", "strict")
+STUDENTS = ROOT / "students"
+QUESTION = re.compile(r"# BEGIN QUESTION\s*\nname: (\w+)")
 
 
 # compare: what is wrong, in words -----------------------------------------------------------
@@ -48,7 +32,7 @@ def test_compare_accepts_equal_values_of_different_types():
 
 
 def test_compare_names_the_problem():
-    assert compare(None, 1.0) == "not answered yet: replace None with your answer"
+    assert compare(None, 1.0) == "not answered yet: replace ... with your answer"
     assert compare(torch.zeros(2), torch.zeros(3)) == "shape [2] where [3] is expected"
     assert compare(2.5, 1.0) == "got 2.5, which is not the expected value"
     assert compare(torch.tensor([1.0, 2.0, 5.0]), [1.0, 2.0, 3.0]) == "1 of 3 values differ, first at index (2,): got 5"
@@ -57,124 +41,19 @@ def test_compare_names_the_problem():
     assert compare("seven", 7).startswith("expected a number or a tensor, got str")
 
 
-def test_check_prints_pass_and_fail_with_the_hint(lenient, capsys):
-    check("Exercise 1", torch.tensor([2.0, 3.0]), [2.0, 3.0], hint="never shown")
-    check("Exercise 2", None, 60, hint="Z = h·w")
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [
-        "✓ Exercise 1: correct",
-        "✗ Exercise 2: not answered yet: replace None with your answer. Hint: Z = h·w",
-    ]
+def test_otters_placeholder_is_not_an_answer():
+    assert compare(..., 1.0) == "not answered yet: replace ... with your answer"
+    assert compare([1.0, ...], [1.0, 2.0]).startswith("at item 1: ")
 
 
-def test_strict_mode_raises_with_the_same_message(strict):
-    check("ok", 1.0, 1.0)  # a pass never raises
-    with pytest.raises(ExerciseFailed, match=r"✗ Exercise 2: got 59, which is not the expected value\. Hint: h·w"):
-        check("Exercise 2", 59, 60, hint="h·w")
-    assert issubclass(ExerciseFailed, AssertionError)
-
-
-def test_check_that_runs_the_test_and_reports_its_exceptions(lenient, capsys):
-    positive = lambda answer: None if answer > 0 else "the value must be positive"  # noqa: E731
-    check_that("a", 3, positive)
-    check_that("b", -1, positive, hint="h")
-    check_that("c", "x", positive)
-    check_that("d", None, positive)
-    out = capsys.readouterr().out.splitlines()
-    assert out[0] == "✓ a: correct"
-    assert out[1] == "✗ b: the value must be positive. Hint: h"
-    assert out[2].startswith("✗ c: checking it raised TypeError")
-    assert out[3] == "✗ d: not answered yet: replace None with your answer."
-
-
-# stubs ---------------------------------------------------------------------------------------
-
-def test_stub_sets_every_assigned_name_to_none_and_keeps_function_signatures():
-    solution = (
-        "M_ex = torch.tensor([1.0])  # a comment\n"
-        "S_ex, (a, b) = 1.0, (2, 3)\n"
-        "total: float = 0.0\n"
-        "M_ex = M_ex * 2\n"
-        "def box(cam, threshold=0.2, *, k=1):\n"
-        "    return cam\n"
-        "plt.show()\n"
-    )
-    assert stub_for(solution).splitlines()[1:] == [
-        "M_ex = None  # your answer",
-        "S_ex = None  # your answer",
-        "a = None  # your answer",
-        "b = None  # your answer",
-        "total = None  # your answer",
-        "def box(cam, threshold=0.2, *, k=1):",
-        "    # your code here",
-        "    return None",
-    ]
-    namespace = {}
-    exec(stub_for(solution), namespace)  # the stub itself runs
-    assert namespace["M_ex"] is None and namespace["box"](1) is None
-
-
-def test_student_version_replaces_only_solution_cells():
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("answer = None"),
-        nbformat.v4.new_code_cell("answer = 42", metadata={"tags": [SOLUTION_TAG]}),
-        nbformat.v4.new_code_cell("check('e', answer, 42)"),
-    ])
-    student = student_version(notebook)
-    assert [c.source for c in student.cells][::2] == ["answer = None", "check('e', answer, 42)"]
-    assert "answer = None  # your answer" in student.cells[1].source and "42" not in student.cells[1].source
-    assert student.cells[1].metadata["tags"] == [STUB_TAG]
-    assert notebook.cells[1].source == "answer = 42"  # the solution notebook is untouched
-
-
-def test_write_student_notebooks_refuses_a_folder_without_notebooks(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
-        write_student_notebooks(tmp_path, tmp_path / "out")
-
-
-# the real notebooks --------------------------------------------------------------------------
-
-def exercise_cells(notebook) -> tuple[list[int], list[int]]:
-    solutions = [i for i, c in enumerate(notebook.cells) if SOLUTION_TAG in c.metadata.get("tags", [])]
-    checks = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and CHECK_CALL.search(c.source)]
-    return solutions, checks
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_notebook_has_checked_exercises(path):
-    solutions, checks = exercise_cells(nbformat.read(path, as_version=4))
-    assert 2 <= len(solutions) <= 4, f"{path.name}: {len(solutions)} solution cells; the course wants 2 to 4"
-    for solution in solutions:
-        assert any(c > solution for c in checks), f"{path.name}: the solution in cell {solution} has no check after it"
-    for cell in (nbformat.read(path, as_version=4).cells[i] for i in checks):
-        assert "hint=" in cell.source, f"{path.name}: every check gives a hint:\n{cell.source}"
-
-
-def test_the_suite_runs_notebooks_in_strict_mode():
-    # conftest.py sets it for nbval's kernels: a solution that fails its check fails the run.
-    assert os.environ.get("CAMLIB_EXERCISES") == "strict"
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_student_notebook_fails_every_check(path, tmp_path, monkeypatch):
-    """The generated student notebook, run up to its last check, reports every exercise as
-    failed ("not answered yet"); the solution notebook passes them (nbval runs it strictly)."""
-    monkeypatch.setenv("CAMLIB_EXERCISES", "strict")
-    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    (student_path,) = [p for p in write_student_notebooks(path.parent, tmp_path) if p.name == path.name]
-    student = nbformat.read(student_path, as_version=4)
-    solutions, checks = exercise_cells(student)
-    assert not solutions and sum(STUB_TAG in c.metadata.get("tags", []) for c in student.cells) >= 2
-    student.cells = student.cells[: max(checks) + 1]  # what follows the last check is prose
-    NotebookClient(student, timeout=600, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    for i in checks:
-        errors = [o for o in student.cells[i].outputs if o.output_type == "error"]
-        assert errors and errors[0].ename == "ExerciseFailed", (
-            f"{path.name} cell {i} should fail its check in the student version:\n{student.cells[i].source}\n"
-            f"outputs: {[o.get('ename') or o.get('text', '')[:200] for o in student.cells[i].outputs]}"
-        )
-        assert "not answered yet" in errors[0].evalue
+def test_expect_raises_the_sentence_of_compare():
+    expect(torch.tensor([2.0, 3.0]), [2.0, 3.0])
+    with pytest.raises(AssertionError, match=r"^got 59, which is not the expected value$"):
+        expect(59, 60)
+    with pytest.raises(AssertionError, match="not answered yet"):
+        expect(..., torch.ones(2))
+    with pytest.raises(ValueError, match="a tolerance is a finite number"):
+        expect(1.0, 1.0, atol=-1)
 
 
 # hostile answers: check never raises for a student ----------------------------------------
@@ -235,91 +114,169 @@ def test_compare_edge_values_that_match():
     assert compare([loop], [[[[1]]]]).startswith("at item 0")
 
 
-def test_check_of_any_answer_prints_and_never_raises(lenient, capsys):
-    loop = []
-    loop.append(loop)
-    check("dict", {"a": torch.ones(2)}, {"a": torch.ones(2)})
-    for answer in (_Unfriendly(), loop, print, {"a": torch.ones(3)}, [torch.ones(2)] * 3, float("nan")):
-        check("hostile", answer, {"a": torch.ones(2)})
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "✓ dict: correct"
-    assert len(lines) == 7 and all(line.startswith("✗ hostile: ") for line in lines[1:])
+# the masters and the student notebooks Otter Assign builds from them -------------------------
+
+def questions(notebook) -> dict[str, dict]:
+    """Each question of a master: its answer cell's source and its test cells."""
+    found, current, part = {}, None, None
+    for cell in notebook.cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw":
+            match = QUESTION.match(text)
+            if match:
+                current = found.setdefault(match.group(1), {"answers": [], "tests": []})
+            elif text in ("# BEGIN SOLUTION", "# BEGIN TESTS"):
+                part = "answers" if "SOLUTION" in text else "tests"
+            elif text.startswith("# END"):
+                part = None if text != "# END QUESTION" else part
+                current = None if text == "# END QUESTION" else current
+        elif current is not None and part is not None and cell.cell_type == "code":
+            current[part].append(cell.source)
+    return found
 
 
-def test_check_that_reads_true_false_asserts_and_sentences(lenient, capsys):
-    def above_five(answer):
-        assert answer > 5, "must be above 5"
-
-    tests = [
-        lambda answer: True,
-        lambda answer: torch.tensor(answer) > 0,  # a one-element bool tensor
-        lambda answer: "",  # an empty sentence says nothing is wrong
-        lambda answer: False,
-        above_five,
-        lambda answer: 3,
-        lambda answer: {}["key"],
-    ]
-    for test in tests:
-        check_that("x", 3, test)
-    assert capsys.readouterr().out.splitlines() == [
-        "✓ x: correct",
-        "✓ x: correct",
-        "✓ x: correct",
-        "✗ x: the answer does not pass the test.",
-        "✗ x: must be above 5.",
-        "✗ x: the test returned 3; a test returns None or True (pass), False or a sentence (fail).",
-        "✗ x: checking it raised KeyError: 'key'.",
-    ]
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """Every student notebook, its public tests and its autograder, built once by Otter Assign."""
+    out = tmp_path_factory.mktemp("assign")
+    write_student_notebooks(ROOT / "notebooks", out / "students", out / "autograder")
+    return out / "students", out / "autograder"
 
 
-def test_strict_mode_raises_for_hostile_answers_with_the_reason(strict):
-    check("dict", {"a": torch.ones(2)}, {"a": torch.ones(2)})  # passes: no raise
-    check_that("true", 1, lambda answer: True)
-    with pytest.raises(ExerciseFailed, match=r"✗ d: at key 'a': shape \[3\] where \[2\] is expected\."):
-        check("d", {"a": torch.ones(3)}, {"a": torch.ones(2)})
-    with pytest.raises(ExerciseFailed, match="does not pass the test"):
-        check_that("false", 1, lambda answer: False)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_master_has_two_to_four_graded_questions_with_hints(path):
+    found = questions(nbformat.read(path, as_version=4))
+    assert 2 <= len(found) <= 4, f"{path.name}: {len(found)} graded questions; the course wants 2 to 4"
+    for name, question in found.items():
+        assert name.startswith(f"ex{path.name[:2]}_"), f"{path.name}: question {name} is not named ex{path.name[:2]}_N"
+        assert len(question["answers"]) == 1, f"{name}: one answer cell, so the student has one place to answer"
+        assert "SOLUTION" in question["answers"][0], f"{name}: the answer cell marks its solution lines"
+        public = [t for t in question["tests"] if "hidden: true" not in t]
+        assert public and all("failure_message:" in t for t in public), f"{name}: every public test gives a hint"
 
 
-# red-team findings ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("tolerance", [-1, float("nan"), float("inf"), "big", None, True])
-def test_a_tolerance_that_is_no_finite_number_is_the_instructors_error(tolerance):
-    with pytest.raises(ValueError, match="a tolerance is a finite number >= 0"):
-        compare(1.0, 1.5, atol=tolerance)
-    with pytest.raises(ValueError, match="rtol="):
-        check("e", 1.0, 1.0, rtol=tolerance)
-
-
-def test_check_that_needs_a_test_function(strict):
-    with pytest.raises(TypeError, match="test must be a function of the answer"):
-        check_that("e", 1, "answer == 1")
+def test_the_committed_student_notebooks_are_the_ones_otter_builds(built):
+    students, _ = built
+    for path in sorted(students.glob("*.ipynb")):
+        fresh = nbformat.read(path, as_version=4)
+        committed = nbformat.read(STUDENTS / path.name, as_version=4)
+        assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in fresh.cells], (
+            f"students/{path.name} is out of date with notebooks/{path.name}: run `make students`")
+    fresh_tests = {p.name: p.read_text() for p in (students / "tests").glob("*.py")}
+    committed_tests = {p.name: p.read_text() for p in (STUDENTS / "tests").glob("*.py")}
+    assert committed_tests == fresh_tests, "students/tests is out of date: run `make students`"
 
 
-def test_stubs_keep_classes_and_async_functions_and_names_bound_in_blocks():
-    with pytest.raises(TypeError, match="solution must be the source of a solution cell"):
-        stub_for(None)
-    stub = stub_for("for i in range(3):\n    y = [j for j in range(i)]\nclass A:\n    x = 1\nasync def f(a):\n"
-                    "    q = a\n    return q\n")
-    assert stub.splitlines()[1:] == ["i = None  # your answer", "y = None  # your answer", "class A:",
-                                     "    pass  # your code here", "async def f(a):", "    # your code here",
-                                     "    return None"]
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_student_notebook_shows_an_answer_or_a_test(path):
+    """No line of a solution appears in the student notebook, unless the master shows that very line
+    elsewhere too (``plt.show()``, ``try:``); no test, no expected value."""
+    master, student = nbformat.read(path, as_version=4), nbformat.read(STUDENTS / path.name, as_version=4)
+    text = "\n".join(c.source for c in student.cells)
+    assert "SOLUTION" not in text and "def test_" not in text and "expect(" not in text
+    found = questions(master)
+    in_question = {source for q in found.values() for source in q["answers"] + q["tests"]}
+    elsewhere = {line.strip() for c in master.cells if c.source not in in_question for line in c.source.splitlines()}
+    for name, question in found.items():
+        answer = question["answers"][0]
+        solution = re.findall(r"^(.*?)\s*# SOLUTION$", answer, flags=re.M)
+        solution += re.findall(r"# BEGIN SOLUTION[^\n]*\n(.*?)# END SOLUTION", answer, flags=re.S)
+        for line in {line.strip() for block in solution for line in block.splitlines()} - elsewhere - {""}:
+            assert line not in text, f"{name}: the student notebook shows the solution line {line!r}"
+        assert f'grader.check("{name}")' in text
+        for test in (t for t in question["tests"] if "hidden: true" in t):
+            function = re.search(r"def (\w+)", test).group(1)
+            assert function not in (STUDENTS / "tests" / f"{name}.py").read_text(), f"{name}: {function} is hidden"
 
 
-def test_student_versions_never_overwrite_the_solutions_and_damaged_notebooks_are_named(tmp_path):
-    with pytest.raises(TypeError, match="nbformat notebook"):
-        student_version({"cells": []})
-    source = tmp_path / "notebooks"
-    source.mkdir()
-    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", metadata={"tags": [SOLUTION_TAG]})])
-    nbformat.write(notebook, source / "01_a.ipynb")
-    solution = (source / "01_a.ipynb").read_text()
-    with pytest.raises(ValueError, match="the student versions would overwrite the solutions"):
-        write_student_notebooks(source, source)
-    assert (source / "01_a.ipynb").read_text() == solution
-    (tmp_path / "a_file").write_text("")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_student_badges_open_the_student_notebook(path):
+    title = nbformat.read(STUDENTS / path.name, as_version=4).cells[0].source
+    assert f"/blob/main/students/{path.name}" in title and f"labpath=students%2F{path.name}" in title
+    assert "notebooks/" not in title and "notebooks%2F" not in title
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_student_fails_every_check_until_the_right_answer_is_typed_in(path, built, tmp_path, monkeypatch):
+    """The student notebook as shipped: every check, public and hidden, fails. Then the right
+    answer goes into the answer cell (the master's) and is run again: every check passes."""
+    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    students, autograder = built
+    hidden = tmp_path / "hidden"
+    with zipfile.ZipFile(autograder / f"{path.stem}-autograder.zip") as bundle:
+        for member in bundle.namelist():
+            if member.startswith("tests/"):
+                (hidden / member).parent.mkdir(parents=True, exist_ok=True)
+                (hidden / member).write_bytes(bundle.read(member))
+    answers = {name: q["answers"][0] for name, q in questions(nbformat.read(path, as_version=4)).items()}
+    student = nbformat.read(students / path.name, as_version=4)
+    code = nbformat.v4.new_code_cell
+    cells = []
+    for cell in student.cells:
+        cells.append(cell)
+        if cell.source.startswith("# Otter-Grader runs"):
+            hidden_grader = f'_hidden = otter.Notebook("{path.name}", tests_dir="{hidden / "tests"}")'
+            cells.append(code(hidden_grader + "\n_verdicts = {}"))
+        match = re.fullmatch(r'grader\.check\("(\w+)"\)', cell.source.strip())
+        if match:
+            name = match.group(1)
+            verdict = f'[grader.check("{name}").passed_all, _hidden.check("{name}").passed_all]'
+            before, after = code(f'_verdicts["{name}"] = {verdict}'), code(f'_verdicts["{name}"] += {verdict}')
+            cells += [before, code(answers[name]), after]
+        if cell.source.strip() == "grader.check_all()":
+            break
+    cells.append(code('import json\nprint("VERDICTS" + json.dumps(_verdicts))'))
+    student.cells = cells
+    NotebookClient(student, timeout=900, resources={"metadata": {"path": str(students)}}).execute()
+    printed = "".join(o.get("text", "") for o in cells[-1].outputs)
+    verdicts = json.loads(printed.split("VERDICTS", 1)[1])
+    assert set(verdicts) == set(answers)
+    for name, (public_before, hidden_before, public_after, hidden_after) in verdicts.items():
+        assert not public_before and not hidden_before, f"{name} passes before it is answered"
+        assert public_after and hidden_after, f"{name} fails with the right answer typed in"
+
+
+def test_student_notebook_needs_otters_check_cells():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys")])
+    with pytest.raises(ValueError, match="no grader.check cell"):
+        student_notebook(notebook, "01_x")
+
+
+def test_the_student_build_refuses_what_would_overwrite_or_cannot_be_read(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
+        write_student_notebooks(tmp_path, tmp_path / "out")
+    (tmp_path / "01_x.ipynb").write_text("{ not json")
+    with pytest.raises(ValueError, match="would overwrite the solutions"):
+        write_student_notebooks(tmp_path, tmp_path)
+    (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match="is a file"):
-        write_student_notebooks(source, tmp_path / "a_file")
-    (source / "02_b.ipynb").write_text("{not json")
-    with pytest.raises(ValueError, match=r"02_b.ipynb is not a readable notebook \(NotJSONError"):
-        write_student_notebooks(source, tmp_path / "out")
+        write_student_notebooks(tmp_path, tmp_path / "file")
+    with pytest.raises(ValueError, match="01_x.ipynb is not a readable notebook"):
+        write_student_notebooks(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_student_tests_are_found_beside_the_notebook_and_missing_ones_say_where(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "ex01_1.py").write_text("")
+    assert launch.student_tests(["ex01_1"]) == "tests"
+    with pytest.raises(FileNotFoundError, match=r"\['ex01_2'\].*open the student notebook inside the students/ folder"):
+        launch.student_tests(["ex01_1", "ex01_2"])
+
+
+def test_on_colab_missing_student_tests_are_fetched_from_the_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(launch, "on_colab", lambda: True)
+    asked = []
+
+    def fake_urlopen(url):
+        asked.append(url)
+        return io.BytesIO(b"OK_FORMAT = False\n")
+
+    monkeypatch.setattr(launch.urllib.request, "urlopen", fake_urlopen)
+    assert launch.student_tests(["ex02_1"]) == "tests"
+    assert asked == [f"https://raw.githubusercontent.com/{launch.repository_url()[19:]}/main/students/tests/ex02_1.py"]
+    assert (tmp_path / "tests" / "ex02_1.py").read_text() == "OK_FORMAT = False\n"
+    assert not list((tmp_path / "tests").glob(".*"))  # no partial download left behind

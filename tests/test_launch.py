@@ -23,11 +23,18 @@ def test_the_repository_url_comes_from_pyproject():
 
 def test_links_are_built_from_the_url():
     url = "https://github.com/someone/cam-course"
-    assert launch.colab_url("02_mnist", url) == (
+    assert launch.colab_url("02_mnist", url) == (  # students get the student version
+        "https://colab.research.google.com/github/someone/cam-course/blob/main/students/02_mnist.ipynb"
+    )
+    assert launch.colab_url("02_mnist", url, folder="notebooks") == (  # instructors the solutions
         "https://colab.research.google.com/github/someone/cam-course/blob/main/notebooks/02_mnist.ipynb"
     )
-    assert launch.binder_url("02_mnist", url) == "https://mybinder.org/v2/gh/someone/cam-course/main?labpath=notebooks%2F02_mnist.ipynb"
-    assert launch.binder_url(None, url) == "https://mybinder.org/v2/gh/someone/cam-course/main?labpath=notebooks"
+    binder = "https://mybinder.org/v2/gh/someone/cam-course/main?labpath="
+    assert launch.binder_url("02_mnist", url) == binder + "students%2F02_mnist.ipynb"
+    assert launch.binder_url("students/02_mnist", url, "notebooks") == binder + "notebooks%2F02_mnist.ipynb"
+    assert launch.binder_url(None, url) == binder + "students"
+    with pytest.raises(ValueError, match="notebooks live in students or notebooks"):
+        launch.colab_url("02_mnist", url, folder="solutions")
     with pytest.raises(ValueError, match="not https://github.com/OWNER/NAME"):
         launch.colab_url("x", "https://gitlab.com/a/b")
 
@@ -66,11 +73,13 @@ def test_sync_rewrites_a_stale_copy(tmp_path, monkeypatch):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_each_notebook_launches_itself_and_installs_only_on_colab(path):
     notebook = nbformat.read(path, as_version=4)
-    assert launch.badges(path.stem) in notebook.cells[0].source, f"{path.name}: the first cell needs its own badges"
+    title = next(c for c in notebook.cells if c.cell_type == "markdown")
+    assert launch.badges(path.stem, folder="notebooks") in title.source, f"{path.name}: the title needs its own badges"
     setup = next(c for c in notebook.cells if c.cell_type == "code")
     assert 'if "google.colab" in sys.modules:' in setup.source and "check_runtime()" in setup.source
     install = [line for line in setup.source.splitlines() if "pip install" in line]
-    assert install == [f'    %pip install -q "camlib @ git+{launch.repository_url()}"'], "install on Colab only"
+    want = f'    %pip install -q "camlib[grading] @ git+{launch.repository_url()}"'
+    assert install == [want], "install on Colab only"
     assert sum("pip install" in c.source for c in notebook.cells) == 1
 
 

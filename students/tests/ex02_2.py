@@ -1,0 +1,15 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "ex02_2"
+points = 1
+
+@test_case(points=None, hidden=False, 
+    failure_message="the top probability of each digit is probabilities.max(dim=1).values; find the smallest")
+def test_least_sure(least_sure, probabilities):
+    from camlib.exercises import expect
+    top = probabilities.max(dim=1).values
+    want = int(top.argmin())
+    expect(least_sure, want)
+

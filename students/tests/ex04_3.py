@@ -1,0 +1,15 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "ex04_3"
+points = 1
+
+@test_case(points=None, hidden=False, 
+    failure_message="negate the signed map, then keep only its positive part (clamp_min(0))")
+def test_counterfactual(counterfactual_fc, baseline, images, predicted_fc):
+    from camlib.exercises import expect
+    from camlib.gradcam import grad_cam
+    reference = grad_cam(baseline, baseline.features, images, predicted_fc, counterfactual=True)
+    expect(counterfactual_fc, reference, atol=1e-06)
+
