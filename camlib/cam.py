@@ -54,6 +54,8 @@ def _as_class_indices(classes, batch: int, num_classes: int) -> torch.Tensor:
 
 
 def _check_finite(tensor: torch.Tensor, what: str) -> None:
+    if tensor.device.type == "meta":  # shapes only, no values (e.g. a layer summary that allocates nothing)
+        return
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         raise ValueError(f"{what} contain NaN or infinite values; a CAM of them would be NaN as well")
 

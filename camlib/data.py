@@ -472,7 +472,6 @@ class CanvasDigits(Dataset):
         self.canvas, self.scale, self.clutter, self.fragment = canvas, (low, high), clutter, fragment
         self.threshold, self.seed = float(threshold), seed
         generator = torch.Generator().manual_seed(seed)
-        source_u8 = _to_uint8(items[:, 0])
 
         # 1-2. objects, masks, boxes; objects with an empty mask are re-drawn
         pixels = torch.zeros(size, canvas, canvas, dtype=torch.uint8)
@@ -505,7 +504,7 @@ class CanvasDigits(Dataset):
         # 3. clutter, outside the object's box
         self.clutter_boxes = torch.full((size, clutter, 4), float("nan"))
         if clutter > 0:
-            self._paste_clutter(pixels, source_u8, generator)
+            self._paste_clutter(pixels, items[:, 0].contiguous(), generator)
 
         self.pixels = pixels.unsqueeze(1)
         skipped = int(self.clutter_boxes[..., 0].isnan().sum())
@@ -548,8 +547,10 @@ class CanvasDigits(Dataset):
             found[group] = patch_mask.flatten(1).view(torch.uint8).amax(1).bool()
         return torch.stack([x0, y0, x0 + sides_w, y0 + sides_h], 1), boxes, found
 
-    def _paste_clutter(self, pixels: torch.Tensor, source_u8: torch.Tensor, generator: torch.Generator) -> None:
-        size, count, side, n_source = pixels.shape[0], self.clutter, self.fragment, source_u8.shape[0]
+    def _paste_clutter(self, pixels: torch.Tensor, sources: torch.Tensor, generator: torch.Generator) -> None:
+        # sources: the float items [N, H, W]; only the crops become bytes (a uint8 copy of all 60,000
+        # Fashion-MNIST items would pass through two float copies of 190 MB each)
+        size, count, side, n_source = pixels.shape[0], self.clutter, self.fragment, sources.shape[0]
         owner = torch.arange(size).repeat_interleave(count)  # the canvas of each fragment
         level = self.threshold * 255
 
@@ -559,9 +560,9 @@ class CanvasDigits(Dataset):
         for _ in range(_PLACEMENT_TRIES):  # a crop still blank after these draws is harmless: kept
             other = torch.randint(n_source - 1, (len(pending),), generator=generator)
             donor = other + (other >= self.source_indices[owner[pending]]).long()  # uniform over the others
-            crop_y = _uniform_int(torch.full((len(pending),), source_u8.shape[1] - side + 1), generator)
-            crop_x = _uniform_int(torch.full((len(pending),), source_u8.shape[2] - side + 1), generator)
-            crops[pending] = _crops(source_u8, donor, crop_y, crop_x, side)
+            crop_y = _uniform_int(torch.full((len(pending),), sources.shape[1] - side + 1), generator)
+            crop_x = _uniform_int(torch.full((len(pending),), sources.shape[2] - side + 1), generator)
+            crops[pending] = _to_uint8(_crops(sources, donor, crop_y, crop_x, side))
             pending = pending[crops[pending].flatten(1).amax(1) <= level]
             if len(pending) == 0:
                 break

@@ -287,6 +287,22 @@ def _download(weights: WeightsEnum, path: Path, timeout: float | None, progress:
     return WeightsChoice(weights, f"{weights}, downloaded to {path}")
 
 
+# Builders that torchvision calls with no argument but num_classes when it loads weights, and whose files' keys
+# are the model's own (DenseNet's are renamed on loading, GoogLeNet's builder takes more arguments).
+_PLAIN_BUILDERS = ("vgg", "resnet", "squeezenet")
+
+
+def _network_on_its_file(architecture: str, weights: WeightsEnum) -> nn.Module:
+    """The network whose parameters *are* the cached file's tensors, memory-mapped. torchvision builds a
+    random network and then copies the file into it, which holds two copies for a moment (1.1 GB for
+    VGG16); here the network is built on the meta device (no memory) and the file's tensors assigned."""
+    with torch.device("meta"):
+        model = torchvision.models.get_model(architecture, weights=None, num_classes=len(weights.meta["categories"]))
+    state = torch.load(weights_file(weights), map_location="cpu", mmap=True, weights_only=True)
+    model.load_state_dict(state, assign=True)
+    return model.eval()
+
+
 def imagenet_classifier(
     architecture: str, weights: WeightsEnum | str | None = None, *, timeout: float | None = 30.0
 ) -> nn.Module:
@@ -312,6 +328,8 @@ def imagenet_classifier(
                                       "weights=None for a random network")
     try:  # the file is cached and its hash checked: torchvision reads it without a network
         with network_timeout(timeout):
+            if architecture.startswith(_PLAIN_BUILDERS):
+                return _network_on_its_file(architecture, weights)
             return torchvision.models.get_model(architecture, weights=weights).eval()
     except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, KeyError) as error:
         raise WeightsUnavailableError(

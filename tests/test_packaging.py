@@ -106,3 +106,14 @@ def test_make_test_lints_the_library_tests_benchmarks_scripts_and_notebooks():
     ruff = next(line for line in lint.splitlines() if "ruff check" in line).split()
     assert {"camlib", "tests", "notebooks", "benchmarks", "scripts"} <= set(ruff), ruff
     assert "ipynb" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["extend-include"][0]
+
+
+def test_the_instructor_guide_covers_every_notebook_and_open_exercise():
+    guide = (ROOT / "docs" / "instructor.md").read_text()
+    assert "docs/instructor.md" in (ROOT / "README.md").read_text()
+    for heading in ("## A 90-minute lab", "## A homework path", "## Equation sheet", "## Rubrics", "## Slides"):
+        assert heading in guide
+    for path in NOTEBOOKS:
+        assert f"| {path.name[:2]} · " in guide, f"the time table lacks {path.name}"
+        for number in re.findall(r"\*\*Exercise (\d+) \(open", path.read_text()):
+            assert f"**{path.name[:2]} · Exercise {number} " in guide, f"no rubric for {path.name} Exercise {number}"

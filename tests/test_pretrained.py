@@ -101,6 +101,24 @@ def test_cached_weights_build_the_network_offline(hub, offline, monkeypatch):
         assert torch.equal(model.state_dict()[key], value), key
 
 
+def test_vgg_and_resnet_weights_are_the_files_own_tensors_not_a_copy(hub, offline, monkeypatch):
+    """Built on the meta device and assigned the memory-mapped file's tensors (VGG16: no second
+    550 MB copy while loading); buffers such as BatchNorm's running statistics come along."""
+    torch.manual_seed(1)
+    source = torchvision.models.resnet18(weights=None)
+    source.bn1.running_mean.uniform_()
+    buffer = io.BytesIO()
+    torch.save(source.state_dict(), buffer)
+    _cache(monkeypatch, ResNet18_Weights.IMAGENET1K_V1, buffer.getvalue())
+    model = imagenet_classifier("resnet18", ResNet18_Weights.DEFAULT)
+    assert not model.training and all(t.device.type == "cpu" for t in model.state_dict().values())
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    image = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(image), source.eval()(image), atol=1e-5)
+
+
 def test_a_successful_download_lands_in_the_cache(hub, monkeypatch, capsys):
     def download(url, dst, hash_prefix=None, progress=True):
         assert socket.getdefaulttimeout() == 5  # the timeout is in force during the download
