@@ -6,8 +6,8 @@ cluttered localization canvases), ``models`` (GAPNet, the flatten+FC baseline, V
 (boxes and localization metrics), ``wsol`` (the GAP-against-GMP experiment), ``imagenet``
 (ILSVRC boxes and evaluation), ``finetune`` (VGG16-GAP fine-tuning, torchrun-ready), ``photos``
 (demo photographs), ``train`` (fit, evaluate, checkpoints), ``mnist`` (the MNIST recipe),
-``viz`` (figures), ``widgets`` (the interactive explorer), ``exercises`` (checks and student
-notebooks) and ``launch`` (Colab and Binder).
+``viz`` (figures), ``widgets`` (the interactive explorer), ``exercises`` (answer checks and the
+Otter-Grader student build) and ``launch`` (Colab and Binder).
 """
 
 __version__ = "0.1.0"

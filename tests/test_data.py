@@ -192,6 +192,18 @@ def test_all_files_give_the_official_split(tmp_path, synthetic_mnist):
     assert "official" in splits.source and str(raw) in splits.source
 
 
+def test_a_second_load_shares_the_tensors_until_a_file_changes(tmp_path, synthetic_mnist):
+    raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
+    first = load_digits("mnist", tmp_path, download=False)
+    assert load_digits("mnist", tmp_path, download=False) is first  # one copy in memory, read once
+    assert load_digits("mnist", tmp_path, download=False, held_out=20) is not first  # other arguments
+    assert load_digits("mnist", tmp_path, download=False) is not first  # only the last load is kept
+    (raw / TRAIN_FILES[0]).unlink()  # now only the test split: partitioned, and said so every time
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="partitioned"):
+            assert load_digits("mnist", tmp_path, download=False, held_out=10).official_split is False
+
+
 def test_root_defaults_to_camlib_data(tmp_path, synthetic_mnist, monkeypatch):
     synthetic_mnist.write(tmp_path / "MNIST" / "raw")
     monkeypatch.setenv("CAMLIB_DATA", str(tmp_path))
