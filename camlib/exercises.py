@@ -9,9 +9,9 @@ there too, and in the autograder, never in the student's notebook.
 
 ``python -m camlib.exercises notebooks students --autograder build/autograder`` (``make students``)
 runs Otter Assign on every master: ``students/`` gets each student notebook (one answer cell per
-question, ``...`` in place of the answer, a ``grader.check`` cell after it) and ``students/tests``
-their public tests; each autograder zip (public and hidden tests, for ``otter grade`` or Gradescope)
-goes to ``build/autograder``.
+question, ``...`` in place of the answer, a ``grader.check`` cell after it) and
+``students/tests/<notebook>`` their public tests; each autograder zip (public and hidden tests, for
+``otter grade`` or Gradescope) goes to ``build/autograder``.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def _grader_cell(name: str, questions: list[str]):
         "# Otter-Grader runs this notebook's checks: grader.check(...) after each exercise.\n"
         "import otter\n\n"
         "from camlib.launch import student_tests\n\n"
-        f'grader = otter.Notebook("{name}.ipynb", tests_dir=student_tests([{listed}]))'
+        f'grader = otter.Notebook("{name}.ipynb", tests_dir=student_tests("{name}", [{listed}]))'
     )
 
 
@@ -218,7 +218,7 @@ def student_notebook(notebook, name: str):
 
 def write_student_notebooks(source: str | Path, target: str | Path, autograder: str | Path | None = None) -> list[Path]:
     """Run Otter Assign on every ``NN_*.ipynb`` master in ``source``: the student notebooks go to
-    ``target``, their public tests to ``target/tests`` and, when ``autograder`` is given, each
+    ``target``, their public tests to ``target/tests/<notebook>`` and, when ``autograder`` is given, each
     notebook's autograder zip (hidden tests included) to ``autograder/NN_name-autograder.zip``."""
     import nbformat
 
@@ -242,14 +242,15 @@ def write_student_notebooks(source: str | Path, target: str | Path, autograder: 
                                  "restore it from git") from error
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # each run is its own process
             list(pool.map(lambda master: _otter_assign(master, built / master.stem), masters))
-        (target / "tests").mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
         for master in masters:  # only once every notebook was assigned: a failure writes nothing
             out = built / master.stem
             student = student_notebook(nbformat.read(out / "student" / master.name, as_version=4), master.stem)
             nbformat.write(student, target / master.name)
             written.append(target / master.name)
-            for test in sorted((out / "student" / "tests").glob("*.py")):
-                shutil.copyfile(test, target / "tests" / test.name)
+            tests = target / "tests" / master.stem  # one folder per notebook: check_all() runs only its own
+            shutil.rmtree(tests, ignore_errors=True)
+            shutil.copytree(out / "student" / "tests", tests)
             if autograder is not None:
                 Path(autograder).mkdir(parents=True, exist_ok=True)
                 (zipped,) = (out / "autograder").glob("*.zip")

@@ -89,13 +89,16 @@ def badges(notebook: str | None = None, url: str | None = None, folder: str = "s
             f"[![Binder]({BINDER_BADGE})]({binder_url(notebook, url, folder)})")
 
 
-def student_tests(questions: list[str], folder: str | Path = "tests", timeout: float = DEFAULT_TIMEOUT) -> str:
-    """The folder of a student notebook's public tests, for ``otter.Notebook(tests_dir=...)``.
+def student_tests(notebook: str, questions: list[str], folder: str | Path = "tests",
+                  timeout: float = DEFAULT_TIMEOUT) -> str:
+    """The folder of a student notebook's public tests, ``tests/<notebook>``, for
+    ``otter.Notebook(tests_dir=...)`` (one folder per notebook, so ``grader.check_all()`` runs only its own).
 
     Beside a student notebook (``students/tests``, Binder, a clone) they are already there. Colab
     opens the notebook alone, so there each missing test is fetched from the repository's
-    ``students/tests`` (with a timeout). Elsewhere a missing test is an error that says where to run."""
-    folder = Path(folder)
+    ``students/tests/<notebook>`` (with a timeout). Elsewhere a missing test is an error that says where to run."""
+    name = _notebook_name(notebook)
+    folder = Path(folder) / name
     missing = [q for q in questions if not (folder / f"{q}.py").is_file()]
     if missing and not on_colab():
         raise FileNotFoundError(
@@ -106,7 +109,7 @@ def student_tests(questions: list[str], folder: str | Path = "tests", timeout: f
         folder.mkdir(parents=True, exist_ok=True)
         with network_timeout(timeout):
             for question in missing:
-                url = f"https://raw.githubusercontent.com/{repo}/{BRANCH}/students/tests/{question}.py"
+                url = f"https://raw.githubusercontent.com/{repo}/{BRANCH}/students/tests/{name}/{question}.py"
                 with urllib.request.urlopen(url) as response:
                     text = response.read().decode()
                 staged = folder / f".{question}.py.part"  # a broken download never poses as a test

@@ -196,7 +196,7 @@ def test_extract_figures_takes_tagged_cells_then_source_markers(executed, tmp_pa
     assert (out / "first.png").read_bytes() == executed["first"]
     assert (out / "second.png").read_bytes() == executed["second"]
     printed = capsys.readouterr().out
-    assert "01_alpha cell 2 (tag figure:first)" in printed and "01_alpha cell 4 (source 'marker-second')" in printed
+    assert "01_alpha cell 4 (tag figure:first)" in printed and "01_alpha cell 6 (source 'marker-second')" in printed
     assert "skipped absent" in printed and "skipped later: 05_not_yet.ipynb is not in" in printed
 
 

@@ -162,8 +162,8 @@ def test_the_committed_student_notebooks_are_the_ones_otter_builds(built):
         committed = nbformat.read(STUDENTS / path.name, as_version=4)
         assert [(c.cell_type, c.source) for c in committed.cells] == [(c.cell_type, c.source) for c in fresh.cells], (
             f"students/{path.name} is out of date with notebooks/{path.name}: run `make students`")
-    fresh_tests = {p.name: p.read_text() for p in (students / "tests").glob("*.py")}
-    committed_tests = {p.name: p.read_text() for p in (STUDENTS / "tests").glob("*.py")}
+    fresh_tests = {str(p.relative_to(students)): p.read_text() for p in (students / "tests").rglob("*.py")}
+    committed_tests = {str(p.relative_to(STUDENTS)): p.read_text() for p in (STUDENTS / "tests").rglob("*.py")}
     assert committed_tests == fresh_tests, "students/tests is out of date: run `make students`"
 
 
@@ -186,7 +186,8 @@ def test_no_student_notebook_shows_an_answer_or_a_test(path):
         assert f'grader.check("{name}")' in text
         for test in (t for t in question["tests"] if "hidden: true" in t):
             function = re.search(r"def (\w+)", test).group(1)
-            assert function not in (STUDENTS / "tests" / f"{name}.py").read_text(), f"{name}: {function} is hidden"
+            public = (STUDENTS / "tests" / path.stem / f"{name}.py").read_text()
+            assert function not in public, f"{name}: {function} is hidden"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -259,11 +260,19 @@ def test_the_student_build_refuses_what_would_overwrite_or_cannot_be_read(tmp_pa
 
 def test_student_tests_are_found_beside_the_notebook_and_missing_ones_say_where(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "ex01_1.py").write_text("")
-    assert launch.student_tests(["ex01_1"]) == "tests"
+    (tmp_path / "tests" / "01_x").mkdir(parents=True)
+    (tmp_path / "tests" / "01_x" / "ex01_1.py").write_text("")
+    assert launch.student_tests("01_x", ["ex01_1"]) == str(Path("tests") / "01_x")
     with pytest.raises(FileNotFoundError, match=r"\['ex01_2'\].*open the student notebook inside the students/ folder"):
-        launch.student_tests(["ex01_1", "ex01_2"])
+        launch.student_tests("01_x", ["ex01_1", "ex01_2"])
+
+
+def test_each_student_notebook_checks_only_its_own_tests():
+    for path in NOTEBOOKS:
+        student = nbformat.read(STUDENTS / path.name, as_version=4)
+        asked = re.findall(r'grader\.check\("(\w+)"\)', "\n".join(c.source for c in student.cells))
+        own = sorted(p.stem for p in (STUDENTS / "tests" / path.stem).glob("*.py"))
+        assert sorted(asked) == own, f"{path.name}: grader.check_all() would run {own}, the notebook asks {asked}"
 
 
 def test_on_colab_missing_student_tests_are_fetched_from_the_repository(tmp_path, monkeypatch):
@@ -276,7 +285,8 @@ def test_on_colab_missing_student_tests_are_fetched_from_the_repository(tmp_path
         return io.BytesIO(b"OK_FORMAT = False\n")
 
     monkeypatch.setattr(launch.urllib.request, "urlopen", fake_urlopen)
-    assert launch.student_tests(["ex02_1"]) == "tests"
-    assert asked == [f"https://raw.githubusercontent.com/{launch.repository_url()[19:]}/main/students/tests/ex02_1.py"]
-    assert (tmp_path / "tests" / "ex02_1.py").read_text() == "OK_FORMAT = False\n"
-    assert not list((tmp_path / "tests").glob(".*"))  # no partial download left behind
+    assert launch.student_tests("02_mnist", ["ex02_1"]) == str(Path("tests") / "02_mnist")
+    repo = launch.repository_url().removeprefix("https://github.com/")
+    assert asked == [f"https://raw.githubusercontent.com/{repo}/main/students/tests/02_mnist/ex02_1.py"]
+    assert (tmp_path / "tests" / "02_mnist" / "ex02_1.py").read_text() == "OK_FORMAT = False\n"
+    assert not list((tmp_path / "tests" / "02_mnist").glob(".*"))  # no partial download left behind

@@ -12,4 +12,5 @@ def test_my_grad_cam(my_grad_cam, model, images, predicted):
     from camlib.gradcam import grad_cam
     want = grad_cam(model, model.features, images, predicted)
     expect(my_grad_cam(model, model.features, images, predicted), want, atol=1e-06)
+    assert not model.features._forward_hooks, 'a forward hook is still registered on the layer: remove it'
 

@@ -16,4 +16,5 @@ def test_cam_by_hand(cam_by_hand, model, images, labels):
         _, maps = model.forward_with_maps(images[:16])
         want = class_activation_maps(maps, model.classifier.weight, classes)
     expect(cam_by_hand(model, images[:16], classes), want)
+    assert not model.features._forward_hooks, 'a forward hook is still registered on model.features: remove it'
 

@@ -6,7 +6,7 @@ name = "ex04_1"
 points = 1
 
 @test_case(points=None, hidden=False, 
-    failure_message="every position of map k gets the same gradient w_k^c / Z; take row 3 of w")
+    failure_message="write S_c with GAP, S_c = sum over k of w_k^c times the mean of A^k, and differentiate it by one A^k(x, y); w and Z are defined above")
 def test_alpha(alpha_by_hand, model, maps):
     import torch
     from camlib.exercises import expect

@@ -6,7 +6,7 @@ name = "ex04_3"
 points = 1
 
 @test_case(points=None, hidden=False, 
-    failure_message="negate the signed map, then keep only its positive part (clamp_min(0))")
+    failure_message="negating every gradient negates every alpha_k^c: what does that do to the signed map, and which part of a signed map does Grad-CAM keep?")
 def test_counterfactual(counterfactual_fc, baseline, images, predicted_fc):
     from camlib.exercises import expect
     from camlib.gradcam import grad_cam
