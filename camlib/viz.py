@@ -5,8 +5,8 @@ them and widgets can render them to PNG.
 
 Colour (DESIGN.md): a map with no negative value is drawn with a perceptually uniform
 colormap (``inferno``); a signed map with a diverging one (``RdBu_r``) on limits symmetric
-about 0, so white means 0. A map whose colour range is empty (a constant map) is drawn in one
-colour and says so in the panel; maps or images holding NaN or infinite values are refused.
+about 0, so white means 0. A map whose colour range is empty (a constant map) is drawn
+transparent and says so in the panel; maps or images holding NaN or infinite values are refused.
 """
 
 from __future__ import annotations
@@ -109,8 +109,9 @@ def overlay(
     """Draw ``image`` in grey (or colour) with ``cam`` ([h, w], resized bilinearly) on top.
 
     ``cmap=None`` picks ``inferno`` for a map with no negative value and ``RdBu_r`` centred at 0
-    for a signed one. A constant map is labelled "constant map (value)" in the panel, since its one
-    colour says nothing about where; an empty colour range (``vmin == vmax``) is widened by 0.5 each way.
+    for a signed one. A constant map (e.g. an empty Grad-CAM) is drawn transparent and labelled
+    "constant map (value)": its one colour says nothing about where, and a warm one would look like
+    evidence. An empty colour range (``vmin == vmax``) is widened by 0.5 each way.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1] (the CAM's opacity), got {alpha!r}")
@@ -133,10 +134,11 @@ def overlay(
     ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None)
     if not high > low:  # an empty colour range: matplotlib would draw its lowest colour without a word
         low, high = low - 0.5, high + 0.5
-    if values.min() == values.max():  # no contrast: its one colour says nothing about where
+    constant = values.min() == values.max()
+    if constant:  # no contrast: any colour would look like evidence, so the map is drawn transparent
         ax.text(0.5, 0.04, f"constant map ({float(values.flat[0]):.3g})", transform=ax.transAxes, ha="center",
                 va="bottom", fontsize=7, color="white", bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
-    ax.imshow(values, cmap=cmap or auto_cmap, alpha=alpha, vmin=low, vmax=high)
+    ax.imshow(values, cmap=cmap or auto_cmap, alpha=0.0 if constant else alpha, vmin=low, vmax=high)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)

@@ -124,12 +124,13 @@ def _drawn(ax):
     return ax
 
 
-def test_constant_maps_are_drawn_in_one_colour_and_say_so(recwarn):
+def test_constant_maps_are_drawn_transparent_and_say_so(recwarn):
     for cam in (torch.zeros(4, 4), torch.full((4, 4), 0.3), torch.full((4, 4), -2.0)):
         ax = _drawn(overlay(torch.rand(1, 8, 8), cam, plt.figure().add_subplot()))
         assert any("constant map" in text.get_text() for text in ax.texts)
         low, high = ax.get_images()[1].get_clim()
-        assert low < high  # a real colour range, not matplotlib's 0/0
+        assert low < high  # a real colour range, not matplotlib's 0/0 (a colour bar may still use it)
+        assert ax.get_images()[1].get_alpha() == 0  # no colour that could pass for evidence
     assert not [w for w in recwarn if "divide" in str(w.message) or "invalid value" in str(w.message)]
     ax = overlay(torch.rand(1, 8, 8), torch.rand(4, 4), plt.figure().add_subplot())
     assert not ax.texts  # a map with contrast gets no note
