@@ -31,6 +31,7 @@ class DigitData:
     test_set: DigitDataset
     train_loader: DataLoader
     test_loader: DataLoader
+    labels: str = "true"  # "shuffled": the training labels are permuted (camlib.sanity.shuffled_labels)
 
 
 def _profile(profile) -> config.Profile:
@@ -42,29 +43,55 @@ def _profile(profile) -> config.Profile:
     raise TypeError(f"profile must be a camlib.config.Profile or 'quick' / 'full', got {profile!r}")
 
 
-def digit_data(profile: config.Profile, seed: int = 0, dataset: str = "mnist", batch_size: int = 128) -> DigitData:
-    """Training and held-out digits with their loaders; shuffling is seeded by ``seed``."""
+LABELS = ("true", "shuffled")
+
+
+def _check_labels_option(labels) -> str:
+    if not isinstance(labels, str) or labels not in LABELS:
+        raise ValueError(f"labels={labels!r}: use one of {LABELS}")
+    return labels
+
+
+def digit_data(
+    profile: config.Profile, seed: int = 0, dataset: str = "mnist", batch_size: int = 128, labels: str = "true"
+) -> DigitData:
+    """Training and held-out digits with their loaders; shuffling is seeded by ``seed``.
+
+    ``labels="shuffled"`` permutes the training labels (``camlib.sanity.shuffled_labels``, seeded
+    by ``seed``; Adebayo et al.'s data randomization test); the held-out digits keep their true
+    labels, so the test accuracy of a network trained on them shows what it learned: chance.
+    """
     profile, batch_size = _profile(profile), positive_int("batch_size", batch_size)
+    labels = _check_labels_option(labels)
     generator = config.seed_everything(seed)
     splits = load_digits(dataset, seed=seed)
     train_set = splits.train.subset(profile.pick(quick=10_000, full=len(splits.train)), seed=seed)
+    if labels == "shuffled":
+        from camlib.sanity import shuffled_labels
+
+        train_set = shuffled_labels(train_set, seed)
     return DigitData(
         splits=splits,
         train_set=train_set,
         test_set=splits.test,
         train_loader=DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=generator),
         test_loader=DataLoader(splits.test, batch_size=500),
+        labels=labels,
     )
 
 
-def checkpoint_path(kind: str, profile: config.Profile, dataset: str = "mnist", seed: int = 0) -> Path:
-    """One file per network, profile, data set and seed, so runs with other seeds never replace each other."""
+def checkpoint_path(
+    kind: str, profile: config.Profile, dataset: str = "mnist", seed: int = 0, labels: str = "true"
+) -> Path:
+    """One file per network, profile, data set, seed and labels, so runs with other seeds (or with
+    shuffled labels, ``..._shuffled-labels_seed0.pt``) never replace each other."""
     if not isinstance(kind, str) or not isinstance(dataset, str) or kind not in KINDS \
             or dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"kind={kind!r}, dataset={dataset!r}: use a kind of {sorted(KINDS)} and a data set of "
                          f"{sorted(TORCHVISION_CLASSES)}")
     profile, seed = _profile(profile), config.check_int(seed, "seed")
-    return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}_seed{seed}.pt"
+    infix = "_shuffled-labels" if _check_labels_option(labels) == "shuffled" else ""
+    return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}{infix}_seed{seed}.pt"
 
 
 def trained_network(
@@ -100,7 +127,7 @@ def trained_network(
     torch.manual_seed(seed)  # the same initial weights whatever ran before
     model = KINDS[kind](in_channels=1, num_classes=len(data.splits.classes), widths=widths).to(device)
     history, loaded = fit_or_load(
-        checkpoint_path(kind, profile, dataset, seed), model, data.train_loader,
+        checkpoint_path(kind, profile, dataset, seed, data.labels), model, data.train_loader,
         class_names=data.splits.classes, data_source=data.train_set.source, retrain=retrain,
         epochs=epochs, lr=lr, val_loader=data.test_loader, device=device,
     )

@@ -154,12 +154,15 @@ def cam_grid(
     ncols: int = 5,
     alpha: float = 0.5,
     shared_scale: bool = True,
+    label: str = "map value",
     figure: Figure | None = None,
 ) -> Figure:
     """One panel per class: ``cams`` is ``[C, h, w]``; titles carry class names and probabilities.
 
     With ``shared_scale`` every panel uses the same colour range, so a weak class looks weak
-    (symmetric about 0 when some value is negative).
+    (symmetric about 0 when some value is negative), and one colour bar, ``label`` followed by
+    "(shared scale)", gives the values. Without it each panel has its own range, and the figure
+    says so in place of a bar.
     """
     if isinstance(class_names, str) or not isinstance(class_names, Sequence):
         raise TypeError(f"class_names must be a sequence of names, one per map, got {type(class_names).__name__}")
@@ -192,6 +195,11 @@ def cam_grid(
             title += f"  p={float(probabilities[index]):.2f}"
         overlay(image, cams[index], ax, alpha=alpha, vmin=low, vmax=high, title=title)
     figure.tight_layout()
+    drawn = [ax for ax in axes[:len(class_names)] if ax.images]
+    if shared_scale:  # every panel's last image is the map, drawn with the same limits
+        figure.colorbar(drawn[-1].images[-1], ax=axes.tolist(), shrink=0.8, label=f"{label} (shared scale)")
+    else:
+        figure.text(0.5, 0.0, "each panel on its own colour scale", ha="center", va="top", fontsize=9)
     return figure
 
 

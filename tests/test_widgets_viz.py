@@ -209,7 +209,16 @@ def test_colormaps_axes_and_figures_of_another_kind_are_named():
 
 def test_cam_grid_draws_no_empty_columns_however_large_ncols():
     figure = cam_grid(torch.rand(1, 8, 8), torch.rand(3, 4, 4), ["a", "b", "c"], ncols=10**6)  # once: a million axes
-    assert len(figure.axes) == 3
+    assert len([ax for ax in figure.axes if ax.get_images()]) == 3
+    plt.close("all")
+
+
+def test_cam_grid_gives_a_shared_scale_its_colour_bar_and_says_when_each_panel_has_its_own():
+    shared = cam_grid(torch.rand(1, 8, 8), torch.rand(2, 4, 4), ["a", "b"], label="Grad-CAM")
+    bars = [ax for ax in shared.axes if not ax.get_images()]
+    assert len(bars) == 1 and bars[0].get_ylabel() == "Grad-CAM (shared scale)"
+    own = cam_grid(torch.rand(1, 8, 8), torch.rand(2, 4, 4), ["a", "b"], shared_scale=False)
+    assert len(own.axes) == 2 and "own colour scale" in own.texts[0].get_text()
     plt.close("all")
 
 
