@@ -2,7 +2,8 @@
 
 Every method scores the same model, images, maps and classes in one process, and the values are
 checked against camlib's on the spot (the "max |Δ|" column). Rounds go over all methods, so
-drifting machine load touches every method alike; times are medians over the rounds. Run:
+drifting machine load touches every method alike; times are medians over the rounds, as wall
+time and as CPU time of this process (all its threads; steadier on a shared machine). Run:
 
     python benchmarks/faithfulness_speed.py                   # CPU, 2 threads (the course laptop)
     python benchmarks/faithfulness_speed.py --json out.json   # also write the rows as JSON
@@ -158,13 +159,14 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
     classes, maps = explain(model, images, random_maps=name.startswith("uniform"))
     calls = methods(model, images, maps, classes, step)
     times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+    cpu_times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     values, scored, notes = {}, {}, {}
     for round_index in range(warmup + rounds):
         for key, call in calls.items():
             if key in notes:
                 continue
             counter = Counter(model)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             try:
                 values[key] = call()
             except ImportError as missing:
@@ -173,16 +175,19 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
             finally:
                 if images.device.type == "cuda":
                     torch.cuda.synchronize()
-                seconds = time.perf_counter() - start
+                seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
                 counter.handle.remove()
             scored[key] = counter.images
             if round_index >= warmup:
                 times[key].append(seconds)
+                cpu_times[key].append(cpu_seconds)
     rows = []
     for (metric, method), seconds in times.items():
         ours = values.get((metric, "camlib"))
         row = {"workload": name, "metric": metric, "method": method, "images": len(images),
                "ms_per_image": 1000 * statistics.median(seconds) / len(images) if seconds else None,
+               "cpu_ms_per_image": 1000 * statistics.median(cpu_times[(metric, method)]) / len(images)
+               if seconds else None,
                "images_scored": scored.get((metric, method)), "note": notes.get((metric, method))}
         if method != "camlib" and ours is not None and (metric, method) in values:
             row["max_abs_diff"] = float(np.abs(values[(metric, method)] - ours).max())
@@ -191,6 +196,7 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
         ours = next(r for r in rows if r["metric"] == row["metric"] and r["method"] == "camlib")
         if row["ms_per_image"] and ours["ms_per_image"]:
             row["speedup_of_camlib"] = row["ms_per_image"] / ours["ms_per_image"]
+            row["cpu_speedup_of_camlib"] = row["cpu_ms_per_image"] / ours["cpu_ms_per_image"]
     return rows
 
 
@@ -200,14 +206,15 @@ def markdown(rows: list[dict], settings: dict) -> str:
         f"{settings['images']} images of 28×28, step {settings['step']} ({settings['steps']} steps); "
         f"median of {settings['rounds']} rounds after {settings['warmup']} warm-up round(s).",
         "",
-        "| workload | metric | method | ms per image | images through the model | max abs diff vs camlib "
-        "| camlib speed-up |",
+        "| workload | metric | method | ms per image (wall / CPU) | images through the model "
+        "| max abs diff vs camlib | camlib speed-up (wall / CPU) |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
-        ms = "–" if row["ms_per_image"] is None else f"{row['ms_per_image']:.2f}"
+        ms = "–" if row["ms_per_image"] is None else f"{row['ms_per_image']:.1f} / {row['cpu_ms_per_image']:.1f}"
         diff = f"{row['max_abs_diff']:.1e}" if "max_abs_diff" in row else "–"
-        speed = f"{row['speedup_of_camlib']:.1f}×" if row["method"] != "camlib" and "speedup_of_camlib" in row else "–"
+        speed = (f"{row['speedup_of_camlib']:.1f}× / {row['cpu_speedup_of_camlib']:.1f}×"
+                 if row["method"] != "camlib" and "speedup_of_camlib" in row else "–")
         method = row["method"] + (f" ({row['note']})" if row.get("note") else "")
         lines.append(f"| {row['workload']} | {row['metric']} | {method} | {ms} | {row['images_scored'] or '–'} "
                      f"| {diff} | {speed} |")

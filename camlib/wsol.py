@@ -86,6 +86,7 @@ __all__ = [
     "summarize",
     "threshold_sweep",
     "train_model",
+    "training_loader",
 ]
 
 
@@ -311,6 +312,19 @@ class _Batches:
         return images, labels
 
 
+def training_loader(settings: WSOLSettings, splits: LocalizationSplits, seed: int = 0) -> DataLoader:
+    """The training canvases in shuffled batches of ``settings.batch_size``, as ``train_model`` reads them.
+
+    Seeds every generator with ``seed`` first (``config.seed_everything``), so a network built right
+    after it starts from the same weights as ``train_model``'s. Other architectures (notebook 08's
+    vision transformers) train on exactly the same batches through it.
+    """
+    generator = config.seed_everything(seed)
+    # one indexing operation per batch (CanvasDigits.batch) rather than one per canvas + collate
+    sampler = BatchSampler(RandomSampler(splits.train, generator=generator), settings.batch_size, drop_last=False)
+    return DataLoader(_Batches(splits.train), batch_size=None, sampler=sampler)
+
+
 def train_model(
     settings: WSOLSettings,
     pool: str,
@@ -332,11 +346,8 @@ def train_model(
         raise TypeError(f"splits must be camlib.data.LocalizationSplits (make_splits(settings, seed)), "
                         f"got {splits!r:.60}")
     splits = make_splits(settings, seed) if splits is None else splits
-    generator = config.seed_everything(seed)
+    loader = training_loader(settings, splits, seed)  # seeds everything, then the network's initial weights
     model = build_model(settings, pool, len(splits.classes))
-    # one indexing operation per batch (CanvasDigits.batch) rather than one per canvas + collate
-    sampler = BatchSampler(RandomSampler(splits.train, generator=generator), settings.batch_size, drop_last=False)
-    loader = DataLoader(_Batches(splits.train), batch_size=None, sampler=sampler)
     options = dict(epochs=settings.epochs_for(pool), lr=settings.lr, device=device, progress=progress)
     start = time.perf_counter()
     if checkpoint:
