@@ -18,11 +18,15 @@ How this implementation stays cheap and clean:
   the target cannot overwrite the stored activation.
 * Hooks live in ``with`` blocks, so they are removed even when the forward raises; the
   model runs in eval mode and every submodule's train/eval flag is restored afterwards.
+* A vision transformer's layers return tokens ``[B, N, K]``, not maps: ``reshape`` (e.g.
+  ``camlib.vit.token_reshape(grid, prefix_tokens)``) lays the activation and its gradient on
+  the patch grid ``[B, K, h, w]`` before the weights and the weighted sum, as
+  pytorch-grad-cam's ``reshape_transform`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -62,8 +66,9 @@ def _check_grad_mode(function: str) -> None:
 class _ActivationCapture:
     """Forward hook: keep the layer's output as a leaf that requires grad; record from there on."""
 
-    def __init__(self, layer: nn.Module, name: str, start_recording: bool):
+    def __init__(self, layer: nn.Module, name: str, start_recording: bool, any_shape: bool = False):
         self.layer, self.name, self.start_recording = layer, name, start_recording
+        self.any_shape = any_shape  # a reshape turns the output into maps later
         self.activation: torch.Tensor | None = None
 
     def __enter__(self) -> _ActivationCapture:
@@ -79,7 +84,13 @@ class _ActivationCapture:
                 f"layer {self.name!r} returns {type(output).__name__}, not a tensor; pick a layer "
                 "whose output is the [B, K, h, w] feature maps"
             )
-        if output.dim() != 4:
+        if output.dim() == 3 and not self.any_shape:
+            raise ValueError(
+                f"layer {self.name!r} returns tokens of shape {list(output.shape)} ([B, N, K], as in a vision "
+                "transformer), but Grad-CAM weighs [B, K, h, w] maps: pass "
+                "reshape=camlib.vit.token_reshape(grid, prefix_tokens) to lay the tokens on the patch grid"
+            )
+        if output.dim() != 4 and not self.any_shape:
             raise ValueError(
                 f"layer {self.name!r} returns shape {list(output.shape)}, but Grad-CAM weighs [B, K, h, w] "
                 "feature maps: pick a convolutional layer (e.g. the last conv block), not a pooled or linear one"
@@ -104,6 +115,18 @@ def _target_classes(logits: torch.Tensor, classes) -> torch.Tensor:
     return _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
 
 
+def _reshaped(reshape: Callable[[torch.Tensor], torch.Tensor], activation: torch.Tensor,
+              gradients: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's output and its gradient laid out as maps ``[B, K, h, w]`` by ``reshape``."""
+    maps, grads = reshape(activation), reshape(gradients)
+    if not isinstance(maps, torch.Tensor) or maps.dim() != 4 or maps.shape[0] != activation.shape[0] \
+            or not isinstance(grads, torch.Tensor) or grads.shape != maps.shape:
+        got = list(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise ValueError(f"reshape turned layer {name!r}'s output of shape {list(activation.shape)} into {got}; it "
+                         "must return maps [B, K, h, w], e.g. reshape=camlib.vit.token_reshape(grid, prefix_tokens)")
+    return maps, grads
+
+
 def grad_cam(
     model: nn.Module,
     layer: nn.Module | str,
@@ -112,6 +135,7 @@ def grad_cam(
     *,
     relu: bool = True,
     counterfactual: bool = False,
+    reshape: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Grad-CAM maps ``[B, h, w]`` at ``layer``'s resolution, one class per image.
 
@@ -124,6 +148,12 @@ def grad_cam(
         relu: apply the ReLU of the paper (``False`` keeps negative evidence).
         counterfactual: negate the gradients (the paper's counterfactual explanations: where
             the evidence *against* the class lies).
+        reshape: for a layer that returns tokens ``[B, N, K]`` (a vision transformer), a
+            callable that lays them out as maps ``[B, K, h, w]``, applied to the activation and
+            to its gradient: ``camlib.vit.token_reshape(grid, prefix_tokens)``. For a CLS-token
+            ViT pick a layer before the last attention (``encoder.layers[-1].ln_1`` of
+            torchvision's ViT, ``blocks[-1].norm1`` of ``TinyViT``): after it, only the CLS
+            token reaches the logits and the patch tokens' gradients are 0.
 
     Returns raw maps: no normalization, no resizing (see ``camlib.cam.upsample_cams`` and
     ``normalize_cams``).
@@ -133,7 +163,11 @@ def grad_cam(
     module, name = _resolve_layer(model, layer)
     if not isinstance(relu, bool) or not isinstance(counterfactual, bool):
         raise TypeError(f"relu and counterfactual must be True or False, got {relu!r} and {counterfactual!r}")
-    with eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
+    if reshape is not None and not callable(reshape):
+        raise TypeError(f"reshape must be a callable [B, N, K] -> [B, K, h, w] (e.g. camlib.vit.token_reshape(grid, "
+                        f"prefix_tokens)) or None, got {type(reshape).__name__}")
+    capture = _ActivationCapture(module, name, start_recording=True, any_shape=reshape is not None)
+    with eval_mode(model), capture:
         with torch.no_grad():
             logits = run_model(model, images)
         activation = capture.result()
@@ -147,10 +181,13 @@ def grad_cam(
     (gradients,) = torch.autograd.grad(scores, activation, allow_unused=True)
     if gradients is None:
         raise RuntimeError(f"the class scores do not depend on layer {name!r}; pick a layer on their path")
+    activation = activation.detach()
+    if reshape is not None:
+        activation, gradients = _reshaped(reshape, activation, gradients, name)
     if counterfactual:
         gradients = -gradients
     weights = gradients.mean(dim=(-2, -1))  # alpha^c_k: [B, K]
-    maps = torch.einsum("bkhw,bk->bhw", activation.detach(), weights)
+    maps = torch.einsum("bkhw,bk->bhw", activation, weights)
     if not torch.isfinite(maps).all():
         raise ValueError(f"the Grad-CAM maps at layer {name!r} are not finite: the model's activations or "
                          "gradients overflow (NaN or inf); check its weights and the images' scale")

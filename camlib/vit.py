@@ -1,0 +1,471 @@
+"""CAM beyond convolutions: vision transformers (notebook 08).
+
+A ViT cuts the image into an h x w grid of patches and turns each into a token t(x, y) of K
+numbers. When its head averages the patch tokens and applies one linear layer, it *is* a GAP
+network over that grid, and its CAM is exact, as in Zhou et al.:
+
+    S_c = (1/Z) sum_{x,y} M_c(x, y) + b_c,    M_c(x, y) = sum_k w^c_k t_k(x, y),   Z = h*w.
+
+A ViT that classifies from its CLS token reads one token, not an average, so it has no CAM.
+Two ways to look inside it remain: Grad-CAM over the tokens reshaped to the grid
+(``camlib.gradcam.grad_cam(..., reshape=token_reshape(grid, prefix_tokens=1))``), and attention
+rollout (Abnar & Zuidema, ACL 2020), which multiplies the layers' attention matrices.
+
+Conventions: tokens are ``[B, N, K]`` with the ``prefix_tokens`` CLS/register tokens first and
+the patch tokens in row-major grid order (as a Conv2d patch embedding flattened); maps are
+``[B, h, w]`` or ``[B, C, h, w]`` at the grid's resolution, raw (no ReLU, no normalization, no
+resizing: ``camlib.cam.upsample_cams`` and ``normalize_cams`` are separate steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from numbers import Integral, Real
+
+import torch
+from torch import nn
+
+from camlib.cam import (
+    _LOW_PRECISION,
+    CAMOutput,
+    _as_class_indices,
+    check_images,
+    class_activation_maps,
+    eval_mode,
+    run_model,
+)
+from camlib.models import positive_int
+
+HEADS = ("mean", "cls")
+HEAD_FUSIONS = ("mean", "max", "min")
+NO_CAM = "use grad_cam with reshape or attention_rollout: a CLS head has no CAM"
+
+
+# --- the model -----------------------------------------------------------------------------
+
+
+def _pair(name: str, value) -> tuple[int, int]:
+    """An int or an (height, width) pair of positive ints, as a pair."""
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        value = (value, value)
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
+    return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with the attention probabilities computed in the open.
+
+    ``softmax`` is an ``nn.Softmax`` module, so a forward hook on ``blocks[i].attn.softmax``
+    reads the probabilities ``[B, heads, N, N]`` (rows sum to 1: row i is where token i looks).
+    """
+
+    def __init__(self, dim: int, heads: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
+        self.heads, self.scale = heads, (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.softmax = nn.Softmax(dim=-1)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        batch, n, dim = tokens.shape
+        q, k, v = self.qkv(tokens).reshape(batch, n, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        attention = self.softmax((q @ k.transpose(-2, -1)) * self.scale)  # [B, heads, N, N]
+        return self.proj((attention @ v).transpose(1, 2).reshape(batch, n, dim))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        hidden = max(1, round(dim * mlp_ratio))
+        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        tokens = tokens + self.attn(self.norm1(tokens))
+        return tokens + self.mlp(self.norm2(tokens))
+
+
+def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_ratio, head) -> dict:
+    """TinyViT's arguments, checked, as the ``config`` dict that rebuilds the model."""
+    image_size, patch_size = _pair("image_size", image_size), positive_int("patch_size", patch_size)
+    if image_size[0] % patch_size or image_size[1] % patch_size:
+        raise ValueError(f"image_size {image_size} is not divisible by patch_size {patch_size}: use an image "
+                         "size that is a multiple of the patch, or crop or pad the images to one")
+    if head not in HEADS:
+        raise ValueError(f"head={head!r}: use 'mean' (average of the patch tokens, a CAM exists) or 'cls'")
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, Real) or not mlp_ratio > 0:
+        raise ValueError(f"mlp_ratio must be a positive number, got {mlp_ratio!r}")
+    counts = dict(in_channels=in_channels, num_classes=num_classes, dim=dim, depth=depth, heads=heads)
+    config = dict(image_size=image_size, patch_size=patch_size, **{k: positive_int(k, v) for k, v in counts.items()})
+    if config["dim"] % config["heads"]:
+        raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
+    return {**config, "mlp_ratio": mlp_ratio, "head": head}
+
+
+class TinyViT(nn.Module):
+    """A small vision transformer whose head is a GAP head over tokens or a CLS token.
+
+    Patches of ``patch_size`` pixels become ``dim``-channel tokens (a Conv2d with stride =
+    patch), plus a learned position embedding; ``depth`` pre-norm blocks; a final LayerNorm
+    ``norm``; one linear ``classifier``.
+
+    * ``head="mean"``: logits = classifier(mean of the patch tokens of norm(tokens)), a GAP
+      network over the ``grid``: ``compute_token_cams`` gives its exact CAM.
+    * ``head="cls"``: a CLS token is prepended and logits = classifier(norm(tokens)[:, 0]).
+
+    Attributes: ``grid`` = (h, w) patches, ``prefix_tokens`` = 0 (mean) or 1 (cls),
+    ``head``, ``config`` (the arguments). The initialization is deterministic given
+    ``torch.manual_seed``.
+    """
+
+    def __init__(
+        self,
+        image_size: int | tuple[int, int],
+        patch_size: int,
+        in_channels: int,
+        num_classes: int,
+        dim: int = 64,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2,
+        head: str = "mean",
+    ):
+        super().__init__()
+        self.config = config = _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth,
+                                                 heads, mlp_ratio, head)
+        self.head, self.image_size, patch, dim = head, config["image_size"], config["patch_size"], config["dim"]
+        self.grid = (self.image_size[0] // patch, self.image_size[1] // patch)
+        self.prefix_tokens = 1 if head == "cls" else 0
+        self.patch_embed = nn.Conv2d(config["in_channels"], dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if head == "cls" else None
+        self.pos_embed = nn.Parameter(torch.zeros(1, self.prefix_tokens + self.grid[0] * self.grid[1], dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        if self.cls_token is not None:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.blocks = nn.ModuleList(Block(dim, config["heads"], mlp_ratio) for _ in range(config["depth"]))
+        self.norm = nn.LayerNorm(dim)
+        self.classifier = nn.Linear(dim, config["num_classes"])
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        channels = self.patch_embed.in_channels
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels \
+                or tuple(images.shape[-2:]) != self.image_size:
+            got = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(
+                f"TinyViT was built for images [B, {channels}, {self.image_size[0]}, {self.image_size[1]}] "
+                f"(in_channels={channels}, image_size={self.image_size}), got {got}: resize or crop the images, "
+                "or build the model for their size (the position embedding has one entry per patch)"
+            )
+
+    def forward_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """The normalized tokens ``norm(tokens)``, ``[B, prefix_tokens + h*w, dim]``."""
+        self._check_images(images)
+        tokens = self.patch_embed(images).flatten(2).transpose(1, 2)  # [B, h*w, dim], row-major grid
+        if self.cls_token is not None:
+            tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
+        tokens = tokens + self.pos_embed
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.norm(tokens)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        tokens = self.forward_tokens(images)
+        pooled = tokens[:, 0] if self.head == "cls" else tokens[:, self.prefix_tokens:].mean(dim=1)
+        return self.classifier(pooled)
+
+
+# --- token CAMs ----------------------------------------------------------------------------
+
+
+def _prefix(prefix_tokens) -> int:
+    if isinstance(prefix_tokens, bool) or not isinstance(prefix_tokens, Integral) or prefix_tokens < 0:
+        raise ValueError(f"prefix_tokens must be an int >= 0 (CLS and register tokens before the patches), "
+                         f"got {prefix_tokens!r}")
+    return int(prefix_tokens)
+
+
+def _check_token_count(n: int, grid: tuple[int, int], prefix: int) -> None:
+    if n - prefix != grid[0] * grid[1]:
+        raise ValueError(
+            f"the tokens hold N={n} tokens; with prefix_tokens={prefix} that leaves {n - prefix} patch tokens, but "
+            f"the grid {grid} has {grid[0] * grid[1]} positions: pass grid=(H // patch, W // patch) and the "
+            "number of CLS/register tokens that come before the patches"
+        )
+
+
+def _patch_maps(tokens: torch.Tensor, grid: tuple[int, int], prefix: int) -> torch.Tensor:
+    """``[B, N, K]`` tokens -> ``[B, K, h, w]`` maps of the patch tokens (a view, no copy)."""
+    _check_token_count(tokens.shape[1], grid, prefix)
+    return tokens[:, prefix:].unflatten(1, grid).permute(0, 3, 1, 2)
+
+
+def token_cams(
+    tokens: torch.Tensor,
+    weight: torch.Tensor,
+    grid: int | tuple[int, int],
+    classes: torch.Tensor | Sequence[int] | None = None,
+    *,
+    prefix_tokens: int = 0,
+) -> torch.Tensor:
+    """Raw token CAMs M_c(x, y) = sum_k w^c_k t_k(x, y) over the patch grid.
+
+    Args:
+        tokens: ``[B, N, K]``, the first ``prefix_tokens`` of them CLS/register tokens (dropped),
+            then h*w patch tokens in row-major order.
+        weight: the linear head's weight ``[C, K]``.
+        grid: ``(h, w)`` patches (or one int for a square grid).
+        classes: ``None`` for every class, or one class index per image.
+
+    Returns ``[B, C, h, w]`` when ``classes`` is None, else ``[B, h, w]``.
+    """
+    if not isinstance(tokens, torch.Tensor) or not isinstance(weight, torch.Tensor):
+        raise TypeError(f"tokens and weight must be torch tensors, got {type(tokens).__name__} and "
+                        f"{type(weight).__name__}")
+    if tokens.dim() != 3:
+        raise ValueError(f"tokens must be [B, N, K] (batch, tokens, channels), got shape {list(tokens.shape)}; "
+                         "for one image use tokens.unsqueeze(0)")
+    if weight.dim() != 2 or weight.shape[1] != tokens.shape[2]:
+        raise ValueError(
+            f"the tokens have K={tokens.shape[2]} channels (shape {list(tokens.shape)}) but the weight has shape "
+            f"{list(weight.shape)}, not [C, {tokens.shape[2]}]: pass the weight of the linear head that reads "
+            "these tokens"
+        )
+    maps = _patch_maps(tokens, _pair("grid", grid), _prefix(prefix_tokens))
+    return class_activation_maps(maps, weight, classes)  # one einsum, with camlib.cam's checks
+
+
+def _check_token_model(model: nn.Module) -> None:
+    if isinstance(getattr(model, "head", None), str) and model.head == "cls":
+        raise TypeError(f"{type(model).__name__} classifies from its CLS token: {NO_CAM}")
+    missing = [name for name in ("norm", "classifier", "grid", "prefix_tokens") if not hasattr(model, name)]
+    if missing or not isinstance(model.classifier, nn.Linear) or not isinstance(model.norm, nn.Module):
+        raise TypeError(
+            f"{type(model).__name__} is not a token GAP network: compute_token_cams needs a module `norm` whose output "
+            "is the tokens the head averages, an nn.Linear `classifier`, and `grid` and `prefix_tokens` "
+            f"(as camlib.vit.TinyViT(head='mean') has){'; missing: ' + ', '.join(missing) if missing else ''}"
+        )
+
+
+def _captured_tokens(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, output of ``model.norm``) from one forward pass."""
+    captured = []
+    with _hooks([(model.norm, lambda _module, _inputs, output: captured.append(output))]):
+        logits = run_model(model, images)
+    if not captured or not isinstance(captured[-1], torch.Tensor) or captured[-1].dim() != 3:
+        raise TypeError(f"{type(model).__name__}.norm did not return tokens [B, N, K] during the forward pass; "
+                        "compute_token_cams reads the tokens the head averages there")
+    return logits, captured[-1]
+
+
+def _check_token_identity(model: nn.Module, logits: torch.Tensor, cams: torch.Tensor, classes) -> None:
+    """S_c = mean of M_c + b_c, or the hook read something the head does not average."""
+    if logits.numel() == 0:
+        return
+    bias = model.classifier.bias
+    pooled = cams.detach().mean(dim=(-2, -1))
+    scores = (logits if classes is None else logits.gather(1, classes[:, None])[:, 0]).detach()
+    if bias is not None:
+        pooled = pooled + (bias if classes is None else bias[classes]).detach()
+    tolerance = (2e-2 if logits.dtype in _LOW_PRECISION else 1e-3) * max(1.0, float(scores.abs().max()))
+    if float((scores - pooled).abs().max()) > tolerance:
+        raise TypeError(
+            f"{type(model).__name__}'s logits are not its classifier applied to the mean of its patch tokens "
+            f"(largest difference {float((scores - pooled).abs().max()):.3g}), so a CAM would not add up to its "
+            f"scores; if it classifies from a CLS token, {NO_CAM}"
+        )
+
+
+def compute_token_cams(
+    model: nn.Module, images: torch.Tensor, classes: torch.Tensor | Sequence[int] | str | None = None
+) -> CAMOutput:
+    """Logits and exact token CAMs of a mean-head ViT from one forward pass, in eval mode.
+
+    Args:
+        model: ``TinyViT(head="mean")``, or any model with a module ``norm`` returning the
+            tokens ``[B, N, K]`` its head averages (after ``prefix_tokens``), a linear
+            ``classifier`` on that average, and ``grid`` and ``prefix_tokens`` attributes.
+        images: ``[B, C, H, W]`` on the model's device.
+        classes: ``None`` (every class), ``"predicted"``, or one index per image.
+
+    Returns ``CAMOutput(logits, cams)`` with raw maps ``[B, C, h, w]`` (``classes=None``) or
+    ``[B, h, w]`` at the grid's resolution. The identity logits_c = mean(M_c) + b_c is checked
+    on every call. The model's train/eval flags are restored; no hook stays behind.
+    """
+    _check_token_model(model)
+    check_images(images, model)
+    if isinstance(classes, str) and classes != "predicted":
+        raise ValueError(f"classes={classes!r}: use None, 'predicted' or one index per image")
+    with eval_mode(model):
+        logits, tokens = _captured_tokens(model, images)
+    if isinstance(classes, str):
+        classes = logits.argmax(dim=1)
+    elif classes is not None:
+        classes = _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
+    cams = token_cams(tokens, model.classifier.weight, model.grid, classes, prefix_tokens=model.prefix_tokens)
+    _check_token_identity(model, logits, cams, classes)
+    return CAMOutput(logits, cams)
+
+
+def token_reshape(grid: int | tuple[int, int], prefix_tokens: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A callable ``[B, N, K] -> [B, K, h, w]`` that drops ``prefix_tokens`` and lays the rest on the grid.
+
+    It is pytorch-grad-cam's ``reshape_transform`` for ViTs (drop the CLS token, reshape to
+    ``[B, h, w, K]``, move the channels first), for ``camlib.gradcam.grad_cam(..., reshape=...)``.
+    For torchvision's ``vit_b_16`` at 224 x 224: ``token_reshape((14, 14), prefix_tokens=1)``.
+    """
+    grid, prefix = _pair("grid", grid), _prefix(prefix_tokens)
+
+    def reshape(tokens: torch.Tensor) -> torch.Tensor:
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3:
+            got = list(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise ValueError(f"token_reshape expects tokens [B, N, K], got {got}")
+        return _patch_maps(tokens, grid, prefix)
+
+    reshape.__qualname__ = f"token_reshape(grid={grid}, prefix_tokens={prefix})"
+    return reshape
+
+
+# --- attention rollout ---------------------------------------------------------------------
+
+
+@contextmanager
+def _hooks(pairs, *, pre: bool = False) -> Iterator[None]:
+    """Forward hooks (or forward pre-hooks with kwargs) on modules, removed on exit."""
+    with ExitStack() as stack:
+        for module, hook in pairs:
+            handle = (module.register_forward_pre_hook(hook, with_kwargs=True) if pre
+                      else module.register_forward_hook(hook))
+            stack.callback(handle.remove)
+        yield
+
+
+def _attention_modules(model: nn.Module) -> list[nn.Module] | None:
+    """TinyViT's ``blocks[i].attn.softmax``; torchvision's ``encoder.layers[i].self_attention``."""
+    blocks = getattr(model, "blocks", None)
+    if isinstance(blocks, nn.ModuleList) and all(isinstance(getattr(getattr(b, "attn", None), "softmax", None),
+                                                                nn.Module) for b in blocks):
+        return [block.attn.softmax for block in blocks]
+    layers = getattr(getattr(model, "encoder", None), "layers", None)
+    if isinstance(layers, nn.Module) and all(isinstance(getattr(layer, "self_attention", None),
+                                                        nn.MultiheadAttention) for layer in layers):
+        return [layer.self_attention for layer in layers]
+    return None
+
+
+def _need_weights(_module, args, kwargs):
+    """torchvision's blocks call self_attention(..., need_weights=False): ask for per-head weights."""
+    return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+
+def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits and each layer's attention probabilities ``[B, heads, N, N]``, first layer first.
+
+    Works for ``TinyViT`` (hooks on ``blocks[i].attn.softmax``) and torchvision's
+    ``VisionTransformer`` (hooks on ``encoder.layers[i].self_attention``, asked for its
+    per-head weights). Runs in eval mode without gradients; hooks removed, modes restored.
+    """
+    check_images(images, model)
+    modules = _attention_modules(model)
+    if not modules:
+        raise TypeError(f"{type(model).__name__} has no attention layers that attention_rollout can read: it "
+                        "supports camlib.vit.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
+    captured: list[torch.Tensor] = []
+
+    def keep(_module, _inputs, output):
+        captured.append(output[1] if isinstance(output, tuple) else output)
+
+    pre = [(m, _need_weights) for m in modules if isinstance(m, nn.MultiheadAttention)]
+    with eval_mode(model), torch.no_grad(), _hooks(pre, pre=True), _hooks([(m, keep) for m in modules]):
+        logits = run_model(model, images)
+    if len(captured) != len(modules) or any(a is None or a.dim() != 4 for a in captured):
+        raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "
+                        f"one forward pass, got {len(captured)}")
+    return logits, captured
+
+
+def _fuse_heads(attention: torch.Tensor, head_fusion: str, discard_ratio: float) -> torch.Tensor:
+    """Heads fused ``[B, N, N]``; the lowest ``discard_ratio`` of entries zeroed, except entry
+    (0, 0) (CLS to CLS), as jacobgil/vit-explain does."""
+    fused = {"mean": attention.mean, "max": attention.amax, "min": attention.amin}[head_fusion](dim=1)
+    drop = int(fused[0].numel() * discard_ratio)
+    if drop:
+        flat = fused.flatten(1)
+        lowest = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, flat.topk(drop, dim=1, largest=False).indices,
+                                                                   True)
+        lowest[:, 0] = False
+        fused = flat.masked_fill(lowest, 0.0).view_as(fused)
+    return fused
+
+
+def _check_rollout_options(head_fusion, discard_ratio) -> None:
+    if head_fusion not in HEAD_FUSIONS:
+        raise ValueError(f"head_fusion={head_fusion!r}: use one of {HEAD_FUSIONS}")
+    if isinstance(discard_ratio, bool) or not isinstance(discard_ratio, Real) or not 0 <= discard_ratio < 1:
+        raise ValueError(f"discard_ratio must be a number in [0, 1), got {discard_ratio!r}")
+
+
+def rollout(
+    attentions: Sequence[torch.Tensor], *, head_fusion: str = "mean", discard_ratio: float = 0.0, start_layer: int = 0
+) -> torch.Tensor:
+    """Attention rollout ``[B, N, N]`` (Abnar & Zuidema, 2020) from per-layer ``[B, heads, N, N]``.
+
+    Per layer from ``start_layer`` on: fuse the heads (``"mean"``, ``"max"`` or ``"min"``),
+    zero the lowest ``discard_ratio`` of entries, A' = 0.5 A + 0.5 I with rows renormalized to
+    sum to 1 (a no-op for mean fusion without discarding), and multiply: R = A'_L ... A'_1.
+    Row i of R says how much of output token i flows from each input token; rows sum to 1.
+    """
+    _check_rollout_options(head_fusion, discard_ratio)
+    if not attentions or any(not isinstance(a, torch.Tensor) or a.dim() != 4 or a.shape[-1] != a.shape[-2]
+                             or a.shape[0] != attentions[0].shape[0] or a.shape[-1] != attentions[0].shape[-1]
+                             for a in attentions):
+        raise ValueError("attentions must be a non-empty sequence of [B, heads, N, N] tensors, one per layer, "
+                         "all with the same B and N")
+    if isinstance(start_layer, bool) or not isinstance(start_layer, Integral) or not 0 <= start_layer < len(attentions):
+        raise ValueError(f"start_layer must be an int from 0 to {len(attentions) - 1} (the model has "
+                         f"{len(attentions)} attention layers), got {start_layer!r}")
+    batch, _, n, _ = attentions[0].shape
+    result = torch.eye(n, dtype=attentions[0].dtype, device=attentions[0].device).expand(batch, n, n)
+    for attention in attentions[start_layer:]:
+        step = 0.5 * _fuse_heads(attention, head_fusion, discard_ratio) + 0.5 * torch.eye(n).to(attention)
+        result = (step / step.sum(dim=-1, keepdim=True)) @ result
+    return result
+
+
+def _token_layout(model: nn.Module, images: torch.Tensor) -> tuple[tuple[int, int], int, str]:
+    """(grid, prefix_tokens, head) of TinyViT or torchvision's VisionTransformer."""
+    if hasattr(model, "grid") and hasattr(model, "prefix_tokens"):
+        return tuple(model.grid), model.prefix_tokens, getattr(model, "head", "cls" if model.prefix_tokens else "mean")
+    patch = getattr(model, "patch_size", None)  # torchvision: one class token, square patches
+    if not isinstance(patch, int):
+        raise TypeError(f"{type(model).__name__} has neither grid/prefix_tokens nor patch_size: the token grid "
+                        "is unknown")
+    return (images.shape[-2] // patch, images.shape[-1] // patch), 1, "cls"
+
+
+def attention_rollout(
+    model: nn.Module, images: torch.Tensor, *, head_fusion: str = "mean", discard_ratio: float = 0.0,
+    start_layer: int = 0,
+) -> torch.Tensor:
+    """Attention rollout maps ``[B, h, w]`` over the patch grid (Abnar & Zuidema, ACL 2020).
+
+    For a CLS head (``TinyViT(head="cls")``, torchvision's ``VisionTransformer``) the map is
+    the CLS token's row of ``rollout(...)`` over the patch tokens. For a mean head, whose
+    output is the average of the patch tokens, it is the average of their rows. Raw values:
+    no normalization, no resizing. One forward pass in eval mode without gradients; hooks
+    removed and train/eval flags restored. The map explains the network's token mixing, not
+    a class: it is the same for every class.
+    """
+    _check_rollout_options(head_fusion, discard_ratio)
+    _, attentions = capture_attentions(model, images)
+    grid, prefix, head = _token_layout(model, images)
+    flow = rollout(attentions, head_fusion=head_fusion, discard_ratio=discard_ratio, start_layer=start_layer)
+    _check_token_count(flow.shape[-1], grid, prefix)
+    rows = flow[:, 0] if head == "cls" else flow[:, prefix:].mean(dim=1)
+    return rows[:, prefix:].unflatten(1, grid)
