@@ -17,6 +17,7 @@ convolution with 1024 units, global average pooling and one linear layer. It exp
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
 from collections.abc import Sequence
@@ -390,10 +391,22 @@ def vgg16_gap(
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"GAPNet": GAPNet, "FlattenFCNet": FlattenFCNet, "VGG16GAP": VGG16GAP}
 
+# Models defined in modules that import this one add themselves to ARCHITECTURES when imported; a
+# checkpoint may name one before anything imported its module, so that module is imported first.
+_REGISTERED_BY = {"TinyViT": "camlib.vit"}
+
+
+def known_architectures() -> dict[str, type[nn.Module]]:
+    """Every architecture a camlib checkpoint can hold, by class name."""
+    for name, module in _REGISTERED_BY.items():
+        if name not in ARCHITECTURES:
+            importlib.import_module(module)
+    return ARCHITECTURES
+
 
 def build_model(architecture: str, config: dict) -> nn.Module:
     """Rebuild a model from the ``architecture`` name and ``config`` a checkpoint stores."""
-    if not isinstance(architecture, str) or architecture not in ARCHITECTURES:
+    if not isinstance(architecture, str) or architecture not in known_architectures():
         raise ValueError(f"unknown architecture {architecture!r}; known: {sorted(ARCHITECTURES)}")
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict of {architecture}'s arguments, got {type(config).__name__}")

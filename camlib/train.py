@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from camlib.cam import explained_errors
 from camlib.config import ArgumentTypeError, check_device, check_int
-from camlib.models import ARCHITECTURES, build_model
+from camlib.models import ARCHITECTURES, build_model, known_architectures
 
 CHECKPOINT_FORMAT = "camlib-checkpoint/1"
 _UMASK = os.umask(0)  # read the umask once, so checkpoints get the permissions any new file gets
@@ -405,7 +405,7 @@ def atomic_save(payload: dict, path: str | Path) -> Path:
 
 def _with_defaults(architecture: str, config: dict) -> dict:
     """Fill in constructor defaults a checkpoint predates, so adding an option keeps old files loadable."""
-    if architecture not in ARCHITECTURES:
+    if architecture not in known_architectures():
         return config
     parameters = inspect.signature(ARCHITECTURES[architecture]).parameters
     defaults = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
@@ -466,7 +466,7 @@ def _check_payload(path: Path, payload) -> None:
     wrong = [key for key, kind in kinds.items() if not isinstance(payload.get(key), kind)]
     if wrong:
         raise CheckpointUnreadableError(f"{path} is an incomplete camlib checkpoint: {wrong} missing or malformed")
-    if payload["architecture"] not in ARCHITECTURES:
+    if payload["architecture"] not in known_architectures():
         raise CheckpointUnreadableError(f"{path} holds a {payload['architecture']!r}, an architecture this camlib "
                                         f"does not know ({sorted(ARCHITECTURES)}): update camlib")
 

@@ -35,7 +35,7 @@ from camlib.cam import (
     eval_mode,
     run_model,
 )
-from camlib.models import positive_int
+from camlib.models import ARCHITECTURES, positive_int
 
 HEADS = ("mean", "cls")
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -182,6 +182,9 @@ class TinyViT(nn.Module):
 
 
 # --- token CAMs ----------------------------------------------------------------------------
+
+
+ARCHITECTURES["TinyViT"] = TinyViT  # so camlib.train's checkpoints store and rebuild it by name
 
 
 def _prefix(prefix_tokens) -> int:

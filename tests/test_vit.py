@@ -387,3 +387,31 @@ def test_hooks_removed_and_modes_restored():
         with pytest.raises(ValueError, match=r"built for images \[B, 1, 16, 16\]"):
             function(mean_model, wrong)
         assert hooks_of(mean_model) == 0 and mean_model.training and not mean_model.blocks[0].training
+
+
+def test_a_tiny_vit_checkpoint_round_trips_through_camlib_train(tmp_path):
+    from camlib.models import build_model
+    from camlib.train import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2, head="cls")
+    save_checkpoint(tmp_path / "vit.pt", model, class_names=["a", "b", "c"], data_source="test")
+    loaded = load_checkpoint(tmp_path / "vit.pt").model
+    assert isinstance(loaded, TinyViT) and loaded.config == model.config
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+    assert isinstance(build_model("TinyViT", model.config), TinyViT)
+
+
+def test_a_tiny_vit_checkpoint_loads_in_a_process_that_never_imported_camlib_vit(tmp_path):
+    import subprocess
+    import sys
+
+    from camlib.train import save_checkpoint
+
+    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2)
+    save_checkpoint(tmp_path / "vit.pt", model, class_names=["a", "b", "c"], data_source="test")
+    code = ("import sys; from camlib.train import load_checkpoint; "
+            f"print(type(load_checkpoint({str(tmp_path / 'vit.pt')!r}).model).__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "TinyViT"
