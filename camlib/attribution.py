@@ -56,6 +56,7 @@ from camlib.gradcam import (
     grad_cam,
     guided_backprop,
 )
+from camlib.models import positive_int
 
 METHODS = {
     "cam": "CAM",
@@ -200,7 +201,7 @@ def score_cam(
 
     check_images(images, model)
     module, _ = _resolve_layer(model, layer)
-    batch_size = _positive_int("batch_size", batch_size)
+    batch_size = positive_int("batch_size", batch_size)
     _check_flag("progress", progress)
     with eval_mode(model):
         with torch.no_grad():
@@ -255,7 +256,7 @@ def _pair(name: str, value) -> tuple[int, int]:
     values = tuple(value) if isinstance(value, tuple | list) else (value, value)
     if len(values) != 2:
         raise ValueError(f"{name}={value!r}: give an int or a (height, width) pair of ints")
-    return tuple(_positive_int(name, v) for v in values)
+    return tuple(positive_int(name, v) for v in values)
 
 
 def _starts(size: int, patch: int, stride: int) -> list[int]:
@@ -303,7 +304,7 @@ def occlusion(
     check_images(images, model)
     if isinstance(baseline, bool) or not isinstance(baseline, Real) or not math.isfinite(baseline):
         raise ValueError(f"baseline={baseline!r} must be a finite number: the value occluded pixels get")
-    chunk_size = _positive_int("chunk_size", chunk_size)
+    chunk_size = positive_int("chunk_size", chunk_size)
     _check_flag("progress", progress)
     masks = occlusion_masks(images.shape[-2], images.shape[-1], patch, stride).to(images.device)
     weights = masks.to(images.dtype)
@@ -363,12 +364,6 @@ def _progress_bar(iterable, description: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=description)
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _check_flag(name: str, value) -> None:

@@ -23,13 +23,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from numbers import Integral
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from camlib import config
 from camlib.attribution import _progress_bar
 from camlib.cam import check_images, check_model, eval_mode, run_model
 from camlib.gradcam import _target_classes
@@ -83,12 +83,6 @@ def _reset(module: nn.Module, seed: int) -> None:
         module.reset_parameters()
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise ValueError(f"seed must be an int, got {seed!r}")
-    return int(seed)
-
-
 def _fixed_classes(model: nn.Module, images: torch.Tensor, classes) -> torch.Tensor:
     """The classes to explain at every step: the given ones, or the trained model's predictions."""
     check_images(images, model)
@@ -99,7 +93,7 @@ def _fixed_classes(model: nn.Module, images: torch.Tensor, classes) -> torch.Ten
 def _randomization(model, layer_names, method_fn, images, classes, seed, same_seed, independent, progress):
     check_model(model)
     names = _check_layer_names(model, layer_names)
-    seed = _check_seed(seed)
+    seed = config.check_int(seed, "seed")
     if not callable(method_fn):
         raise TypeError(f"method_fn must be a function (model, images, classes) -> maps [B, H, W], got {method_fn!r}")
     for name, flag in (("same_seed", same_seed), ("progress", progress)):
@@ -303,7 +297,7 @@ def shuffled_labels(dataset: Dataset, seed: int = 0):
     """
     from camlib.data import DigitDataset
 
-    seed = _check_seed(seed)
+    seed = config.check_int(seed, "seed")
     if not isinstance(dataset, Dataset) or not hasattr(dataset, "__len__"):
         raise TypeError(f"dataset must be a map-style torch Dataset of (image, label) pairs, "
                         f"got {type(dataset).__name__}")

@@ -390,7 +390,8 @@ def test_model_runs_in_eval_mode_and_keeps_its_flags():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_results_follow_the_images_device():
-    model, images, maps = small_cnn().cuda(), seeded_images(2, 1, 8).cuda(), untied_maps(2, 8)
+    device = torch.device("cuda")
+    model, images, maps = small_cnn().to(device), seeded_images(2, 1, 8).to(device), untied_maps(2, 8)
     assert deletion(model, images, maps, step=16).scores.device.type == "cuda"
     assert road(model, images, maps, percentages=(50,)).scores.device.type == "cuda"
 
