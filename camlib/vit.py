@@ -38,6 +38,7 @@ from camlib.cam import (
 from camlib.models import ARCHITECTURES, positive_int
 
 HEADS = ("mean", "cls")
+STEMS = ("patch", "conv")
 HEAD_FUSIONS = ("mean", "max", "min")
 NO_CAM = "use grad_cam with reshape or attention_rollout: a CLS head has no CAM"
 
@@ -92,7 +93,23 @@ class Block(nn.Module):
         return tokens + self.mlp(self.norm2(tokens))
 
 
-def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_ratio, head) -> dict:
+def conv_stem(in_channels: int, dim: int, patch_size: int) -> nn.Sequential:
+    """The convolutional stem of Xiao et al. (NeurIPS 2021): log2(patch) stride-2 3x3 convolutions, then a 1x1.
+
+    It replaces the patch embedding's single ``patch x patch`` convolution with the same grid of
+    tokens; ViTs with it train far faster on small data sets (notebook 08's canvases: about 80 %
+    accuracy in 10 epochs where the plain patch embedding reaches about 35 %).
+    """
+    layers, channels = [], in_channels
+    for stage in range(patch_size.bit_length() - 1):
+        width = min(dim, 16 * 2 ** stage)
+        layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        channels = width
+    return nn.Sequential(*layers, nn.Conv2d(channels, dim, 1))
+
+
+def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_ratio, head,
+                      stem) -> dict:
     """TinyViT's arguments, checked, as the ``config`` dict that rebuilds the model."""
     image_size, patch_size = _pair("image_size", image_size), positive_int("patch_size", patch_size)
     if image_size[0] % patch_size or image_size[1] % patch_size:
@@ -100,20 +117,27 @@ def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, dep
                          "size that is a multiple of the patch, or crop or pad the images to one")
     if head not in HEADS:
         raise ValueError(f"head={head!r}: use 'mean' (average of the patch tokens, a CAM exists) or 'cls'")
+    if stem not in STEMS:
+        raise ValueError(f"stem={stem!r}: use 'patch' (one patch x patch convolution) or 'conv' (stride-2 3x3 "
+                         "convolutions)")
+    if stem == "conv" and (patch_size < 2 or patch_size & (patch_size - 1)):
+        raise ValueError(f"stem='conv' halves the image per convolution, so patch_size must be a power of 2 "
+                         f"(2, 4, 8, 16...), got {patch_size}; or use stem='patch'")
     if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, Real) or not mlp_ratio > 0:
         raise ValueError(f"mlp_ratio must be a positive number, got {mlp_ratio!r}")
     counts = dict(in_channels=in_channels, num_classes=num_classes, dim=dim, depth=depth, heads=heads)
     config = dict(image_size=image_size, patch_size=patch_size, **{k: positive_int(k, v) for k, v in counts.items()})
     if config["dim"] % config["heads"]:
         raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
-    return {**config, "mlp_ratio": mlp_ratio, "head": head}
+    return {**config, "mlp_ratio": mlp_ratio, "head": head, "stem": stem}
 
 
 class TinyViT(nn.Module):
     """A small vision transformer whose head is a GAP head over tokens or a CLS token.
 
-    Patches of ``patch_size`` pixels become ``dim``-channel tokens (a Conv2d with stride =
-    patch), plus a learned position embedding; ``depth`` pre-norm blocks; a final LayerNorm
+    Patches of ``patch_size`` pixels become ``dim``-channel tokens (``stem="patch"``: a Conv2d
+    with stride = patch, as in ViT; ``stem="conv"``: ``conv_stem``, stride-2 3x3 convolutions
+    down to the same grid), plus a learned position embedding; ``depth`` pre-norm blocks; a final LayerNorm
     ``norm``; one linear ``classifier``.
 
     * ``head="mean"``: logits = classifier(mean of the patch tokens of norm(tokens)), a GAP
@@ -136,14 +160,17 @@ class TinyViT(nn.Module):
         heads: int = 4,
         mlp_ratio: float = 2,
         head: str = "mean",
+        stem: str = "patch",
     ):
         super().__init__()
         self.config = config = _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth,
-                                                 heads, mlp_ratio, head)
+                                                 heads, mlp_ratio, head, stem)
         self.head, self.image_size, patch, dim = head, config["image_size"], config["patch_size"], config["dim"]
         self.grid = (self.image_size[0] // patch, self.image_size[1] // patch)
         self.prefix_tokens = 1 if head == "cls" else 0
-        self.patch_embed = nn.Conv2d(config["in_channels"], dim, patch, stride=patch)
+        self.in_channels = config["in_channels"]
+        self.patch_embed = (nn.Conv2d(self.in_channels, dim, patch, stride=patch) if stem == "patch"
+                            else conv_stem(self.in_channels, dim, patch))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if head == "cls" else None
         self.pos_embed = nn.Parameter(torch.zeros(1, self.prefix_tokens + self.grid[0] * self.grid[1], dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
@@ -154,7 +181,7 @@ class TinyViT(nn.Module):
         self.classifier = nn.Linear(dim, config["num_classes"])
 
     def _check_images(self, images: torch.Tensor) -> None:
-        channels = self.patch_embed.in_channels
+        channels = self.in_channels
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels \
                 or tuple(images.shape[-2:]) != self.image_size:
             got = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__

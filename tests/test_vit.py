@@ -46,14 +46,17 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 # --------------------------------------------------------------------------------------
 
 
-def test_tiny_vit_shapes_attributes_and_deterministic_init():
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_tiny_vit_shapes_attributes_and_deterministic_init(stem):
     for head, prefix in (("mean", 0), ("cls", 1)):
-        model = random_vit(head, dtype=torch.float32, image_size=(16, 24))
+        model = random_vit(head, dtype=torch.float32, image_size=(16, 24), stem=stem)
         assert model.grid == (4, 6) and model.prefix_tokens == prefix and model.head == head
         assert model(torch.randn(3, 1, 16, 24)).shape == (3, 5)
         assert model.forward_tokens(torch.randn(3, 1, 16, 24)).shape == (3, prefix + 24, 16)
+    strides = [m.stride for m in model.patch_embed.modules() if isinstance(m, nn.Conv2d)]
+    assert strides == ([(4, 4)] if stem == "patch" else [(2, 2), (2, 2), (1, 1)])  # patch 4: two halvings, a 1x1
     torch.manual_seed(3)
-    first = TinyViT(16, 4, 1, 5, dim=16, depth=2, heads=2)
+    first = TinyViT(16, 4, 1, 5, dim=16, depth=2, heads=2, stem=stem)
     torch.manual_seed(3)
     second = TinyViT(**first.config).state_dict()  # the config rebuilds it; the seed fixes its weights
     first = first.state_dict()
@@ -71,6 +74,11 @@ def test_tiny_vit_errors():
         TinyViT(32, 8, 1, 10, mlp_ratio=0)
     with pytest.raises(ValueError, match="patch_size must be a positive int"):
         TinyViT(32, 0, 1, 10)
+    with pytest.raises(ValueError, match="stem='resnet': use 'patch'"):
+        TinyViT(32, 8, 1, 10, stem="resnet")
+    for patch in (1, 6):
+        with pytest.raises(ValueError, match=f"patch_size must be a power of 2 .*got {patch}; or use stem='patch'"):
+            TinyViT(36, patch, 1, 10, stem="conv")
     model = TinyViT(32, 8, 1, 10)
     with pytest.raises(ValueError, match=r"built for images \[B, 1, 32, 32\].*got \[2, 3, 32, 32\]"):
         model(torch.randn(2, 3, 32, 32))
@@ -106,9 +114,10 @@ def test_prefix_tokens_are_dropped():
                        token_cams(tokens, weight, (3, 4), [0, 1, 3], prefix_tokens=2))
 
 
-@pytest.mark.parametrize("classes", [None, "predicted", [4, 0, 2, 2]])
-def test_token_cam_identity_float64(classes):
-    model = random_vit("mean")
+@pytest.mark.parametrize("classes, stem", [(None, "patch"), ("predicted", "patch"), ([4, 0, 2, 2], "patch"),
+                                           ([4, 0, 2, 2], "conv")])
+def test_token_cam_identity_float64(classes, stem):
+    model = random_vit("mean", stem=stem)
     images = torch.randn(4, 1, 16, 16, dtype=torch.float64)
     logits, cams = compute_token_cams(model, images, classes)
     assert cams.shape == ((4, 5, 4, 4) if classes is None else (4, 4, 4))
@@ -389,12 +398,14 @@ def test_hooks_removed_and_modes_restored():
         assert hooks_of(mean_model) == 0 and mean_model.training and not mean_model.blocks[0].training
 
 
-def test_a_tiny_vit_checkpoint_round_trips_through_camlib_train(tmp_path):
+@pytest.mark.parametrize("stem", ["patch", "conv"])
+def test_a_tiny_vit_checkpoint_round_trips_through_camlib_train(tmp_path, stem):
     from camlib.models import build_model
     from camlib.train import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
-    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2, head="cls")
+    model = TinyViT(image_size=16, patch_size=4, in_channels=1, num_classes=3, dim=8, depth=1, heads=2, head="cls",
+                    stem=stem)
     save_checkpoint(tmp_path / "vit.pt", model, class_names=["a", "b", "c"], data_source="test")
     loaded = load_checkpoint(tmp_path / "vit.pt").model
     assert isinstance(loaded, TinyViT) and loaded.config == model.config
