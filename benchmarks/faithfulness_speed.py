@@ -76,14 +76,32 @@ def explain(model: nn.Module, images: torch.Tensor, random_maps: bool) -> tuple[
 
 
 class Counter:
-    """Counts the images a model is run on (a forward pre-hook)."""
+    """Counts the images a model is run on, and the wall time spent inside its forward passes.
+
+    The forward time bounds what any implementation could gain while running the same images
+    through the same model: the rest of a method's time is all that better code can remove.
+    """
 
     def __init__(self, model: nn.Module):
-        self.images = 0
-        self.handle = model.register_forward_pre_hook(self._count)
+        self.images, self.forward_seconds, self._start = 0, 0.0, None
+        self.handles = [model.register_forward_pre_hook(self._enter), model.register_forward_hook(self._leave)]
 
-    def _count(self, _module, inputs):
+    def _synchronize(self, tensor: torch.Tensor) -> None:
+        if tensor.device.type == "cuda":
+            torch.cuda.synchronize(tensor.device)
+
+    def _enter(self, _module, inputs):
+        self._synchronize(inputs[0])
         self.images += len(inputs[0])
+        self._start = time.perf_counter()
+
+    def _leave(self, _module, inputs, _output):
+        self._synchronize(inputs[0])
+        self.forward_seconds += time.perf_counter() - self._start
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
 
 
 def rise_insertion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
@@ -160,6 +178,7 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
     calls = methods(model, images, maps, classes, step)
     times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     cpu_times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+    forward_times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     values, scored, notes = {}, {}, {}
     for round_index in range(warmup + rounds):
         for key, call in calls.items():
@@ -176,17 +195,20 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
                 if images.device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-                counter.handle.remove()
+                counter.remove()
             scored[key] = counter.images
             if round_index >= warmup:
                 times[key].append(seconds)
                 cpu_times[key].append(cpu_seconds)
+                forward_times[key].append(counter.forward_seconds)
     rows = []
     for (metric, method), seconds in times.items():
         ours = values.get((metric, "camlib"))
         row = {"workload": name, "metric": metric, "method": method, "images": len(images),
                "ms_per_image": 1000 * statistics.median(seconds) / len(images) if seconds else None,
                "cpu_ms_per_image": 1000 * statistics.median(cpu_times[(metric, method)]) / len(images)
+               if seconds else None,
+               "forward_share": statistics.median(forward_times[(metric, method)]) / statistics.median(seconds)
                if seconds else None,
                "images_scored": scored.get((metric, method)), "note": notes.get((metric, method))}
         if method != "camlib" and ours is not None and (metric, method) in values:
@@ -197,6 +219,10 @@ def benchmark(name, model, images, step, rounds, warmup) -> list[dict]:
         if row["ms_per_image"] and ours["ms_per_image"]:
             row["speedup_of_camlib"] = row["ms_per_image"] / ours["ms_per_image"]
             row["cpu_speedup_of_camlib"] = row["cpu_ms_per_image"] / ours["cpu_ms_per_image"]
+        if row["method"] != "camlib" and row["forward_share"] and row["images_scored"] and ours["images_scored"]:
+            # Amdahl: code that ran camlib's images through the model and nothing else
+            fewer_images = row["images_scored"] / ours["images_scored"]
+            row["ceiling_speedup"] = fewer_images / row["forward_share"]
     return rows
 
 
@@ -207,8 +233,8 @@ def markdown(rows: list[dict], settings: dict) -> str:
         f"median of {settings['rounds']} rounds after {settings['warmup']} warm-up round(s).",
         "",
         "| workload | metric | method | ms per image (wall / CPU) | images through the model "
-        "| max abs diff vs camlib | camlib speed-up (wall / CPU) |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| time in forward passes | max abs diff vs camlib | camlib speed-up (wall / CPU) | ceiling |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         ms = "–" if row["ms_per_image"] is None else f"{row['ms_per_image']:.1f} / {row['cpu_ms_per_image']:.1f}"
@@ -216,8 +242,12 @@ def markdown(rows: list[dict], settings: dict) -> str:
         speed = (f"{row['speedup_of_camlib']:.1f}× / {row['cpu_speedup_of_camlib']:.1f}×"
                  if row["method"] != "camlib" and "speedup_of_camlib" in row else "–")
         method = row["method"] + (f" ({row['note']})" if row.get("note") else "")
+        share = "–" if row["forward_share"] is None else f"{row['forward_share']:.0%}"
+        ceiling = f"{row['ceiling_speedup']:.1f}×" if "ceiling_speedup" in row else "–"
         lines.append(f"| {row['workload']} | {row['metric']} | {method} | {ms} | {row['images_scored'] or '–'} "
-                     f"| {diff} | {speed} |")
+                     f"| {share} | {diff} | {speed} | {ceiling} |")
+    lines += ["", "Ceiling: the largest wall-time speed-up any code could reach over the peer while running camlib's "
+              "images through the same model (peer time / (peer forward time × camlib images / peer images))."]
     return "\n".join(lines)
 
 
