@@ -47,7 +47,7 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-from camlib.cam import check_images, compute_cams, eval_mode, run_model, upsample_cams
+from camlib.cam import channels_last_on_cpu, check_images, compute_cams, eval_mode, run_model, upsample_cams
 from camlib.gradcam import (
     _ActivationCapture,
     _check_grad_mode,
@@ -299,7 +299,8 @@ def occlusion(
     one more flush with the far border when the stride does not reach it; with a stride of at
     most the patch size (required) every pixel is covered. Positive values: occluding there
     lowers the score. No gradients are needed. The (image, patch) pairs run through the model
-    ``chunk_size`` at a time.
+    ``chunk_size`` at a time (on the CPU with its conv weights in channels_last meanwhile, as
+    ``camlib.faithfulness`` does).
     """
     check_images(images, model)
     if isinstance(baseline, bool) or not isinstance(baseline, Real) or not math.isfinite(baseline):
@@ -308,7 +309,7 @@ def occlusion(
     _check_flag("progress", progress)
     masks = occlusion_masks(images.shape[-2], images.shape[-1], patch, stride).to(images.device)
     weights = masks.to(images.dtype)
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         logits = run_model(model, images)
         targets = _target_classes(logits, classes)
         base = logits.gather(1, targets[:, None]).squeeze(1)

@@ -27,7 +27,9 @@ Conventions shared by every function here:
 * Perturbed images are scored in chunks of ``batch_size`` over the whole (image, step) grid: no
   Python loop per image or per step. A perturbed image equal to one already scored (a deletion
   step over pixels that already hold the substrate's value) is not scored again. The model runs
-  in eval mode (its flags are restored) and without autograd.
+  in eval mode (its flags are restored) and without autograd; on the CPU its conv weights are held
+  in channels_last meanwhile (``camlib.cam.channels_last_on_cpu``: several times faster for small
+  networks; scores change by float rounding only).
 * Results are torch tensors on the images' device (``.cpu().numpy()`` for NumPy).
 """
 
@@ -46,7 +48,15 @@ from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 from tqdm.auto import tqdm
 
-from camlib.cam import _as_class_indices, _check_finite, check_images, eval_mode, normalize_cams, run_model
+from camlib.cam import (
+    _as_class_indices,
+    _check_finite,
+    channels_last_on_cpu,
+    check_images,
+    eval_mode,
+    normalize_cams,
+    run_model,
+)
 
 SCORES = ("probability", "logit")
 ORDERS = ("morf", "lerf")
@@ -243,7 +253,7 @@ def _causal_curve(model, images, maps, classes, *, mode, step, substrate, score,
     step = _check_positive_int(step, "step", "the number of pixels changed per step (e.g. H*W // 50 for 50 steps)")
     batch_size = _check_positive_int(batch_size, "batch_size", "the number of perturbed images per forward pass")
     _check_choice(score, "score", SCORES)
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         maps, classes, logits = _prepare(model, images, maps, classes)
         filler = _substrate(substrate, images)
         start, finish = (images, filler) if mode == "deletion" else (filler, images)
@@ -369,7 +379,7 @@ def confidence_change(
     ``IncreaseInConfidence`` the per-image indicator; neither averages nor multiplies by 100.
     """
     batch_size = _check_positive_int(batch_size, "batch_size", "the number of images per forward pass")
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         maps, classes, logits = _prepare(model, images, maps, classes)
         explanation = images * normalize_cams(maps, "minmax").to(images.dtype)[:, None]
         explained, _ = _score_grid(model, images, 1, lambda pairs: explanation[pairs], classes, "probability",
@@ -520,7 +530,7 @@ def road(
     batch_size = _check_positive_int(batch_size, "batch_size", "the number of imputed images per forward pass")
     _check_noise(noise)
     percentages = _check_percentages(percentages)
-    with torch.no_grad(), eval_mode(model):
+    with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         maps, classes, _ = _prepare(model, images, maps, classes)
         size = tuple(images.shape[-2:])
         pixels = size[0] * size[1]

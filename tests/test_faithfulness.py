@@ -20,7 +20,7 @@ from scipy.ndimage import gaussian_filter
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from camlib.cam import normalize_cams, upsample_cams
+from camlib.cam import channels_last_on_cpu, eval_mode, normalize_cams, upsample_cams
 from camlib.faithfulness import (
     auc,
     blur_substrate,
@@ -386,6 +386,50 @@ def test_model_runs_in_eval_mode_and_keeps_its_flags():
     confidence_change(model, images, maps)
     assert model.training and all(module.training for module in model.modules())
     assert all(torch.equal(a, b) for a, b in zip(statistics, model.buffers()))  # BatchNorm statistics untouched
+
+
+class ViewsItsConvOutput(nn.Module):
+    """A conv net whose head uses ``.view``, which a channels_last conv output refuses."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.linear = nn.Conv2d(2, 3, 3, padding=1), nn.Linear(3 * 8 * 8, 4)
+
+    def forward(self, images):
+        features = self.conv(images)
+        return self.linear(features.view(len(features), -1))
+
+
+def test_channels_last_on_cpu_holds_conv_weights_in_that_layout_and_puts_them_back():
+    model, images = small_cnn(), seeded_images(2, 1, 8)
+    kernels = [p for p in model.parameters() if p.dim() == 4]
+    before = [(p, p.data_ptr(), p.detach().clone()) for p in kernels]
+    with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images) as converted:
+        assert converted
+        assert all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+        assert not all(p.is_contiguous() for p in kernels)  # one input channel: both layouts are the same
+        fast = model(images)
+    assert all(p is q and p.data_ptr() == pointer and torch.equal(p, values) and p.is_contiguous()
+               for (p, pointer, values), q in zip(before, [p for p in model.parameters() if p.dim() == 4]))
+    torch.testing.assert_close(fast, model(images).detach(), atol=FLOAT32, rtol=0)
+
+
+def test_channels_last_on_cpu_leaves_alone_what_it_cannot_speed_up():
+    viewing, images = ViewsItsConvOutput().eval(), seeded_images(3, 2, 8)
+    linear = sum_model(64)
+    with torch.no_grad():
+        with channels_last_on_cpu(viewing, images) as converted:
+            assert not converted and viewing.conv.weight.is_contiguous()
+            viewing(images)  # runs as built
+        with channels_last_on_cpu(linear, images[:, :1]) as converted:
+            assert not converted  # no conv weights
+        with channels_last_on_cpu(viewing, "not images") as converted:
+            assert not converted  # the metrics' own checks name the problem afterwards
+    maps = untied_maps(3, 8)
+    curve = deletion(viewing, images, maps, step=16)
+    expected = torch.softmax(viewing(torch.zeros_like(images)), dim=1).gather(1, curve.classes[:, None])[:, 0]
+    torch.testing.assert_close(curve.scores[:, -1], expected.detach(), atol=FLOAT32, rtol=0)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
