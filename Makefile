@@ -39,7 +39,7 @@ SEEDS ?= 1 2 3
 test-seeds: $(VENV)/.installed-notebooks
 	SEEDS="$(SEEDS)" PROFILE=$(PROFILE) PAPERMILL=$(BIN)/papermill bash scripts/seed_sweep.sh
 
-# On a machine with an NVIDIA GPU: every notebook under nbval on CUDA and both benchmarks; tables in build/gpu-check/.
+# On a machine with an NVIDIA GPU: every notebook under nbval on CUDA and three benchmarks; tables in build/gpu-check/.
 gpu-check: $(VENV)/.installed-test
 	PYTHON=$(BIN)/python bash scripts/gpu_check.sh build/gpu-check
 

@@ -5,6 +5,8 @@
 #   notebooks.txt          nbval's report, one line per notebook cell failure, and the total time
 #   speed_cuda.md/.json    benchmarks/speed.py --device cuda
 #   gpu_throughput_*.md    benchmarks/gpu_throughput.py
+#   faithfulness_cuda.md/.json  benchmarks/faithfulness_speed.py --device cuda (camlib against Quantus and
+#                          pytorch-grad-cam on the GPU, the case the README's CPU table leaves open)
 #   environment.txt        GPU, driver, torch and CUDA versions
 # Needs camlib with its notebook and test extras (make gpu-check installs them into .venv; elsewhere set
 # PYTHON to an interpreter that has them).
@@ -27,5 +29,7 @@ CAMLIB_DEVICE=cuda CAMLIB_PROFILE=quick MPLBACKEND=Agg \
 echo "notebooks under nbval on CUDA: $(( $(date +%s) - start )) s" | tee -a "$out/notebooks.txt"
 "$python" benchmarks/speed.py --device cuda --out "$out" || status=1
 "$python" benchmarks/gpu_throughput.py --device cuda --out "$out" || status=1
+"$python" benchmarks/faithfulness_speed.py --device cuda --rounds 3 --json "$out/faithfulness_cuda.json" \
+  > "$out/faithfulness_cuda.md" || status=1
 echo "tables in $out"
 exit $status
