@@ -245,11 +245,12 @@ def channels_last_on_cpu(model: nn.Module, images: torch.Tensor) -> Iterator[boo
     try:
         try:
             model(images[:1])  # a probe: does the model run in this layout at all?
+            works = True
         except Exception:  # noqa: BLE001 -- any failure means: run the model as it was built
+            works = False
+        if not works:  # yielded outside the handler, so later errors do not chain to the probe's
             put_back()
-            yield False
-        else:
-            yield True
+        yield works
     finally:
         put_back()
 

@@ -422,6 +422,9 @@ def test_channels_last_on_cpu_leaves_alone_what_it_cannot_speed_up():
         with channels_last_on_cpu(viewing, images) as converted:
             assert not converted and viewing.conv.weight.is_contiguous()
             viewing(images)  # runs as built
+        with pytest.raises(ValueError) as raised, channels_last_on_cpu(viewing, images):
+            raise ValueError("an error of the caller's")
+        assert raised.value.__context__ is None  # not chained to the failed probe
         with channels_last_on_cpu(linear, images[:, :1]) as converted:
             assert not converted  # no conv weights
         with channels_last_on_cpu(viewing, "not images") as converted:
