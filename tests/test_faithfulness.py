@@ -188,11 +188,27 @@ def test_predicted_classes_by_default():
 # ------------------------------------------------------------------------- substrates
 
 
-def test_blur_substrate_is_torchvisions_gaussian_blur_and_keeps_constants():
+def rise_blur(images: torch.Tensor, klen: int = 11, nsig: float = 5) -> torch.Tensor:
+    """RISE's evaluation.py, ported: ``gkern(klen, nsig)`` (its 3-channel diagonal kernel) and
+    ``blur = lambda x: nn.functional.conv2d(x, gkern(klen, nsig), padding=klen // 2)``."""
+    inp = np.zeros((klen, klen))
+    inp[klen // 2, klen // 2] = 1
+    k = gaussian_filter(inp, nsig)
+    kern = np.zeros((3, 3, klen, klen))
+    kern[0, 0], kern[1, 1], kern[2, 2] = k, k, k
+    return nn.functional.conv2d(images, torch.from_numpy(kern.astype("float32")), padding=klen // 2)
+
+
+def test_blur_substrate_is_rises_blur():
     images = seeded_images(2, 3, 16)
-    torch.testing.assert_close(blur_substrate(images), gaussian_blur(images, [11, 11], [5.0, 5.0]))
-    flat = torch.full((1, 1, 16, 16), 0.3)
-    torch.testing.assert_close(blur_substrate(flat), flat)  # reflect padding: no dark border (RISE pads zeros)
+    torch.testing.assert_close(blur_substrate(images), rise_blur(images), atol=1e-6, rtol=0)
+    grey = seeded_images(2, 1, 16)  # one channel: RISE's kernel's first channel
+    torch.testing.assert_close(blur_substrate(grey), rise_blur(grey.expand(-1, 3, -1, -1))[:, :1], atol=1e-6, rtol=0)
+    flat = blur_substrate(torch.full((1, 1, 16, 16), 0.3, dtype=torch.float64))
+    kernel = gaussian_filter(np.pad([[1.0]], 5), 5)
+    assert float(flat[0, 0, 8, 8]) == pytest.approx(0.3)  # the kernel sums to 1
+    assert float(flat[0, 0, 0, 0]) == pytest.approx(0.3 * kernel[5:, 5:].sum())  # zero padding: a dark corner
+    assert float(flat[0, 0, 0, 0]) < 0.1
 
 
 def test_the_docstrings_numbers_about_rises_kernel():
@@ -200,12 +216,13 @@ def test_the_docstrings_numbers_about_rises_kernel():
     delta[5, 5] = 1
     rise = gaussian_filter(delta, 5)  # RISE's gkern(11, 5)
     taps = np.exp(-0.5 * (np.arange(-5, 6) / 5) ** 2)
-    ours = np.outer(taps, taps) / taps.sum() ** 2  # torchvision's kernel
+    sampled = np.outer(taps, taps) / taps.sum() ** 2  # torchvision's gaussian_blur kernel
+    np.testing.assert_allclose(gaussian_blur(torch.from_numpy(np.pad(delta, 8))[None, None], [11, 11], [5.0, 5.0])
+                               [0, 0, 8:-8, 8:-8].numpy(), sampled, atol=1e-12)
     assert (round(rise.min(), 4), round(rise.max(), 4)) == (0.0077, 0.0088)
-    assert (round(ours.min(), 4), round(ours.max(), 4)) == (0.0044, 0.0120)
-    assert round(np.abs(rise - ours).max(), 4) == 0.0033
+    assert (round(sampled.min(), 4), round(sampled.max(), 4)) == (0.0044, 0.0120)
     blurred = blur_substrate(torch.from_numpy(np.pad(delta, 8))[None, None])[0, 0, 8:-8, 8:-8].numpy()
-    np.testing.assert_allclose(blurred, ours, atol=1e-12)
+    np.testing.assert_allclose(blurred, rise[::-1, ::-1], atol=1e-12)  # a convolution flips the kernel
 
 
 # --------------------------------------------------------------------- agreement with Quantus
@@ -507,8 +524,7 @@ def test_other_arguments_are_refused_by_name(inputs):
         insertion(model, images, maps, substrate="mean")
     with pytest.raises(ValueError, match="does not broadcast"):
         deletion(model, images, maps, substrate=torch.zeros(3, 8, 8))
-    with pytest.raises(ValueError, match="too small"):
-        insertion(model, images[..., :4, :4], maps[:, :4, :4])
+    assert insertion(model, images[..., :4, :4], maps[:, :4, :4]).scores.shape[1] == 17  # RISE's blur fits any size
     with pytest.raises(ValueError, match=r"in \[0, 100\)"):
         road(model, images, maps, percentages=(50, 100))
     with pytest.raises(ValueError, match="order='most'"):
