@@ -105,6 +105,7 @@ def overlay(
     vmin: float | None = None,
     vmax: float | None = None,
     title: str | None = None,
+    outline: float | None = None,
 ) -> Axes:
     """Draw ``image`` in grey (or colour) with ``cam`` ([h, w], resized bilinearly) on top.
 
@@ -112,11 +113,16 @@ def overlay(
     for a signed one. A constant map (e.g. an empty Grad-CAM) is drawn transparent and labelled
     "constant map (value)": its one colour says nothing about where, and a warm one would look like
     evidence. An empty colour range (``vmin == vmax``) is widened by 0.5 each way.
+
+    ``outline``: a grey level; the image's contour at that level is drawn on top in green. With
+    ``alpha=1`` the map is then seen alone, the object's edge still marked: for pixel-level maps,
+    whose own structure a bright object would otherwise show through.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1] (the CAM's opacity), got {alpha!r}")
     _check_limit("vmin", vmin)
     _check_limit("vmax", vmax)
+    _check_limit("outline", outline)
     if vmin is not None and vmax is not None and vmin > vmax:
         raise ValueError(f"vmin={vmin} is above vmax={vmax}: swap them")
     if cmap is not None and not isinstance(cmap, Colormap) and cmap not in matplotlib.colormaps:
@@ -139,6 +145,9 @@ def overlay(
         ax.text(0.5, 0.04, f"constant map ({float(values.flat[0]):.3g})", transform=ax.transAxes, ha="center",
                 va="bottom", fontsize=7, color="white", bbox={"facecolor": "black", "alpha": 0.6, "lw": 0})
     ax.imshow(values, cmap=cmap or auto_cmap, alpha=0.0 if constant else alpha, vmin=low, vmax=high)
+    if outline is not None:
+        grey = picture if picture.ndim == 2 else picture.mean(axis=-1)
+        ax.contour(grey, levels=[outline], colors="lime", linewidths=0.6)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)

@@ -44,6 +44,19 @@ def test_overlay_resizes_the_cam_to_the_image():
     assert ax.get_title() == "t"
 
 
+def test_overlay_outlines_the_image_on_request():
+    image = torch.zeros(1, 16, 16)
+    image[0, 4:12, 6:10] = 1.0
+    ax = overlay(image, torch.rand(4, 4), plt.figure().add_subplot(), alpha=1.0, outline=0.5)
+    (contour,) = ax.collections
+    (path,) = contour.get_paths()
+    columns, rows = path.vertices[:, 0], path.vertices[:, 1]
+    assert (columns.min(), columns.max(), rows.min(), rows.max()) == (5.5, 9.5, 3.5, 11.5)  # the bar's edge
+    assert not overlay(image, torch.rand(4, 4), plt.figure().add_subplot()).collections  # none unless asked
+    with pytest.raises(ValueError, match="outline"):
+        overlay(image, torch.rand(4, 4), plt.figure().add_subplot(), outline=float("nan"))
+
+
 def test_cam_grid_draws_one_panel_per_class_on_a_shared_scale():
     cams = torch.stack([torch.full((4, 4), float(c)) for c in range(3)])
     figure = cam_grid(torch.rand(1, 8, 8), cams, CLASSES, torch.tensor([0.2, 0.3, 0.5]), ncols=2)
