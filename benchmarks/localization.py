@@ -30,23 +30,33 @@ from pathlib import Path
 import torch
 
 from camlib import config, wsol
+from camlib.floors import FLOOR_METRICS
 
 TABLE_METRICS = ("accuracy", "maxboxacc_v2", "gt_known_loc", "top1_loc", "pointing", "coverage", "precision",
                  "box_area_ratio", "maxboxacc_v2_max_rule", "maxboxacc_v2_wsolevaluation")
 
 
-def size_table(summary: list[dict], metric: str) -> str:
-    """One row per variant: the mean object area and ``metric`` for GAP and GMP, mean ± std."""
-    lines = [f"| objects | object area (% of canvas) | GAP {metric} | GMP {metric} | GAP − GMP |",
-             "|---|---:|---:|---:|---:|"]
+def size_table(summary: list[dict], metric: str, floors: list[dict] | None = None) -> str:
+    """One row per variant: canvas, mean object area and ``metric`` for GAP and GMP, mean ± std; for the
+    metrics a centre prior answers (``camlib.floors``), the prior's value and GAP's margin over it."""
+    floors = {e["variant"]: e for e in floors or []}
+    with_floor = bool(floors) and metric in FLOOR_METRICS
+    head = f"| objects | canvas | object area (% of canvas) | GAP {metric} | GMP {metric} | GAP − GMP |"
+    lines = [head + (" centre prior | GAP − prior |" if with_floor else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if with_floor else "")]
     variants = list(dict.fromkeys(entry["variant"] for entry in summary))
     for variant in variants:
         gap, gmp = (next(e for e in summary if (e["variant"], e["pool"]) == (variant, pool)) for pool in ("gap", "gmp"))
         scale, digits = (1, 2) if metric == "box_area_ratio" else (100, 1)  # a ratio, not a percentage
         cells = [f"{scale * e[metric]['mean']:.{digits}f} ± {scale * e[metric]['std']:.{digits}f}" for e in (gap, gmp)]
         diff = scale * (gap[metric]["mean"] - gmp[metric]["mean"])
-        lines.append(f"| {variant} | {100 * gap['object_area']['mean']:.1f} | {cells[0]} | {cells[1]} "
-                     f"| {diff:+.{digits}f} |")
+        line = (f"| {variant} | {gap.get('canvas', {}).get('mean', 64):.0f} | {100 * gap['object_area']['mean']:.1f} "
+                f"| {cells[0]} | {cells[1]} | {diff:+.{digits}f} |")
+        if with_floor:
+            prior = floors[variant][metric]
+            line += (f" {100 * prior['mean']:.1f} ± {100 * prior['std']:.1f} "
+                     f"| {100 * (gap[metric]['mean'] - prior['mean']):+.1f} |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -73,12 +83,19 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: <out>/localization_<profile>.json)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="folder for the markdown report (default: benchmarks/results/)")
+    parser.add_argument("--fixed-canvas", action="store_true",
+                        help="every size on the base 64x64 canvas (the earlier benchmark), not SIZE_CANVASES")
+    parser.add_argument("--floors-into", type=Path, default=None, metavar="JSON",
+                        help="train nothing: add the centre prior's rows to an existing results file and exit")
     args = parser.parse_args(argv)
+    if args.floors_into is not None:
+        return add_floors(args.floors_into)
 
     profile = config.get_profile(args.profile)
     settings = wsol.settings_for(profile)
     seeds = args.seeds if args.seeds is not None else list(range(profile.pick(quick=3, full=5)))
-    variants = wsol.size_variants(args.datasets, clutter_variant=not args.no_clutter_variant)
+    variants = wsol.size_variants(args.datasets, clutter_variant=not args.no_clutter_variant,
+                                  grow_canvas=not args.fixed_canvas)
     device = config.get_device()
     print(f"profile {profile.name}, device {device}, seeds {seeds}, torch threads {torch.get_num_threads()}")
     print("settings:", settings.describe())
@@ -88,13 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = wsol.run_experiment(settings, seeds=seeds, variants=variants, checkpoint=not args.no_checkpoints,
                                retrain=args.retrain, device=device)
     seconds = time.perf_counter() - start
-    metrics = [key for key, _, _ in wsol.METRICS] + ["object_area"]
+    metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
     summary = wsol.summarize(rows, metrics=metrics)
+    floor_rows = wsol.centre_prior_rows(settings, variants, seeds)
+    floor_summary = wsol.summarize(floor_rows, by=("variant",), metrics=[*FLOOR_METRICS, "sigma", "object_area"])
     trained = sum(not row["loaded"] for row in rows)
     timing = (f"{len(rows)} networks ({trained} trained, {len(rows) - trained} loaded from checkpoints) "
               f"in {seconds:.0f} s on {device} ({platform.processor() or platform.machine()}, "
               f"{torch.get_num_threads()} threads)")
-    sections = [f"## {metric}\n\n{size_table(summary, metric)}" for metric in TABLE_METRICS]
+    sections = [f"## {metric}\n\n{size_table(summary, metric, floor_summary)}" for metric in TABLE_METRICS]
     report = (
         f"# Weakly supervised localization: GAP vs GMP across object sizes ({profile.name} profile)\n\n"
         f"Settings: {settings.describe()}. Seeds: {', '.join(map(str, seeds))}. Mean ± std over seeds, in % "
@@ -121,10 +140,30 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
         "rows": rows,
         "summary": summary,
+        "floors": floor_rows,
+        "floor_summary": floor_summary,
         "accuracy_gap_gap_minus_gmp": accuracy_gaps(summary),
         "paper_table2_error_percent": wsol.PAPER_TABLE2,
     })
     print(f"wrote {markdown} and {json_path}")
+    return 0
+
+
+def add_floors(path: Path) -> int:
+    """The centre prior of every (variant, seed) of the results file at ``path``, written into it
+    (``floors``, ``floor_summary``); rows without a canvas get the settings' canvas."""
+    results = wsol.load_results(path)
+    settings = wsol.WSOLSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in results["settings"].items()})
+    for row in results["rows"]:
+        row.setdefault("canvas", settings.replace(**results["variants"].get(row["variant"], {})).canvas)
+    metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
+    results["summary"] = wsol.summarize(results["rows"], metrics=metrics)
+    results["floors"] = wsol.centre_prior_rows(settings, results["variants"], results["seeds"])
+    results["floor_summary"] = wsol.summarize(results["floors"], by=("variant",),
+                                              metrics=[*FLOOR_METRICS, "sigma", "object_area"])
+    for metric in ("maxboxacc_v2", "gt_known_loc", "pointing"):
+        print(f"## {metric}\n\n{size_table(results['summary'], metric, results['floor_summary'])}\n")
+    print(f"wrote {wsol.save_results(path, results)}")
     return 0
 
 

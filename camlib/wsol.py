@@ -49,6 +49,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from camlib import config
 from camlib.cam import class_activation_maps, upsample_cams
 from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, _scale_range, localization_splits
+from camlib.floors import fit_centre_prior
 from camlib.localize import (
     bbox_from_cam,
     extent,
@@ -66,10 +67,16 @@ __all__ = [
     "METRICS",
     "PAPER_TABLE2",
     "VARIANTS",
+    "SIZE_CANVASES",
+    "SHIPPED_CANVAS64",
+    "SHIPPED_RESULTS",
+    "centre_prior_rows",
+    "clutter_for",
     "Predictions",
     "WSOLSettings",
     "checkpoint_path",
     "compare",
+    "floor_table",
     "build_model",
     "localization_metrics",
     "make_splits",
@@ -233,19 +240,63 @@ OBJECT_SIZES: dict[str, dict[str, tuple[float, float]]] = {
     "fashion-mnist": {"small": (0.75, 1.05), "medium": (1.3, 1.6), "large": (2.0, 2.2)},
 }
 
+# The canvas grows with the object, so that the object can still move. An object is placed
+# uniformly over every position where it fits; on a 64-pixel canvas a large one barely moves, and
+# a centred Gaussian that never sees the image then boxes it better than either network
+# (camlib.floors; notebook 03, section 9). On these canvases the objects' boxes cover 10-25 % of
+# the canvas and the centre prior stays far below GAP. Clutter grows with the canvas's area.
+SIZE_CANVASES: dict[str, int] = {"small": 64, "medium": 80, "large": 96}
+CLUTTER_PER_64X64 = 3  # fragments per 64 x 64 pixels of canvas (the base setting's clutter)
+
+
+def clutter_for(canvas: int) -> int:
+    """The clutter fragments of a ``canvas``-pixel canvas at the base setting's density (3 on 64 x 64)."""
+    return round(CLUTTER_PER_64X64 * canvas**2 / 64**2)
+
 
 def size_variants(
-    datasets: Sequence[str] = ("mnist", "fashion-mnist"), *, clutter_variant: bool = True
+    datasets: Sequence[str] = ("mnist", "fashion-mnist"), *, clutter_variant: bool = True, grow_canvas: bool = True,
 ) -> dict[str, dict]:
     """``{"<dataset> <size>": changes}`` for every object size of ``OBJECT_SIZES``, for
-    ``run_experiment``; with ``clutter_variant``, also ``"mnist small, no clutter"`` (when MNIST is asked for)."""
+    ``run_experiment``; with ``clutter_variant``, also ``"mnist small, no clutter"`` (when MNIST is asked for).
+
+    With ``grow_canvas`` (the benchmark's axis) each size has its canvas, ``SIZE_CANVASES``, and the
+    clutter of that canvas's area (``clutter_for``); without, every size is drawn on the base canvas
+    (64 x 64, 3 fragments), where medium and large objects barely move (the earlier benchmark)."""
     if isinstance(datasets, str) or any(name not in OBJECT_SIZES for name in datasets):
         raise ValueError(f"datasets must be a list of {sorted(OBJECT_SIZES)}, got {datasets!r}")
-    variants = {f"{name} {size}": {"dataset": name, "scale": scale}
-                for name in datasets for size, scale in OBJECT_SIZES[name].items()}
+    variants = {}
+    for name in datasets:
+        for size, scale in OBJECT_SIZES[name].items():
+            changes = {"dataset": name, "scale": scale}
+            if grow_canvas and SIZE_CANVASES[size] != 64:
+                canvas = SIZE_CANVASES[size]
+                changes.update(canvas=canvas, clutter=clutter_for(canvas))
+            variants[f"{name} {size}"] = changes
     if clutter_variant and "mnist" in datasets:
         variants["mnist small, no clutter"] = {**variants["mnist small"], "clutter": 0}
     return variants
+
+
+def centre_prior_rows(
+    settings: WSOLSettings, variants: Mapping[str, Mapping] | None = None, seeds: Iterable[int] = (0, 1, 2),
+) -> list[dict]:
+    """The network-free floor of every (variant, seed): ``camlib.floors.fit_centre_prior`` fitted on the
+    training canvases' boxes and scored on the test canvases, one row per pair, with the same keys as
+    ``run_experiment``'s (``variant``, ``seed``, ``canvas``, ``object_area``) and ``sigma``, ``box``,
+    ``point`` and the metrics of ``floors.FLOOR_METRICS``. Needs no network: seconds."""
+    _check_settings(settings)
+    variants = {"base": {}} if variants is None else dict(variants)
+    rows = []
+    for name, changes in variants.items():
+        varied = settings.replace(**changes)
+        for seed in seeds:
+            splits = make_splits(varied, seed)
+            prior = fit_centre_prior(splits.train.boxes, varied.canvas, cam_step=varied.cam_step)
+            rows.append({"variant": name, "seed": seed, "canvas": varied.canvas, "clutter": varied.clutter,
+                         "object_area": object_area(splits.test), **prior.as_dict(),
+                         **prior.evaluate(splits.test.boxes)})
+    return rows
 
 
 def settings_for(profile: str | config.Profile | None = None, **changes) -> WSOLSettings:
@@ -640,8 +691,8 @@ def run_experiment(
                     print(f"{how}, accuracy {metrics['accuracy']:.3f}, pointing {metrics['pointing']:.3f}, "
                           f"GT-known Loc {metrics['gt_known_loc']:.3f} (eval {eval_seconds:.1f} s)", flush=True)
                 rows.append({"variant": name, "pool": pool, "seed": seed, "dataset": varied.dataset,
-                             "scale": list(varied.scale), "object_area": object_area(splits.test),
-                             "stride": varied.stride, "clutter": varied.clutter, "epochs": varied.epochs_for(pool),
+                             "scale": list(varied.scale), "canvas": varied.canvas,
+                             "object_area": object_area(splits.test), "stride": varied.stride, "clutter": varied.clutter, "epochs": varied.epochs_for(pool),
                              **metrics, "train_seconds": record["seconds"], "eval_seconds": eval_seconds,
                              "loaded": record["loaded"]})
                 if keep is not None:
@@ -735,6 +786,34 @@ def markdown_table(summary: Sequence[Mapping], metrics: Sequence[str] | None = N
     return "\n".join(lines)
 
 
+def floor_table(summary: Sequence[Mapping], floor_summary: Sequence[Mapping],
+                metrics: Sequence[str] = ("maxboxacc_v2", "gt_known_loc", "pointing")) -> str:
+    """One row per variant: for each metric, GAP / GMP / the centre prior (``centre_prior_rows``
+    summarized by variant), mean over seeds in %, and GAP's margin over the prior; the canvas and the
+    object's box area beside them. The prior never sees the image: a margin near 0 means the metric
+    cannot tell this network from a map that knows only where objects usually are."""
+    _check_summary(summary, metrics)
+    _check_summary(floor_summary, metrics)
+    labels = {key: label for key, label, _ in METRICS}
+    priors = {e.get("variant", "base"): e for e in floor_summary}
+    head = "| objects | canvas | box area (%) | " + " | ".join(
+        f"{labels.get(m, m)}: GAP / GMP / prior | GAP − prior" for m in metrics) + " |"
+    lines = [head, "|---|---:|---:|" + "---:|---:|" * len(metrics)]
+    for variant in dict.fromkeys(e.get("variant", "base") for e in summary):
+        gap, gmp, prior = _find(summary, variant, "gap"), _find(summary, variant, "gmp"), priors.get(variant)
+        if gap is None or gmp is None or prior is None:
+            continue
+        canvas = prior.get("canvas", {}).get("mean") if isinstance(prior.get("canvas"), Mapping) else None
+        canvas = canvas or (gap["canvas"]["mean"] if "canvas" in gap else 64)
+        area = (prior.get("object_area") or gap.get("object_area") or {"mean": float("nan")})["mean"]
+        cells = []
+        for m in metrics:
+            cells.append(" / ".join(f"{100 * e[m]['mean']:.1f}" for e in (gap, gmp, prior)))
+            cells.append(f"{100 * (gap[m]['mean'] - prior[m]['mean']):+.1f}")
+        lines.append(f"| {variant} | {canvas:.0f} | {100 * area:.0f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # Zhou et al., CVPR 2016, Table 2: localization error (%) on ILSVRC 2014 val, top-1 / top-5.
 PAPER_TABLE2: dict[str, dict[str, float]] = {
     "GoogLeNet-GAP": {"top1_loc_error": 56.40, "top5_loc_error": 43.00},
@@ -783,16 +862,22 @@ def compare(summary: Sequence[Mapping], metric: str, variant: str = "base", a: s
 # benchmarks/localization.py --profile quick, copied here so that notebook 03 can show the
 # object-size experiment without training its 42 networks (the file names the machine and time).
 SHIPPED_RESULTS = "localization_quick.json"
+# the same benchmark with every object size on the 64 x 64 canvas (--fixed-canvas), the earlier axis,
+# where a centre prior ties or beats both networks from medium size on: notebook 03 draws why
+SHIPPED_CANVAS64 = "localization_quick_canvas64.json"
 
 
-def load_results(path: str | Path | None = None) -> dict:
-    """The JSON that ``benchmarks/localization.py`` writes: rows, summary, settings, seeds.
+def load_results(path: str | Path | None = None, *, shipped: str = SHIPPED_RESULTS) -> dict:
+    """The JSON that ``benchmarks/localization.py`` writes: rows, summary, settings, seeds (and, since
+    the centre prior, ``floors`` and ``floor_summary``).
 
-    ``path=None`` reads the copy shipped with camlib (``camlib/results/localization_quick.json``,
-    the quick profile, 3 seeds)."""
+    ``path=None`` reads a copy shipped with camlib: ``shipped`` names it (``SHIPPED_RESULTS``, the
+    quick profile with the canvas growing with the object, 3 seeds, or ``SHIPPED_CANVAS64``)."""
     if path is None:
-        where = f"camlib/results/{SHIPPED_RESULTS}"
-        text = importlib.resources.files("camlib").joinpath("results", SHIPPED_RESULTS).read_text()
+        if shipped not in (SHIPPED_RESULTS, SHIPPED_CANVAS64):
+            raise ValueError(f"shipped={shipped!r}: use wsol.SHIPPED_RESULTS or wsol.SHIPPED_CANVAS64")
+        where = f"camlib/results/{shipped}"
+        text = importlib.resources.files("camlib").joinpath("results", shipped).read_text()
     else:
         path = config.check_file(path)
         where, text = str(path), path.read_text()
