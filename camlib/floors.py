@@ -139,7 +139,8 @@ def _grid(cam_step: float) -> list[float]:
 def _check_boxes(boxes, canvas: int) -> torch.Tensor:
     boxes = torch.as_tensor(boxes, dtype=torch.float64)
     if boxes.dim() != 2 or boxes.shape[1] != 4 or len(boxes) == 0:
-        raise ValueError(f"boxes must be a non-empty [N, 4] tensor (x_min, y_min, x_max, y_max), got {list(boxes.shape)}")
+        raise ValueError(f"boxes must be a non-empty [N, 4] tensor (x_min, y_min, x_max, y_max), "
+                         f"got {list(boxes.shape)}")
     if not torch.isfinite(boxes).all() or (boxes[:, 2:] < boxes[:, :2]).any():
         raise ValueError("boxes must be finite with x_max >= x_min and y_max >= y_min")
     if (boxes < 0).any() or (boxes > canvas).any():

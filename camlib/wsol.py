@@ -692,7 +692,8 @@ def run_experiment(
                           f"GT-known Loc {metrics['gt_known_loc']:.3f} (eval {eval_seconds:.1f} s)", flush=True)
                 rows.append({"variant": name, "pool": pool, "seed": seed, "dataset": varied.dataset,
                              "scale": list(varied.scale), "canvas": varied.canvas,
-                             "object_area": object_area(splits.test), "stride": varied.stride, "clutter": varied.clutter, "epochs": varied.epochs_for(pool),
+                             "object_area": object_area(splits.test), "stride": varied.stride,
+                             "clutter": varied.clutter, "epochs": varied.epochs_for(pool),
                              **metrics, "train_seconds": record["seconds"], "eval_seconds": eval_seconds,
                              "loaded": record["loaded"]})
                 if keep is not None:
