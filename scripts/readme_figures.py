@@ -50,7 +50,10 @@ FIGURES = (
     Figure("threshold_sweep", "03_gap_vs_gmp_localization", '"GAP": wsol.threshold_sweep(gap_pred)',
            "GT-known Loc, mean IoU and box size against the CAM threshold, GAP and GMP (notebook 03)"),
     Figure("object_size", "03_gap_vs_gmp_localization", None,
-           "accuracy and localization metrics against object size, GAP and GMP, digits and garments (notebook 03)"),
+           "accuracy and localization metrics against object size, GAP, GMP and the centre prior, digits and "
+           "garments (notebook 03)"),
+    Figure("canvas64_floor", "03_gap_vs_gmp_localization", None,
+           "MaxBoxAccV2 above the centre prior on growing and on fixed 64x64 canvases (notebook 03, section 9b)"),
     Figure("cam_vs_gradcam", "04_grad_cam_equivalence", "cams_predicted = class_activation_maps(maps, w, predicted)",
            "CAM (top) and Grad-CAM (bottom) of the predicted class: the same maps (notebook 04)"),
     # Tag only: offline, without ImageNet weights, notebook 05 draws the CAMs of untrained networks, which
