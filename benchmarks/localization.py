@@ -1,21 +1,26 @@
 """Weakly supervised localization benchmark: GAP against GMP across object sizes and types.
 
 The experiment of notebook 03 (``camlib.wsol``) as a command: for MNIST digits and
-Fashion-MNIST garments at three object sizes (``wsol.OBJECT_SIZES``: boxes of about 10 %,
-20-25 % and 35-50 % of the canvas), and for small digits without clutter, it trains GAPNet
-with GAP and with GMP for every seed (GAP with ``gap_epochs``, so that both reach about the
-same accuracy), evaluates every metric of ``wsol.localization_metrics`` (MaxBoxAccV2 by Choe
-et al.'s protocol) and prints mean ± std over seeds.
+Fashion-MNIST garments at three object sizes (``wsol.OBJECT_SIZES``), each on a canvas that grows
+with it (``wsol.SIZE_CANVASES``: 64, 80 and 96 pixels, clutter at the same density), and for small
+digits without clutter, it trains GAPNet with GAP and with GMP for every seed (GAP with
+``gap_epochs``, so that both reach about the same accuracy), evaluates every metric of
+``wsol.localization_metrics`` (MaxBoxAccV2 by Choe et al.'s protocol) and prints mean ± std over
+seeds, each box and pointing metric beside its floor: the centre prior of ``camlib.floors``,
+fitted on the training canvases' boxes, which never sees the image (``wsol.centre_prior_rows``).
 
     python benchmarks/localization.py --profile quick --json localization.json
     python benchmarks/localization.py --profile full --seeds 0 1 2 3 4
+    python benchmarks/localization.py --fixed-canvas ...   # every size on 64x64, the earlier axis
+    python benchmarks/localization.py --floors-into FILE    # add the floor to an existing results file
 
-Time: the quick profile trains 42 networks; about 20 minutes on 2 CPU cores the first time
+Time: the quick profile trains 42 networks; about 16 minutes on 2 CPU cores the first time
 (checkpoints make a rerun take about 3 minutes of evaluation).
 
-The JSON holds one row per network (object type, size, mean object area as a fraction of the
-canvas, pool, seed, epochs, classification accuracy and each metric), the summary over seeds,
-the settings and the times. ``--json camlib/results/localization_quick.json`` refreshes the
+The JSON holds one row per network (object type, size, canvas, mean object area as a fraction of
+the canvas, pool, seed, epochs, classification accuracy and each metric), one row per centre prior
+(``floors``: variant, seed, sigma, box, point and its metrics), the summaries over seeds, the
+settings and the times. ``--json camlib/results/localization_quick.json`` refreshes the
 copy that notebook 03 and ``scripts/readme_figures.py`` read.
 """
 

@@ -21,7 +21,8 @@ The experiment of notebook 03 and ``benchmarks/localization.py``, written once:
    to the ground-truth box's.
 5. ``run_experiment`` -- pools x seeds x variants, one row of metrics per trained network;
    ``summarize`` (mean and sample standard deviation over seeds) and ``markdown_table``;
-   ``paper_table`` sets our errors beside the paper's Table 2. What the numbers mean is
+   ``paper_table`` sets our errors beside the paper's Table 2; ``centre_prior_rows`` and
+   ``floor_table`` put the network-free floor (``camlib.floors``) beside every number. What the numbers mean is
    written in notebook 03, where a student reads the reasoning, not generated here.
 
 The seed fixes the canvases (``localization_splits(seed=...)``), the initial weights and the
@@ -230,11 +231,11 @@ VARIANTS: dict[str, dict] = {
     "stride 8": {"downsample": 3},
 }
 
-# Object size as an axis: ranges of the scale factor of the 28x28 item on the 64x64 canvas,
-# chosen so that the item's box covers about 10 %, 20-25 % and 35-50 % of the canvas (the
-# measured mean is in every row of run_experiment). A digit's box fills less of its 28x28 frame
-# than a garment's, so the largest digit that fits (scale 2.28: 64 pixels) covers about 34 %.
-# "small" MNIST is the base setting.
+# Object size as an axis: ranges of the scale factor of the 28x28 item (sides of about 20-30, 40-50
+# and 55-64 pixels). On one 64x64 canvas their boxes would cover about 10 %, 20-25 % and 35-50 % of
+# it; on the canvases of SIZE_CANVASES about 10 %, 15 % and 15-25 % (the measured mean is in every
+# row of run_experiment). A digit's box fills less of its 28x28 frame than a garment's. "small"
+# MNIST is the base setting.
 OBJECT_SIZES: dict[str, dict[str, tuple[float, float]]] = {
     "mnist": {"small": (0.75, 1.5), "medium": (1.5, 1.9), "large": (2.0, 2.28)},
     "fashion-mnist": {"small": (0.75, 1.05), "medium": (1.3, 1.6), "large": (2.0, 2.2)},
@@ -243,7 +244,7 @@ OBJECT_SIZES: dict[str, dict[str, tuple[float, float]]] = {
 # The canvas grows with the object, so that the object can still move. An object is placed
 # uniformly over every position where it fits; on a 64-pixel canvas a large one barely moves, and
 # a centred Gaussian that never sees the image then boxes it better than either network
-# (camlib.floors; notebook 03, section 9). On these canvases the objects' boxes cover 10-25 % of
+# (camlib.floors; notebook 03, section 9b). On these canvases the objects' boxes cover 10-25 % of
 # the canvas and the centre prior stays far below GAP. Clutter grows with the canvas's area.
 SIZE_CANVASES: dict[str, int] = {"small": 64, "medium": 80, "large": 96}
 CLUTTER_PER_64X64 = 3  # fragments per 64 x 64 pixels of canvas (the base setting's clutter)
