@@ -426,8 +426,11 @@ class CanvasDigits(Dataset):
        exceeds ``len(source)``, from successive random permutations, so every item is used
        ``size // len(source)`` or one more times), resized bilinearly (``align_corners=False``,
        antialiased when shrinking) to ``round(28 * s)`` pixels a side (for a 28x28 source), and
-       pasted at a random position entirely inside the canvas. ``patch_boxes[i]`` is the
-       pasted square.
+       pasted at a position drawn uniformly among all those where the square fits entirely inside
+       the canvas (``canvas - side + 1`` per axis). ``patch_boxes[i]`` is the pasted square. A
+       large object on a small canvas therefore has few positions left, and its box can be
+       guessed without looking at the image: ``camlib.floors`` measures how well, and
+       ``camlib.wsol.SIZE_CANVASES`` grows the canvas with the object for that reason.
     2. its mask: the pasted pixels whose stored intensity is above ``threshold``
        (``MASK_THRESHOLD`` = 0.25 by default); its box: the tight bounding box of the mask,
        ``(x_min, y_min, x_max, y_max)`` with max exclusive, the convention of

@@ -805,14 +805,14 @@ def floor_table(summary: Sequence[Mapping], floor_summary: Sequence[Mapping],
         gap, gmp, prior = _find(summary, variant, "gap"), _find(summary, variant, "gmp"), priors.get(variant)
         if gap is None or gmp is None or prior is None:
             continue
-        canvas = prior.get("canvas", {}).get("mean") if isinstance(prior.get("canvas"), Mapping) else None
-        canvas = canvas or (gap["canvas"]["mean"] if "canvas" in gap else 64)
-        area = (prior.get("object_area") or gap.get("object_area") or {"mean": float("nan")})["mean"]
+        canvas = next((e["canvas"]["mean"] for e in (prior, gap) if isinstance(e.get("canvas"), Mapping)), None)
+        area = next((e["object_area"]["mean"] for e in (prior, gap) if isinstance(e.get("object_area"), Mapping)), None)
         cells = []
         for m in metrics:
             cells.append(" / ".join(f"{100 * e[m]['mean']:.1f}" for e in (gap, gmp, prior)))
             cells.append(f"{100 * (gap[m]['mean'] - prior[m]['mean']):+.1f}")
-        lines.append(f"| {variant} | {canvas:.0f} | {100 * area:.0f} | " + " | ".join(cells) + " |")
+        where = [f"{canvas:.0f}" if canvas is not None else "—", f"{100 * area:.0f}" if area is not None else "—"]
+        lines.append(f"| {variant} | {where[0]} | {where[1]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

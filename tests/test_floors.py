@@ -128,3 +128,18 @@ def test_grown_canvases_keep_the_clutter_density():
     assert grown["mnist large"]["canvas"] == wsol.SIZE_CANVASES["large"] > 64
     assert grown["fashion-mnist medium"]["clutter"] == wsol.clutter_for(wsol.SIZE_CANVASES["medium"])
     assert wsol.clutter_for(64) == 3 and wsol.clutter_for(128) == 12
+
+
+def test_floor_table_sets_each_pool_beside_the_prior_and_gives_the_margin():
+    def stat(value):
+        return {"mean": value, "std": 0.0}
+
+    metrics = ("maxboxacc_v2", "pointing")
+    summary = [{"variant": "v", "pool": pool, "n": 3, "seeds": [0, 1, 2], "canvas": stat(80.0),
+                "object_area": stat(0.14), **{m: stat(value) for m in metrics}}
+               for pool, value in (("gap", 0.6), ("gmp", 0.5))]
+    priors = [{"variant": "v", "n": 3, "seeds": [0, 1, 2], **{m: stat(0.25) for m in metrics}}]
+    table = wsol.floor_table(summary, priors, metrics).splitlines()
+    assert table[2] == "| v | 80 | 14 | 60.0 / 50.0 / 25.0 | +35.0 | 60.0 / 50.0 / 25.0 | +35.0 |"
+    with pytest.raises(ValueError, match="summary"):
+        wsol.floor_table(summary, [{"variant": "v"}], metrics)
