@@ -5,9 +5,10 @@ cluttered localization canvases), ``models`` (GAPNet, the flatten+FC baseline, V
 ``cam`` (class activation maps), ``gradcam`` (Grad-CAM, guided backpropagation), ``localize``
 (boxes and localization metrics), ``floors`` (the centre prior, the floor of every localization
 number), ``wsol`` (the GAP-against-GMP experiment), ``imagenet`` (ILSVRC boxes and evaluation),
-``finetune`` (VGG16-GAP fine-tuning, torchrun-ready), ``photos`` (demo photographs), ``train`` (fit, evaluate, checkpoints), ``mnist`` (the MNIST recipe),
-``viz`` (figures), ``widgets`` (the interactive explorer), ``exercises`` (answer checks and the
-Otter-Grader student build) and ``launch`` (Colab and Binder).
+``finetune`` (VGG16-GAP fine-tuning, torchrun-ready), ``photos`` (demo photographs), ``train``
+(fit, evaluate, checkpoints), ``mnist`` (the MNIST recipe), ``viz`` (figures), ``widgets`` (the
+interactive explorer), ``exercises`` (answer checks and the Otter-Grader student build) and
+``launch`` (Colab and Binder).
 """
 
 __version__ = "0.1.0"
