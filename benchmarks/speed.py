@@ -1,4 +1,4 @@
-"""Speed of CAM and Grad-CAM: camlib against pytorch-grad-cam and torchcam, side by side.
+"""Speed of CAM, Grad-CAM and Score-CAM: camlib against pytorch-grad-cam and torchcam, side by side.
 
 For each model, every method runs on the same model, batch and layer, in one process: a few
 warm-up calls, then the median of repeated calls. Times are also given as ratios to a plain
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+from camlib.attribution import score_cam
 from camlib.cam import compute_cams, normalize_cams, upsample_cams
 from camlib.gradcam import grad_cam
 from camlib.models import GAPNet
@@ -92,14 +93,44 @@ def methods(model: nn.Module, layer: nn.Module, images: torch.Tensor) -> dict[st
     }
 
 
-def benchmark(name, model, layer, images, device, warmup, repeats) -> list[dict]:
+def score_cam_methods(model: nn.Module, layer: nn.Module, images: torch.Tensor) -> dict[str, Callable]:
+    """Score-CAM costs one forward pass per channel and image: camlib's own code against pytorch-grad-cam's,
+    the same classes (predicted), batches of 64 masked images, maps at image size in [0, 1]."""
+
+    def plain_forward():
+        with torch.no_grad():
+            return model(images)
+
+    def pytorch_grad_cam():
+        import contextlib
+        import io
+
+        from pytorch_grad_cam import ScoreCAM
+
+        extractor = ScoreCAM(model=model, target_layers=[layer])
+        extractor.batch_size = 64
+
+        def call():
+            with contextlib.redirect_stderr(io.StringIO()):  # their per-image progress bars
+                return extractor(input_tensor=images, targets=None)
+
+        return call, extractor.activations_and_grads.release
+
+    return {
+        "plain forward": lambda: (plain_forward, lambda: None),
+        "camlib Score-CAM": lambda: ((lambda: score_cam(model, images, layer=layer, batch_size=64)), lambda: None),
+        "pytorch-grad-cam ScoreCAM": pytorch_grad_cam,
+    }
+
+
+def benchmark(name, model, layer, images, device, warmup, repeats, suite=methods) -> list[dict]:
     """Rounds over all methods, so drifting machine load touches every method alike."""
     model = model.to(device).eval()
     images = images.to(device)
     times: dict[str, list[float]] = {}
     notes: dict[str, str] = {}
     for round_index in range(warmup + repeats):
-        for method, setup in methods(model, layer, images).items():
+        for method, setup in suite(model, layer, images).items():
             if method in notes:
                 continue
             try:
@@ -138,6 +169,10 @@ def markdown(rows: list[dict], settings: dict) -> str:
         ours, theirs = by_key.get((model, "camlib Grad-CAM")), by_key.get((model, "pytorch-grad-cam GradCAM"))
         if ours and theirs:
             lines.append(f"\n{model}: camlib Grad-CAM is {theirs / ours:.2f}× faster than pytorch-grad-cam's GradCAM.")
+        ours, theirs = by_key.get((model, "camlib Score-CAM")), by_key.get((model, "pytorch-grad-cam ScoreCAM"))
+        if ours and theirs:
+            lines.append(f"\n{model}: camlib Score-CAM is {theirs / ours:.2f}× faster than "
+                         "pytorch-grad-cam's ScoreCAM.")
     return "\n".join(lines)
 
 
@@ -149,6 +184,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--batch", type=int, default=16, help="resnet18 batch size (default 16)")
     parser.add_argument("--mnist-batch", type=int, default=256, help="GAPNet batch size (default 256)")
+    parser.add_argument("--score-cam-batch", type=int, default=16,
+                        help="GAPNet batch size for Score-CAM, 64 forward passes per image (default 16)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for speed.md and speed.json")
     args = parser.parse_args(argv)
 
@@ -161,6 +198,9 @@ def main(argv=None) -> list[dict]:
                      torch.randn(args.batch, 3, 224, 224), device, args.warmup, args.repeats)
     rows += benchmark(f"GAPNet 28×28, batch {args.mnist_batch}", gapnet, gapnet.features,
                       torch.rand(args.mnist_batch, 1, 28, 28), device, args.warmup, args.repeats)
+    rows += benchmark(f"GAPNet 28×28, batch {args.score_cam_batch} (Score-CAM)", gapnet, gapnet.features,
+                      torch.rand(args.score_cam_batch, 1, 28, 28), device, 1, max(3, args.repeats // 3),
+                      suite=score_cam_methods)
 
     settings = {
         "device": str(device),

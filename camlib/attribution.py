@@ -9,7 +9,7 @@ method               what it is                                   map size
 ``cam``              Zhou et al. 2016, read from a GAP head        feature ``[B, h, w]``
 ``grad_cam``         Selvaraju et al. 2017 (``camlib.gradcam``)    feature ``[B, h, w]``
 ``grad_cam_pp``      Chattopadhyay et al. 2018 (Grad-CAM++)        feature ``[B, h, w]``
-``score_cam``        Wang et al. 2020, pytorch-grad-cam's code     image ``[B, H, W]``
+``score_cam``        Wang et al. 2020, pytorch-grad-cam's variant  image ``[B, H, W]``
 ``gradient``         Simonyan et al. 2014, max_c |dS/dx|           image ``[B, H, W]``
 ``gradient_x_input`` sum_c x * dS/dx (signed)                      image ``[B, H, W]``
 ``guided_backprop``  Springenberg et al. 2015, max_c |.|           image ``[B, H, W]``
@@ -38,8 +38,6 @@ Conventions shared by every method:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
@@ -186,35 +184,45 @@ def score_cam(
     batch_size: int = 64,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Score-CAM (Wang et al., CVPRW 2020) as ``pytorch_grad_cam.ScoreCAM`` computes it: ``[B, H, W]``.
+    """Score-CAM (Wang et al., CVPRW 2020), pytorch-grad-cam's variant: ``[B, H, W]`` float32 in [0, 1].
 
-    The code is theirs; this wrapper only hands it the layer and classes, restores the model's
-    train/eval flags (their constructor calls ``model.eval()``), removes their hooks, and returns
-    their output unchanged as a tensor: float32 maps at image size, ReLU'd and min-max scaled to
-    [0, 1] per image. Their variant weighs each channel by a softmax, over channels, of the class
-    score of the image multiplied by that channel's upsampled, min-max scaled map. It costs one
-    forward pass per channel and image, in batches of ``batch_size``. Their per-image progress
-    bars are silenced unless ``progress=True``.
+    1. One forward pass records the layer's maps ``A_k`` ``[B, K, h, w]`` and the classes.
+    2. Each map, upsampled to the image (bilinear with corners aligned, as their
+       ``UpsamplingBilinear2d``) and min-max scaled, masks the image: ``x * A_k``.
+    3. The class score (logit) of every masked image -- ``B * K`` forward passes, ``batch_size``
+       at a time -- softmaxed over k, weighs the maps: ``L = ReLU(sum_k s_k A_k)``.
+    4. As their ``scale_cam_image``: min-max scaled, resized to the image (bilinear), scaled again.
+
+    No gradient is needed. ``tests/test_attribution.py`` compares it with ``pytorch_grad_cam.ScoreCAM``
+    (a test-only reference): the largest difference is below 1e-5 on maps in [0, 1].
     """
-    from pytorch_grad_cam import ScoreCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-
     check_images(images, model)
-    module, _ = _resolve_layer(model, layer)
+    module, name = _resolve_layer(model, layer)
     batch_size = positive_int("batch_size", batch_size)
     _check_flag("progress", progress)
-    with eval_mode(model):
-        with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
+        with _ActivationCapture(module, name, start_recording=False) as capture:
             targets = _target_classes(run_model(model, images), classes)
-        cam = ScoreCAM(model=model, target_layers=[module])
-        try:  # not their `with` block: its __exit__ swallows IndexErrors
-            cam.batch_size = batch_size
-            quiet = contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO())
-            with quiet:
-                maps = cam(input_tensor=images, targets=[ClassifierOutputTarget(int(c)) for c in targets])
-        finally:
-            cam.activations_and_grads.release()
-    return torch.from_numpy(maps).to(images.device)
+        maps = capture.result().detach()
+        masks = _scale_each(nn.functional.interpolate(maps, size=images.shape[-2:], mode="bilinear",
+                                                      align_corners=True), eps=1e-8)
+        b, k = maps.shape[:2]
+        scores = torch.empty(b * k, device=maps.device, dtype=maps.dtype)
+        for start in _progress_bar(range(0, b * k, batch_size), "Score-CAM", progress):
+            pair = torch.arange(start, min(start + batch_size, b * k), device=maps.device)
+            image, channel = pair // k, pair % k  # one masked image per (image, channel) pair
+            logits = run_model(model, images[image] * masks[image, channel][:, None])
+            scores[pair] = logits.gather(1, targets[image][:, None]).squeeze(1).to(scores.dtype)
+        cams = torch.einsum("bk,bkhw->bhw", scores.view(b, k).softmax(dim=1), maps).clamp_min(0)
+        cams = nn.functional.interpolate(_scale_each(cams[:, None], eps=1e-7), size=images.shape[-2:],
+                                         mode="bilinear", align_corners=False)
+    return _scale_each(cams, eps=1e-7)[:, 0].float()
+
+
+def _scale_each(maps: torch.Tensor, eps: float) -> torch.Tensor:
+    """``(m - min m) / (max m - min m + eps)`` over the last two axes, for every map of ``[B, C, h, w]``."""
+    low = maps.amin(dim=(-2, -1), keepdim=True)
+    return (maps - low) / ((maps - low).amax(dim=(-2, -1), keepdim=True) + eps)
 
 
 # --- gradients with respect to the pixels ----------------------------------------------------
