@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import inspect
 import math
 import os
@@ -174,6 +175,32 @@ def expect(answer, expected, *, atol: float = 1e-4, rtol: float = 1e-4) -> None:
     problem = compare(answer, expected, atol=atol, rtol=rtol)
     if problem is not None:
         raise AssertionError(problem)
+
+
+def fingerprint(value, *, decimals: int = 3) -> str:
+    """A short SHA-256 of ``value`` (numbers, tensors, arrays, sequences of numbers) rounded to
+    ``decimals``: a public test holds the digest of the right answer, not the answer, nor the code that
+    computes it. A one-element value counts as a number; -0.0 as 0.0."""
+    array = _as_array(value)
+    if array is None or array.dtype.kind == "c":
+        raise TypeError(f"fingerprint takes real numbers, tensors or arrays, got {_kind(value)}")
+    array = array.reshape(()) if array.size == 1 else array
+    rounded = np.round(array, decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return hashlib.sha256(repr(rounded.shape).encode() + rounded.tobytes()).hexdigest()[:16]
+
+
+def expect_fingerprint(answer, digest: str, *, shape: tuple[int, ...] | None = None, decimals: int = 3) -> None:
+    """Raise ``AssertionError`` unless ``answer`` rounds to the values whose :func:`fingerprint` is
+    ``digest``; says "not answered yet" for ``...`` and names a wrong kind or shape first."""
+    if answer is ...:
+        raise AssertionError(_NOT_ANSWERED)
+    array = _as_array(answer)
+    if array is None or array.dtype.kind == "c":
+        raise AssertionError(f"expected a number or a tensor, got {_kind(answer)}")
+    if shape is not None and tuple(array.shape) != tuple(shape) and not (array.size == 1 and tuple(shape) == ()):
+        raise AssertionError(f"expected shape {list(shape)}, got {list(array.shape)}")
+    if fingerprint(array, decimals=decimals) != digest:
+        raise AssertionError("the shape is right but the values are not")
 
 
 # Student notebooks -------------------------------------------------------------------------

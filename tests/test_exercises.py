@@ -290,3 +290,25 @@ def test_on_colab_missing_student_tests_are_fetched_from_the_repository(tmp_path
     assert asked == [f"https://raw.githubusercontent.com/{repo}/main/students/tests/02_mnist/ex02_1.py"]
     assert (tmp_path / "tests" / "02_mnist" / "ex02_1.py").read_text() == "OK_FORMAT = False\n"
     assert not list((tmp_path / "tests" / "02_mnist").glob(".*"))  # no partial download left behind
+
+
+def test_a_fingerprint_checks_an_answer_without_holding_it():
+    from camlib.exercises import expect_fingerprint, fingerprint
+
+    digest = fingerprint(torch.tensor([[2.0, -3.0], [3.0, 2.0]]))
+    # the same values in any numeric form, within rounding, match; -0.0 is 0.0; one element is a number
+    near = torch.tensor([[2.0, -3.0], [3.0, 2.0]], dtype=torch.float64) + 1e-6
+    for same in ([[2, -3], [3, 2]], near.numpy(), torch.tensor([[2.0, -3], [3, 2]]).double()):
+        expect_fingerprint(same, digest, shape=(2, 2))
+    assert fingerprint(-0.0) == fingerprint(0.0) == fingerprint(torch.tensor([0.0]))
+    expect_fingerprint(torch.tensor([1.0]), fingerprint(1.0), shape=())
+    with pytest.raises(AssertionError, match="not answered yet"):
+        expect_fingerprint(..., digest, shape=(2, 2))
+    with pytest.raises(AssertionError, match=r"expected shape \[2, 2\], got \[4\]"):
+        expect_fingerprint([2, -3, 3, 2], digest, shape=(2, 2))
+    with pytest.raises(AssertionError, match="the values are not"):
+        expect_fingerprint([[2, 3], [-3, 2]], digest, shape=(2, 2))  # transposed
+    with pytest.raises(AssertionError, match="expected a number or a tensor"):
+        expect_fingerprint("2, -3, 3, 2", digest)
+    with pytest.raises(TypeError, match="fingerprint takes real numbers"):
+        fingerprint({"a": 1})

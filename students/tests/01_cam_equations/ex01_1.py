@@ -7,16 +7,13 @@ points = 2
 
 @test_case(points=None, hidden=False, 
     failure_message="M(x, y) = 2·f_0(x, y) − 1·f_1(x, y), position by position; a 2×2 tensor")
-def test_map(M_ex, feats_ex, w_ex):
-    from camlib.cam import class_activation_maps
-    from camlib.exercises import expect
-    want = class_activation_maps(feats_ex, w_ex)[0, 0]
-    expect(M_ex, want)
+def test_map(M_ex):
+    from camlib.exercises import expect_fingerprint
+    expect_fingerprint(M_ex, '3388e5e66ad52c53', shape=(2, 2))
 
 @test_case(points=None, hidden=False, 
     failure_message="S is the mean of M over its 4 positions (GAP is a mean)")
-def test_score(S_ex, feats_ex, w_ex):
-    from camlib.exercises import expect
-    want = (feats_ex.mean(dim=(-2, -1)) @ w_ex.T)[0, 0]
-    expect(S_ex, want)
+def test_score(S_ex):
+    from camlib.exercises import expect_fingerprint
+    expect_fingerprint(S_ex, '8451c68364b930f0', shape=())
 

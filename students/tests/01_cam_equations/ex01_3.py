@@ -7,17 +7,13 @@ points = 2
 
 @test_case(points=None, hidden=False, 
     failure_message="M is linear in w: what does negating every weight do to the sum?")
-def test_negated_map(M_neg, feats_hand, w_hand):
-    from camlib.cam import class_activation_maps
-    from camlib.exercises import expect
-    want = class_activation_maps(feats_hand, -w_hand)[0, 0]
-    expect(M_neg, want)
+def test_negated_map(M_neg):
+    from camlib.exercises import expect_fingerprint
+    expect_fingerprint(M_neg, 'f66c786695683db8', shape=(6, 6))
 
 @test_case(points=None, hidden=False, 
-    failure_message="the new maximum is where the old map was lowest")
-def test_peak(peak_neg, cam_hand):
-    from camlib.exercises import expect
-    flat = int((-cam_hand).flatten().argmax())
-    want = divmod(flat, cam_hand.shape[-1])
-    expect(tuple(peak_neg) if isinstance(peak_neg, list) else peak_neg, want)
+    failure_message="the new maximum is where the old map was lowest; (row, col), not (x, y)")
+def test_peak(peak_neg):
+    from camlib.exercises import expect_fingerprint
+    expect_fingerprint(tuple(peak_neg) if isinstance(peak_neg, list) else peak_neg, '01ab8bbba693c163', shape=(2,))
 
