@@ -113,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
     summary = wsol.summarize(rows, metrics=metrics)
     floor_rows = wsol.centre_prior_rows(settings, variants, seeds)
-    floor_summary = wsol.summarize(floor_rows, by=("variant",),
-                                   metrics=[*FLOOR_METRICS, "sigma", "object_area", "canvas"])
+    floor_summary = wsol.summarize_priors(floor_rows)
     trained = sum(not row["loaded"] for row in rows)
     timing = (f"{len(rows)} networks ({trained} trained, {len(rows) - trained} loaded from checkpoints) "
               f"in {seconds:.0f} s on {device} ({platform.processor() or platform.machine()}, "
@@ -165,8 +164,7 @@ def add_floors(path: Path) -> int:
     metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
     results["summary"] = wsol.summarize(results["rows"], metrics=metrics)
     results["floors"] = wsol.centre_prior_rows(settings, results["variants"], results["seeds"])
-    results["floor_summary"] = wsol.summarize(results["floors"], by=("variant",),
-                                              metrics=[*FLOOR_METRICS, "sigma", "object_area", "canvas"])
+    results["floor_summary"] = wsol.summarize_priors(results["floors"])
     for metric in ("maxboxacc_v2", "gt_known_loc", "pointing"):
         print(f"## {metric}\n\n{size_table(results['summary'], metric, results['floor_summary'])}\n")
     print(f"wrote {wsol.save_results(path, results)}")

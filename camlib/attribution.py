@@ -45,7 +45,15 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-from camlib.cam import channels_last_on_cpu, check_images, compute_cams, eval_mode, run_model, upsample_cams
+from camlib.cam import (
+    channels_last_on_cpu,
+    check_images,
+    compute_cams,
+    eval_mode,
+    normalize_cams,
+    run_model,
+    upsample_cams,
+)
 from camlib.gradcam import (
     _ActivationCapture,
     _check_grad_mode,
@@ -204,8 +212,8 @@ def score_cam(
         with _ActivationCapture(module, name, start_recording=False) as capture:
             targets = _target_classes(run_model(model, images), classes)
         maps = capture.result().detach()
-        masks = _scale_each(nn.functional.interpolate(maps, size=images.shape[-2:], mode="bilinear",
-                                                      align_corners=True), eps=1e-8)
+        masks = normalize_cams(nn.functional.interpolate(maps, size=images.shape[-2:], mode="bilinear",
+                                                         align_corners=True), "minmax")
         b, k = maps.shape[:2]
         scores = torch.empty(b * k, device=maps.device, dtype=maps.dtype)
         for start in _progress_bar(range(0, b * k, batch_size), "Score-CAM", progress):
@@ -214,15 +222,8 @@ def score_cam(
             logits = run_model(model, images[image] * masks[image, channel][:, None])
             scores[pair] = logits.gather(1, targets[image][:, None]).squeeze(1).to(scores.dtype)
         cams = torch.einsum("bk,bkhw->bhw", scores.view(b, k).softmax(dim=1), maps).clamp_min(0)
-        cams = nn.functional.interpolate(_scale_each(cams[:, None], eps=1e-7), size=images.shape[-2:],
-                                         mode="bilinear", align_corners=False)
-    return _scale_each(cams, eps=1e-7)[:, 0].float()
-
-
-def _scale_each(maps: torch.Tensor, eps: float) -> torch.Tensor:
-    """``(m - min m) / (max m - min m + eps)`` over the last two axes, for every map of ``[B, C, h, w]``."""
-    low = maps.amin(dim=(-2, -1), keepdim=True)
-    return (maps - low) / ((maps - low).amax(dim=(-2, -1), keepdim=True) + eps)
+        cams = upsample_cams(normalize_cams(cams, "minmax"), tuple(images.shape[-2:]))
+    return normalize_cams(cams, "minmax").float()
 
 
 # --- gradients with respect to the pixels ----------------------------------------------------

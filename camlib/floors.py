@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from camlib.cam import normalize_cams
 from camlib.config import check_int
 from camlib.localize import box_iou, boxes_from_cam_all_components, gt_known_loc, pointing_accuracy
 
@@ -58,8 +59,7 @@ def box_accuracy_of_one_map(
     """``BoxAcc(tau, delta)`` ``[T, D]`` of the *same* map given for every image: MaxBoxAccV2's protocol
     (min-max scaling, every component, camlib's boxes) with the boxes drawn once instead of N times.
     ``max_box_acc_v2(score_map.expand(N, h, w), true_boxes)`` gives the same numbers (tested)."""
-    scaled = score_map.double() - score_map.min()
-    scaled = scaled / scaled.max() if scaled.max() > 0 else torch.zeros_like(scaled)
+    scaled = normalize_cams(score_map.double(), "minmax")  # step 1 of the protocol; a constant map is 0
     true_boxes = torch.as_tensor(true_boxes, dtype=torch.float64)
     deltas = torch.tensor(list(iou_thresholds), dtype=torch.float64)
     rows = []

@@ -50,7 +50,7 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from camlib import config
 from camlib.cam import class_activation_maps, upsample_cams
 from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, _scale_range, localization_splits
-from camlib.floors import fit_centre_prior
+from camlib.floors import FLOOR_METRICS, fit_centre_prior
 from camlib.localize import (
     bbox_from_cam,
     extent,
@@ -78,6 +78,7 @@ __all__ = [
     "checkpoint_path",
     "compare",
     "floor_table",
+    "summarize_priors",
     "build_model",
     "localization_metrics",
     "make_splits",
@@ -786,6 +787,12 @@ def markdown_table(summary: Sequence[Mapping], metrics: Sequence[str] | None = N
         cells = [_format(metric, e[metric], e["n"]) for e in summary]
         lines.append(f"| {label} {arrow} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def summarize_priors(prior_rows: Sequence[Mapping]) -> list[dict]:
+    """``centre_prior_rows``' rows summarized per variant: mean and spread over seeds of each floor metric,
+    of the Gaussian's sigma, of the objects' area and of the canvas (what ``floor_table`` reads)."""
+    return summarize(prior_rows, by=("variant",), metrics=[*FLOOR_METRICS, "sigma", "object_area", "canvas"])
 
 
 def floor_table(summary: Sequence[Mapping], floor_summary: Sequence[Mapping],
