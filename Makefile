@@ -22,6 +22,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[notebooks,test]'
 	touch $@ $(VENV)/.installed-notebooks
 
+# The smallest environment a student gets: camlib[grading] alone. The autograder installs exactly that; make lab's
+# and Colab's environments hold it (tests/test_imports.py). The tests run the student notebooks and `otter run` in it.
+STUDENT_VENV ?= build/envs/student
+
+$(STUDENT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(STUDENT_VENV)
+	$(STUDENT_VENV)/bin/python -m pip install -q -e '.[grading]'
+	touch $@
+
 # Jupyter refuses to run as root unless told; containers often are root.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 
@@ -29,10 +38,11 @@ lab: $(VENV)/.installed-notebooks
 	$(BIN)/jupyter lab $(FOLDER)/ $(LAB_FLAGS) $(ARGS)
 
 # Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
-# their printed outputs are not compared). Settings live in pyproject.toml.
-test: $(VENV)/.installed-test
+# their printed outputs are not compared), and the student notebooks in the student environment. Settings
+# live in pyproject.toml.
+test: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
-	CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
+	CAMLIB_STUDENT_PYTHON=$(STUDENT_VENV)/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
 
 # Every notebook with seeds 1, 2 and 3 (quick profile): their asserts must hold for any seed. build/seeds/.
 SEEDS ?= 1 2 3

@@ -119,7 +119,8 @@ def _activations_and_gradients(model, layer, images, classes, function: str):
                            "detached, or used under torch.no_grad() inside the model?)")
     (gradients,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), activation, allow_unused=True)
     if gradients is None:
-        raise RuntimeError(f"the class scores do not depend on layer {name!r}; pick a layer on their path")
+        raise RuntimeError(f"the class scores do not depend on layer {name!r} through autograd: pick a layer on "
+                           "their path, or remove the .detach() (or torch.no_grad()) after it in the model's forward")
     return activation.detach(), gradients
 
 

@@ -180,10 +180,16 @@ def grad_cam(
     scores = logits.gather(1, targets[:, None]).sum()  # images are independent in eval mode
     (gradients,) = torch.autograd.grad(scores, activation, allow_unused=True)
     if gradients is None:
-        raise RuntimeError(f"the class scores do not depend on layer {name!r}; pick a layer on their path")
+        raise RuntimeError(f"the class scores do not depend on layer {name!r} through autograd: pick a layer on "
+                           "their path, or remove the .detach() (or torch.no_grad()) after it in the model's forward")
     activation = activation.detach()
     if reshape is not None:
+        reached = bool(gradients.any())
         activation, gradients = _reshaped(reshape, activation, gradients, name)
+        if reached and not gradients.any():  # a blank map would read as "no evidence"
+            raise ValueError(f"at layer {name!r} only the prefix (CLS) tokens reach the class scores: the patch "
+                             "tokens' gradients are 0. Pick a layer before the last attention (blocks[-1].norm1 of "
+                             "TinyViT, encoder.layers[-1].ln_1 of torchvision's ViT)")
     if counterfactual:
         gradients = -gradients
     weights = gradients.mean(dim=(-2, -1))  # alpha^c_k: [B, K]

@@ -110,8 +110,13 @@ def student_tests(notebook: str, questions: list[str], folder: str | Path = "tes
         with network_timeout(timeout):
             for question in missing:
                 url = f"https://raw.githubusercontent.com/{repo}/{BRANCH}/students/tests/{name}/{question}.py"
-                with urllib.request.urlopen(url) as response:
-                    text = response.read().decode()
+                try:
+                    with urllib.request.urlopen(url) as response:
+                        text = response.read().decode()
+                except OSError as error:  # URLError, HTTPError, timeouts: one line, not a urllib traceback
+                    raise FileNotFoundError(
+                        f"the check {question} could not be fetched from {url} ({error}): check that the runtime "
+                        f"is online, or upload students/tests/{name}/ from the repository to {folder}") from None
                 staged = folder / f".{question}.py.part"  # a broken download never poses as a test
                 staged.write_text(text)
                 staged.replace(folder / f"{question}.py")

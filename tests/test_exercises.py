@@ -1,8 +1,12 @@
 """camlib.exercises: the answer checks, and the student notebooks Otter-Grader builds from the masters."""
 
+import copy
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -197,45 +201,134 @@ def test_student_badges_open_the_student_notebook(path):
     assert "notebooks/" not in title and "notebooks%2F" not in title
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_a_student_fails_every_check_until_the_right_answer_is_typed_in(path, built, tmp_path, monkeypatch):
-    """The student notebook as shipped: every check, public and hidden, fails. Then the right
-    answer goes into the answer cell (the master's) and is run again: every check passes."""
-    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    students, autograder = built
-    hidden = tmp_path / "hidden"
-    with zipfile.ZipFile(autograder / f"{path.stem}-autograder.zip") as bundle:
+@pytest.fixture(scope="session")
+def student_python() -> Path:
+    """The Python of the smallest environment a student gets: camlib[grading] and nothing else, which
+    the autograder installs and make lab's and Colab's environments contain (test_imports.py).
+    ``make test`` builds it in build/envs/student and names it in $CAMLIB_STUDENT_PYTHON."""
+    python = Path(os.environ.get("CAMLIB_STUDENT_PYTHON", ROOT / "build" / "envs" / "student" / "bin" / "python"))
+    if not python.exists():
+        message = f"no student environment at {python}: `make test` builds it (camlib[grading] alone)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python
+
+
+@pytest.fixture(scope="session")
+def student_kernel(student_python, tmp_path_factory) -> tuple[str, Path]:
+    """A Jupyter kernel in the student environment: (its name, the JUPYTER_PATH folder that holds it)."""
+    python = student_python
+    folder = tmp_path_factory.mktemp("jupyter")
+    spec = {"argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python",
+            "display_name": "camlib[grading]", "env": {"PYTHONPATH": "", "VIRTUAL_ENV": str(python.parent.parent),
+                                                      "PATH": f"{python.parent}:/usr/local/bin:/usr/bin:/bin"}}
+    (folder / "kernels" / "camlib-student").mkdir(parents=True)
+    (folder / "kernels" / "camlib-student" / "kernel.json").write_text(json.dumps(spec))
+    return "camlib-student", folder
+
+
+def hidden_tests(autograder: Path, stem: str, into: Path) -> Path:
+    """The autograder zip's tests (public and hidden) unpacked into a folder; returns it."""
+    with zipfile.ZipFile(autograder / f"{stem}-autograder.zip") as bundle:
         for member in bundle.namelist():
             if member.startswith("tests/"):
-                (hidden / member).parent.mkdir(parents=True, exist_ok=True)
-                (hidden / member).write_bytes(bundle.read(member))
+                (into / member).parent.mkdir(parents=True, exist_ok=True)
+                (into / member).write_bytes(bundle.read(member))
+    return into / "tests"
+
+
+ENVIRONMENT_PROBE = """import importlib.util, sys
+_environment = {"prefix": sys.prefix, "test_only": [m for m in ("pytorch_grad_cam", "torchcam", "quantus", "cv2",
+                "pytest") if importlib.util.find_spec(m)]}"""
+# At each grader.check cell of the unanswered notebook: the checks' verdicts as shipped, then the
+# master's answer run in a copy of the namespace (with every earlier answer's names), checked there.
+# The notebook itself goes on unanswered, as for a student who skips the exercise.
+VERDICT = """_verdicts[{name!r}] = [grader.check({name!r}).passed_all, _hidden.check({name!r}).passed_all]
+_env = {{**globals(), **_answered}}
+exec(compile({answer!r}, "<the answer to {name}>", "exec"), _env)
+_answered.update({{k: v for k, v in _env.items() if k not in globals() or v is not globals()[k]}})
+_verdicts[{name!r}] += [grader.check({name!r}, _env).passed_all, _hidden.check({name!r}, _env).passed_all]"""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_student_notebook_runs_to_its_end_unanswered_and_each_right_answer_passes(
+        path, built, student_kernel, tmp_path, monkeypatch):
+    """The student notebook as shipped, run top to bottom in camlib[grading]'s environment: nothing
+    crashes, every check (public and hidden) fails politely. At each check, the master's answer,
+    run beside the notebook, passes every check."""
+    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    kernel, jupyter_path = student_kernel
+    monkeypatch.setenv("JUPYTER_PATH", str(jupyter_path))
+    students, autograder = built
+    hidden = hidden_tests(autograder, path.stem, tmp_path)
     answers = {name: q["answers"][0] for name, q in questions(nbformat.read(path, as_version=4)).items()}
     student = nbformat.read(students / path.name, as_version=4)
     code = nbformat.v4.new_code_cell
-    cells = []
+    cells = [code(ENVIRONMENT_PROBE)]
     for cell in student.cells:
-        cells.append(cell)
-        if cell.source.startswith("# Otter-Grader runs"):
-            hidden_grader = f'_hidden = otter.Notebook("{path.name}", tests_dir="{hidden / "tests"}")'
-            cells.append(code(hidden_grader + "\n_verdicts = {}"))
         match = re.fullmatch(r'grader\.check\("(\w+)"\)', cell.source.strip())
-        if match:
-            name = match.group(1)
-            verdict = f'[grader.check("{name}").passed_all, _hidden.check("{name}").passed_all]'
-            before, after = code(f'_verdicts["{name}"] = {verdict}'), code(f'_verdicts["{name}"] += {verdict}')
-            cells += [before, code(answers[name]), after]
-        if cell.source.strip() == "grader.check_all()":
-            break
-    cells.append(code('import json\nprint("VERDICTS" + json.dumps(_verdicts))'))
+        cells.append(code(VERDICT.format(name=match.group(1), answer=answers[match.group(1)])) if match else cell)
+        if cell.source.startswith("# Otter-Grader runs"):
+            cells.append(code(f'_hidden = otter.Notebook("{path.name}", tests_dir="{hidden}")\n'
+                              "_verdicts, _answered = {}, {}"))
+    cells.append(code('import json\nprint("VERDICTS" + json.dumps([_environment, _verdicts]))'))
     student.cells = cells
-    NotebookClient(student, timeout=900, resources={"metadata": {"path": str(students)}}).execute()
+    NotebookClient(student, timeout=900, kernel_name=kernel, resources={"metadata": {"path": str(students)}}).execute()
     printed = "".join(o.get("text", "") for o in cells[-1].outputs)
-    verdicts = json.loads(printed.split("VERDICTS", 1)[1])
+    environment, verdicts = json.loads(printed.split("VERDICTS", 1)[1])
+    assert Path(environment["prefix"]).resolve() != Path(sys.prefix).resolve(), "the kernel ran in the test env"
+    assert not environment["test_only"], f"the student environment holds test-only packages {environment['test_only']}"
     assert set(verdicts) == set(answers)
     for name, (public_before, hidden_before, public_after, hidden_after) in verdicts.items():
         assert not public_before and not hidden_before, f"{name} passes before it is answered"
         assert public_after and hidden_after, f"{name} fails with the right answer typed in"
+
+
+def with_answers(student: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The student notebook with the master's answers typed into its answer cells (the cell before
+    each grader.check), as a student who solved everything submits it."""
+    filled = copy.deepcopy(student)
+    for before, cell in zip(filled.cells, filled.cells[1:]):
+        match = re.fullmatch(r'grader\.check\("(\w+)"\)', cell.source.strip())
+        if match:
+            before.source = re.sub(r"\s*# SOLUTION$", "", answers[match.group(1)], flags=re.M)
+    return filled
+
+
+def otter_run(otter: Path, notebook: nbformat.NotebookNode, name: str, autograder: Path, folder: Path) -> dict:
+    """``otter run`` of one submission against its autograder, with the student environment's Otter,
+    as the autograder runs it; returns results.json."""
+    folder.mkdir()
+    nbformat.write(notebook, folder / name)
+    run = subprocess.run([str(otter), "run", "-a", str(autograder), "-o", str(folder), "--no-logo", name],
+                         cwd=folder, capture_output=True, text=True, timeout=900,
+                         env={**os.environ, "PATH": f"{otter.parent}:{os.environ['PATH']}", "PYTHONPATH": ""})
+    assert run.returncode == 0, f"otter run failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}"
+    return json.loads((folder / "results.json").read_text())
+
+
+# The autograder executes the whole submission: run it on the notebooks that take seconds; the
+# others' checks run in test_a_student_notebook_runs_to_its_end_unanswered_and_each_right_answer_passes.
+AUTOGRADED = [path for path in NOTEBOOKS if path.name[:2] in ("01",)]
+
+
+@pytest.mark.parametrize("path", AUTOGRADED, ids=lambda p: p.stem)
+def test_the_autograder_gives_the_solution_full_marks_and_nothing_zero(path, built, student_python, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("CAMLIB_PROFILE", "quick")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    students, autograder = built
+    zip_path = autograder / f"{path.stem}-autograder.zip"
+    student = nbformat.read(students / path.name, as_version=4)
+    answers = {name: q["answers"][0] for name, q in questions(nbformat.read(path, as_version=4)).items()}
+    for label, submission, want in [("nothing", student, 0.0), ("solution", with_answers(student, answers), 1.0)]:
+        results = otter_run(student_python.parent / "otter", submission, path.name, zip_path, tmp_path / label)
+        graded = [t for t in results["tests"] if t["name"] in answers]
+        assert {t["name"] for t in graded} == set(answers), f"{label}: the autograder graded {graded}"
+        for test in graded:
+            assert test["score"] == want * test["max_score"], f"{label}: {test['name']}: {test.get('output', '')}"
 
 
 def test_student_notebook_needs_otters_check_cells():

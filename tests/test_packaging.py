@@ -15,8 +15,8 @@ CONDA_TO_PIP = {"pytorch": "torch"}  # conda-forge names that differ from PyPI's
 
 
 def requirement(text: str) -> tuple[str, str]:
-    """('name', 'specifier') with the name normalized the way PyPI does."""
-    name, specifier = re.match(r"\s*([A-Za-z0-9_.\-]+)\s*(.*)", text).groups()
+    """('name', 'specifier') with the name normalized the way PyPI does; a pip extra (conda has none) dropped."""
+    name, specifier = re.match(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^]]*\])?\s*(.*)", text).groups()
     name = re.sub(r"[-_.]+", "-", name).lower()
     return CONDA_TO_PIP.get(name, name), specifier.replace(" ", "")
 

@@ -1,0 +1,149 @@
+"""The import audit: every third-party module that camlib or a notebook imports is declared where it runs.
+
+Every ``import`` counts, at module level or inside a function, and a notebook reaches every camlib
+module it imports, and every camlib module those import, and so on. Where each is declared:
+
+- camlib as a whole (the student build and ``make book`` included): the core dependencies or the
+  ``notebooks`` extra, which ``make lab``, ``environment.yml`` and Binder install;
+- a notebook: also the core dependencies plus the ``grading`` extra alone, the smallest environment a
+  student gets. The autograder installs exactly that (each notebook's Otter ``requirements``), and
+  Colab has its own packages (``COLAB_SHIPS``) plus that, from the notebook's first cell;
+- never a test-only reference (pytorch-grad-cam, torchcam, Quantus, OpenCV, pytest): those live in the
+  ``test`` extra and the tests alone import them.
+
+tests/test_student_environment.py then runs the student notebooks in that smallest environment.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+import tomllib
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from IPython.core.inputtransformer2 import TransformerManager
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+TEST_ONLY = {"grad-cam", "torchcam", "quantus", "opencv-python-headless", "pytest", "nbval", "playwright"}
+KERNEL = {"ipython", "ipykernel"}  # whatever runs a notebook runs it in an IPython kernel
+# What a Colab runtime ships that the notebooks rely on, read from Google's list of the runtime's
+# packages (github.com/googlecolab/backend-info, pip-freeze.txt). camlib[grading] comes on top.
+COLAB_SHIPS = {"torch", "torchvision", "numpy", "scipy", "matplotlib", "pillow", "scikit-learn", "scikit-image",
+               "pandas", "tqdm", "ipywidgets", "ipython", "ipykernel", "nbformat"}
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared(*extras: str) -> set[str]:
+    """Distribution names in the core dependencies and the given extras of pyproject.toml."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + [r for extra in extras for r in project["optional-dependencies"][extra]]
+    return {normalized(re.match(r"\s*([A-Za-z0-9_.\-]+)", line).group(1)) for line in lines}
+
+
+def imported(source: str) -> set[str]:
+    """Every absolute import in the source, as dotted module names (``from camlib import cam`` gives
+    camlib and camlib.cam); IPython magics are read as the calls they become."""
+    tree = ast.parse(TransformerManager().transform_cell(source))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names if node.module == "camlib"}
+        elif isinstance(node, ast.ImportFrom):  # relative, inside camlib
+            found |= {f"camlib.{node.module}"} if node.module else {f"camlib.{a.name}" for a in node.names}
+    return found
+
+
+@cache
+def camlib_imports(module: str) -> frozenset[str]:
+    path = ROOT / "camlib" / (module.split(".", 1)[1] + ".py" if "." in module else "__init__.py")
+    return frozenset(imported(path.read_text())) if path.exists() else frozenset()
+
+
+def reached(names: set[str]) -> set[str]:
+    """The imports, with every camlib module's own imports followed to the end."""
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name.split(".")[0] == "camlib":
+            todo += [*camlib_imports(name), "camlib"]
+    return seen
+
+
+def third_party(names: set[str]) -> dict[str, str]:
+    """{top-level module: the distribution that provides it} for every module that is neither the
+    standard library nor camlib."""
+    providers = metadata.packages_distributions()
+    found = {}
+    for top in {name.split(".")[0] for name in names} - set(sys.stdlib_module_names) - {"camlib", "__future__"}:
+        assert top in providers, f"no installed distribution provides the module {top!r}"
+        found[top] = normalized(providers[top][0])
+    return found
+
+
+def notebook_imports(path: Path) -> set[str]:
+    cells = json.loads(path.read_text())["cells"]
+    return {name for cell in cells if cell["cell_type"] == "code" for name in imported("".join(cell["source"]))}
+
+
+def test_the_audit_reads_imports_inside_functions_magics_and_relative_ones():
+    source = ("%pip install x\nimport a.b\ndef f():\n"
+              "    from c import d\n    from . import cam\n    from .gradcam import y\n")
+    assert imported(source) == {"a.b", "c", "camlib.cam", "camlib.gradcam"}
+    assert imported("from camlib import cam, config") == {"camlib", "camlib.cam", "camlib.config"}
+    assert "scipy.stats" in reached({"camlib.sanity"}) and "skimage.metrics" in reached({"camlib.sanity"})
+
+
+def test_every_module_camlib_imports_is_declared_for_its_users():
+    modules = {f"camlib.{p.stem}" for p in (ROOT / "camlib").glob("*.py") if p.stem != "__init__"}
+    allowed = declared("notebooks") | KERNEL
+    missing = {top: dist for top, dist in third_party(reached(modules)).items() if dist not in allowed}
+    assert not missing, f"camlib imports {missing}, declared neither in the dependencies nor the notebooks extra"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_module_a_notebook_reaches_is_declared_in_every_student_environment(path):
+    found = third_party(reached(notebook_imports(path)))
+    test_only = {top: dist for top, dist in found.items() if dist in TEST_ONLY}
+    assert not test_only, f"{path.name} reaches test-only packages {test_only}: students do not have them"
+    environments = {"make lab and Binder (dependencies + notebooks)": declared("notebooks") | KERNEL,
+                    "the autograder (dependencies + grading)": declared("grading") | KERNEL,
+                    "Colab (its own packages + dependencies + grading)": declared("grading") | COLAB_SHIPS}
+    for environment, has in environments.items():
+        missing = {top: dist for top, dist in found.items() if dist not in has}
+        assert not missing, f"{path.name} needs {missing}, which {environment} lacks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_autograder_installs_camlib_with_its_grading_extra(path):
+    config = json.loads(path.read_text())["cells"][0]
+    requirements = re.search(r"requirements:\n((?:\s+- .*\n)+)", "".join(config["source"])).group(1)
+    assert [line.strip("- ").strip() for line in requirements.strip().splitlines()] == [
+        "camlib[grading] @ git+https://github.com/cam-lab/cam-lab"]
+
+
+def test_the_grading_extra_is_inside_the_notebooks_extra():
+    """So make lab's environment holds the autograder's, and a notebook run in the smaller one runs in both."""
+    assert declared("grading") <= declared("notebooks")
+
+
+def test_the_exercise_tests_the_autograder_runs_import_only_what_grading_installs():
+    tests = sorted((ROOT / "students" / "tests").rglob("*.py"))
+    assert tests
+    found = third_party(reached({name for path in tests for name in imported(path.read_text())}))
+    missing = {top: dist for top, dist in found.items() if dist not in declared("grading") | KERNEL}
+    assert not missing, f"the students' exercise tests import {missing}, which camlib[grading] does not install"
