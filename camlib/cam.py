@@ -295,7 +295,8 @@ def explained_errors(model: nn.Module, images: torch.Tensor) -> Iterator[None]:
         first = str(error).strip().splitlines()[0]
         grey = images.dim() == 4 and images.shape[1] == 1 and "to have 3 channels" in first
         fix = ("These are grey images and the model takes colour: repeat the channel, images.expand(-1, 3, -1, -1), "
-               "then normalize as its weights expect." if grey else "Check the channels and size the model was built for.")
+               "then normalize as its weights expect." if grey
+               else "Check the channels and size the model was built for.")
         raise ValueError(f"{type(model).__name__} could not run on images of shape {list(images.shape)} "
                          f"({images.dtype}): {first}. {fix}") from error
 
