@@ -123,7 +123,7 @@ def student_tests(notebook: str, questions: list[str], folder: str | Path = "tes
     return str(folder)
 
 
-# The three places a URL appears, each with the part that must follow the repository URL.
+# The four places a URL appears, each with the part that must follow the repository URL.
 _LINKS = [
     (re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),
      lambda repo: f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/"),
@@ -131,6 +131,8 @@ _LINKS = [
      lambda repo: f"https://mybinder.org/v2/gh/{repo}/{BRANCH}"),
     (re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+?(?=[\"'@\s]|$)"),
      lambda repo: f"git+https://github.com/{repo}"),
+    (re.compile(r"(?<!\+)https://github\.com/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),  # docs/troubleshooting.md
+     lambda repo: f"https://github.com/{repo}/blob/{BRANCH}/"),
 ]
 
 

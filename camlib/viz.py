@@ -1,7 +1,9 @@
-"""Figures: a CAM over its image, one CAM per class, training curves.
+"""Figures: a CAM over its image, one CAM per class, training curves, and ``show_figure``.
 
 Functions draw into matplotlib Axes or Figures and return them, so notebooks can show
-them and widgets can render them to PNG.
+them and widgets can render them to PNG. Notebooks show every figure with
+``show_figure("one sentence: what it shows")``: the sentence is the picture's alt text, which a screen
+reader says, and its caption.
 
 Colour (DESIGN.md): a map with no negative value is drawn with a perceptually uniform
 colormap (``inferno``); a signed map with a diverging one (``RdBu_r``) on limits symmetric
@@ -11,6 +13,9 @@ transparent and says so in the panel; maps or images holding NaN or infinite val
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import math
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -259,3 +264,43 @@ def _curve(record: dict, key: str) -> np.ndarray:
     if isinstance(values, str) or curve is None or curve.ndim != 1:
         raise ValueError(f"history[{key!r}] must be a list of numbers, one per epoch, got {values!r:.60}")
     return curve
+
+
+def _ipython_display():
+    """IPython's ``display`` inside a running kernel or shell; None in plain Python."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    return display if get_ipython() is not None else None
+
+
+def show_figure(description: str, figure: Figure | None = None) -> None:
+    """Display ``figure`` (the current one by default) with ``description`` as its alt text and its
+    caption, then close it, in place of ``plt.show()``.
+
+    The output holds the PNG (its alt text in the PNG's metadata), an HTML ``<figure>`` with the
+    ``alt`` attribute and a ``<figcaption>`` (which JupyterLab, Colab and nbconvert's HTML show) and
+    the caption as plain text. Outside IPython the caption is printed.
+    """
+    if not isinstance(description, str) or len(description.split()) < 3:
+        raise ValueError(f"describe the figure in one sentence (what it shows, for readers who cannot see it), "
+                         f"got {description!r}")
+    _check_instance("figure", figure, Figure)
+    figure = figure or plt.gcf()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(figure)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    text = " ".join(description.split())
+    display = _ipython_display()
+    if display is None:
+        print(f"Figure: {text}")
+        return
+    alt = html.escape(text, quote=True)
+    page = (f'<figure style="margin: 0"><img src="data:image/png;base64,{png}" alt="{alt}">'
+            f'<figcaption style="font-style: italic; font-size: 90%">Figure: {alt}</figcaption></figure>')
+    display({"image/png": png, "text/html": page, "text/plain": f"Figure: {text}"},
+            metadata={"image/png": {"alt": text}}, raw=True)
+

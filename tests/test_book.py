@@ -252,3 +252,22 @@ def test_slides_start_at_sections_and_skip_otters_markers_and_tests(executed, tm
 def test_slides_without_executed_notebooks_say_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make run` first"):
         build_slides_module.build_slides(tmp_path, tmp_path / "slides")
+
+
+def test_a_described_figure_keeps_its_alt_text_and_caption_in_the_page(tmp_path, monkeypatch):
+    import camlib.viz
+
+    shown = []
+    monkeypatch.setattr(camlib.viz, "_ipython_display", lambda: lambda data, metadata, raw: shown.append(
+        new_output("display_data", data=data, metadata=metadata)))
+    plt.subplots(figsize=(1, 1), dpi=20)
+    camlib.viz.show_figure("Two squares of grey, one light and one dark.")
+    folder = tmp_path / "executed"
+    folder.mkdir()
+    notebook = new_notebook(cells=[new_markdown_cell("# 01 · Alt"), new_code_cell("draw()", outputs=shown)])
+    notebook.metadata["papermill"] = papermill_record(1.0)
+    nbformat.write(notebook, folder / "01_alt.ipynb")
+    build_book_module.build_book(folder, tmp_path / "book", mathjax="none")
+    page = (tmp_path / "book" / "01_alt.html").read_text()
+    assert 'alt="Two squares of grey, one light and one dark."' in page
+    assert "Figure: Two squares of grey, one light and one dark.</figcaption>" in page

@@ -117,3 +117,19 @@ def test_the_instructor_guide_covers_every_notebook_and_open_exercise():
         assert f"| {path.name[:2]} · " in guide, f"the time table lacks {path.name}"
         for number in re.findall(r"\*\*Exercise (\d+) \(open", path.read_text()):
             assert f"**{path.name[:2]} · Exercise {number} " in guide, f"no rubric for {path.name} Exercise {number}"
+
+
+DRAWS = re.compile(r"plt\.subplots\(|plt\.figure\(|cam_grid\(|plot_history\(")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_figure_is_shown_with_a_description(path):
+    """A figure reaches the reader through camlib.viz.show_figure("what it shows"): its alt text and
+    caption. plt.show() (or a figure left for the inline backend) would show it without either."""
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        source = "".join(cell["source"])
+        if cell["cell_type"] != "code":
+            continue
+        assert "plt.show()" not in source, f"{path.name}, cell {index}: show_figure('what it shows'), not plt.show()"
+        drawn, shown = len(DRAWS.findall(source)), source.count("show_figure(")
+        assert shown >= drawn, f"{path.name}, cell {index}: draws {drawn} figures and describes {shown}"

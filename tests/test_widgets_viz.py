@@ -12,7 +12,7 @@ from torch.utils.data import TensorDataset
 from camlib.data import DigitDataset
 from camlib.models import GAPNet
 from camlib.train import History
-from camlib.viz import cam_grid, image_to_numpy, overlay, plot_history
+from camlib.viz import cam_grid, image_to_numpy, overlay, plot_history, show_figure
 from camlib.widgets import PREDICTED, cam_explorer
 
 CLASSES = ["left", "right", "middle"]
@@ -245,3 +245,40 @@ def test_plot_history_names_lists_that_are_not_one_number_per_epoch(history, mat
     with pytest.raises(ValueError, match=match):
         plot_history(history)
     plt.close("all")
+
+
+# show_figure: every notebook figure with its alt text and caption --------------------------------
+
+def test_show_figure_displays_the_png_with_its_alt_text_and_caption_then_closes_it(monkeypatch):
+    import base64
+
+    import camlib.viz
+
+    shown = []
+    monkeypatch.setattr(camlib.viz, "_ipython_display", lambda: lambda data, **kwargs: shown.append((data, kwargs)))
+    figure, ax = plt.subplots()
+    ax.imshow(torch.rand(4, 4))
+    show_figure('A 4×4 map of random values, "drawn" <here>.')
+    (data, kwargs), = shown
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert kwargs == {"metadata": {"image/png": {"alt": 'A 4×4 map of random values, "drawn" <here>.'}}, "raw": True}
+    alt = "A 4×4 map of random values, &quot;drawn&quot; &lt;here&gt;."  # escaped: the page stays well formed
+    assert f'alt="{alt}"' in data["text/html"] and f"Figure: {alt}</figcaption>" in data["text/html"]
+    assert data["image/png"] in data["text/html"]
+    assert data["text/plain"] == 'Figure: A 4×4 map of random values, "drawn" <here>.'
+    assert not plt.fignum_exists(figure.number), "the figure is closed, so the inline backend does not show it twice"
+
+
+def test_show_figure_outside_ipython_prints_the_caption(capsys):
+    figure = plt.figure()
+    show_figure("An empty figure, shown outside a notebook.", figure)
+    assert capsys.readouterr().out == "Figure: An empty figure, shown outside a notebook.\n"
+    assert not plt.fignum_exists(figure.number)
+
+
+@pytest.mark.parametrize("description", ["", "a map", None, 3])
+def test_show_figure_wants_a_sentence(description):
+    with pytest.raises(ValueError, match="describe the figure in one sentence"):
+        show_figure(description, plt.figure())
+    plt.close("all")
+
