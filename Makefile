@@ -9,7 +9,7 @@ FOLDER ?= students
 BIN := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: lab test test-seeds gpu-check run clean students
+.PHONY: lab test test-seeds autograde-check gpu-check run clean students
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,12 @@ lab: $(VENV)/.installed-notebooks
 test: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
 	CAMLIB_STUDENT_PYTHON=$(STUDENT_VENV)/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
+
+# `otter run` of every notebook's solution (full marks) and unanswered notebook (zero) in the student environment,
+# against the autograders Otter Assign builds; CI runs notebook 01 only.
+autograde-check: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
+	CAMLIB_AUTOGRADE_ALL=1 CAMLIB_STUDENT_PYTHON=$(STUDENT_VENV)/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg \
+		$(BIN)/python -m pytest tests/test_exercises.py -k autograder_gives
 
 # Every notebook with seeds 1, 2 and 3 (quick profile): their asserts must hold for any seed. build/seeds/.
 SEEDS ?= 1 2 3

@@ -17,6 +17,7 @@ question, ``...`` in place of the answer, a ``grader.check`` cell after it) and
 from __future__ import annotations
 
 import argparse
+import ast
 import copy
 import hashlib
 import inspect
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
@@ -201,6 +203,73 @@ def expect_fingerprint(answer, digest: str, *, shape: tuple[int, ...] | None = N
         raise AssertionError(f"expected shape {list(shape)}, got {list(array.shape)}")
     if fingerprint(array, decimals=decimals) != digest:
         raise AssertionError("the shape is right but the values are not")
+
+
+_LIBRARIES = ("camlib", "torch", "torchvision", "numpy", "scipy", "skimage", "sklearn", "pytorch_grad_cam", "torchcam")
+
+
+def answer_code(answer, history=None) -> str | None:
+    """The code that produced an answer: a function's own source (IPython keeps every cell's text),
+    or, for a value, the last cell in ``history`` (IPython's ``In``) that assigns the answer's name
+    (``answer`` is then that name, a string), from its ``# your ...`` comment on: the lines above it
+    are the exercise's own. None when it cannot be found."""
+    if callable(answer):
+        try:
+            return inspect.getsource(answer)
+        except (OSError, TypeError):
+            return None
+    if not isinstance(answer, str) or not answer.isidentifier():
+        raise TypeError(f"answer_code takes a function, or the name of an answer, got {_kind(answer)}")
+    assigns = re.compile(rf"^\s*{re.escape(answer)}\s*(?::[^=]+)?=(?!=)", re.M)
+    cells = [cell for cell in (history or []) if isinstance(cell, str) and assigns.search(cell)]
+    if not cells:
+        return None
+    mine = re.search(r"^[ \t]*# your .*$", cells[-1], flags=re.M)
+    return _slice(cells[-1][mine.start():] if mine else cells[-1], answer)
+
+
+def _slice(code: str, name: str) -> str:
+    """The statements of ``code`` that the last assignment to ``name`` depends on (itself included),
+    followed backwards through the names they use; ``code`` itself when it does not parse."""
+    try:
+        statements = ast.parse(code).body
+    except SyntaxError:
+        return code
+    wanted, kept = {name}, []
+    for statement in reversed(statements):
+        targets = {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)
+                   and isinstance(node.ctx, ast.Store)}
+        if targets & wanted:
+            kept.append(statement)
+            wanted = (wanted - targets) | {node.id for node in ast.walk(statement) if isinstance(node, ast.Name)
+                                           and isinstance(node.ctx, ast.Load)}
+    return "\n".join(ast.get_source_segment(code, statement) or "" for statement in reversed(kept)) or code
+
+
+def expect_written(answer, history=None, *, avoid: tuple[str, ...] = (), use: tuple[str, ...] = (),
+                   what: str = "your answer") -> None:
+    """Raise ``AssertionError`` when the code of ``answer`` (see :func:`answer_code`) names one of
+    ``avoid`` (a value shown elsewhere in the notebook, or the library function the exercise asks
+    you to write) or none of ``use`` (what the exercise says to compute from). Hidden tests grade the
+    way an answer is computed, not only its value; code that cannot be found passes."""
+    module = (getattr(answer, "__module__", None) or "") if callable(answer) else ""
+    if module.split(".")[0] in _LIBRARIES:  # e.g. my_reshape = token_reshape(grid, 1): the library's code
+        raise AssertionError(f"{what} is {module}'s function: write your own, in the notebook")
+    code = answer_code(answer, history)
+    if code is None:
+        return
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return
+    named = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    named |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    copied = [name for name in avoid if name in named]
+    if copied:
+        raise AssertionError(f"{what} uses {', '.join(copied)}: compute it yourself, as the exercise asks, "
+                             "rather than copying a value shown in the notebook or calling the library")
+    if use and not named & set(use):
+        raise AssertionError(f"{what} must be computed from {' or '.join(use)}, as the exercise asks")
 
 
 # Student notebooks -------------------------------------------------------------------------

@@ -12,7 +12,8 @@ def test_cam_by_hand(cam_by_hand, model, images, labels):
     from camlib.exercises import expect
     classes = labels[:16].to(images.device)
     mine = cam_by_hand(model, images[:16], classes)
-    assert not model.features._forward_hooks, 'a forward hook is still registered on model.features: remove it'
+    left = [name or 'model' for name, module in model.named_modules() if module._forward_hooks]
+    assert not left, f'a forward hook is still registered on {left[0]}: remove it (hook.remove())'
     expect(getattr(mine, 'shape', None), torch.Size([16, 7, 7]))
     with torch.no_grad():
         logits = model(images[:16]).gather(1, classes[:, None]).squeeze(1)

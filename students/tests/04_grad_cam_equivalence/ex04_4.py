@@ -7,10 +7,12 @@ points = 2
 
 @test_case(points=None, hidden=False, 
     failure_message="keep the layer output with a forward hook; autograd.grad(sum of the class scores, A); alpha = the gradient averaged over h and w; ReLU of the alpha-weighted sum over k")
-def test_my_grad_cam(my_grad_cam, model, images, predicted):
+def test_my_grad_cam(my_grad_cam, model, images, predicted, maps, w, Z):
+    from camlib.cam import class_activation_maps
     from camlib.exercises import expect
-    from camlib.gradcam import grad_cam
-    want = grad_cam(model, model.features, images, predicted)
-    expect(my_grad_cam(model, model.features, images, predicted), want, atol=1e-06)
-    assert not model.features._forward_hooks, 'a forward hook is still registered on the layer: remove it'
+    mine = my_grad_cam(model, model.features, images, predicted)
+    left = [name or 'model' for name, module in model.named_modules() if module._forward_hooks]
+    assert not left, f'a forward hook is still registered on {left[0]}: remove it'
+    identity = class_activation_maps(maps, w, predicted).clamp_min(0) / Z
+    expect(mine, identity, atol=1e-06)
 
