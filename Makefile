@@ -42,12 +42,12 @@ lab: $(VENV)/.installed-notebooks
 # live in pyproject.toml.
 test: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
-	CAMLIB_STUDENT_PYTHON=$(STUDENT_VENV)/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
+	CAMLIB_STUDENT_PYTHON=$(abspath $(STUDENT_VENV))/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
 
 # `otter run` of every notebook's solution (full marks) and unanswered notebook (zero) in the student environment,
 # against the autograders Otter Assign builds; CI runs notebook 01 only.
 autograde-check: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
-	CAMLIB_AUTOGRADE_ALL=1 CAMLIB_STUDENT_PYTHON=$(STUDENT_VENV)/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg \
+	CAMLIB_AUTOGRADE_ALL=1 CAMLIB_STUDENT_PYTHON=$(abspath $(STUDENT_VENV))/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg \
 		$(BIN)/python -m pytest tests/test_exercises.py -k autograder_gives
 
 # Every notebook with seeds 1, 2 and 3 (quick profile): their asserts must hold for any seed. build/seeds/.

@@ -207,7 +207,8 @@ def student_python() -> Path:
     """The Python of the smallest environment a student gets: camlib[grading] and nothing else, which
     the autograder installs and make lab's and Colab's environments contain (test_imports.py).
     ``make test`` builds it in build/envs/student and names it in $CAMLIB_STUDENT_PYTHON."""
-    python = Path(os.environ.get("CAMLIB_STUDENT_PYTHON", ROOT / "build" / "envs" / "student" / "bin" / "python"))
+    # absolute, not resolved: the venv's python is a link, and only through it is the venv the venv
+    python = Path(os.path.abspath(os.environ.get("CAMLIB_STUDENT_PYTHON", ROOT / "build/envs/student/bin/python")))
     if not python.exists():
         message = f"no student environment at {python}: `make test` builds it (camlib[grading] alone)"
         if os.environ.get("CI"):
