@@ -76,8 +76,8 @@ ANSWERS: dict[str, list[tuple]] = {
     ],
     "ex03_2": [
         (ACCEPT, {"float((inside & miss).sum() / inside.sum())": "float(miss[inside].float().mean())"}),
-        (PUBLIC, {"float((inside & miss).sum() / inside.sum())": "float((inside & miss).float().mean())"}),
-        (PUBLIC, {"float((inside & miss).sum() / inside.sum())": "float((inside & miss).sum() / miss.sum())"}),
+        (HIDDEN, {"float((inside & miss).sum() / inside.sum())": "float((inside & miss).float().mean())"}),
+        (HIDDEN, {"float((inside & miss).sum() / inside.sum())": "float((inside & miss).sum() / miss.sum())"}),
     ],
     "ex03_3": [
         (PUBLIC, {"structure=np.ones((3, 3))": "structure=None"}),  # 4-connectivity for 8
