@@ -246,6 +246,22 @@ def _slice(code: str, name: str) -> str:
     return "\n".join(ast.get_source_segment(code, statement) or "" for statement in reversed(kept)) or code
 
 
+def _is_placeholder(statements: list) -> bool:
+    """Only a docstring, ``...`` or ``pass``: Otter's blank answer."""
+    return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+               for s in statements)
+
+
+def _unanswered(tree: ast.Module, answer) -> bool:
+    """The answer is still ``name = ...``, or a function whose body is still ``...``."""
+    if callable(answer):
+        functions = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+        return bool(functions) and _is_placeholder(functions[0].body)
+    assigned = [node.value for node in tree.body if isinstance(node, ast.Assign | ast.AnnAssign)
+                and any(isinstance(t, ast.Name) and t.id == answer for t in ast.walk(node) if t is not node.value)]
+    return bool(assigned) and isinstance(assigned[-1], ast.Constant) and assigned[-1].value is Ellipsis
+
+
 def expect_written(answer, history=None, *, avoid: tuple[str, ...] = (), use: tuple[str, ...] = (),
                    what: str = "your answer") -> None:
     """Raise ``AssertionError`` when the code of ``answer`` (see :func:`answer_code`) names one of
@@ -262,6 +278,8 @@ def expect_written(answer, history=None, *, avoid: tuple[str, ...] = (), use: tu
         tree = ast.parse(textwrap.dedent(code))
     except SyntaxError:
         return
+    if _unanswered(tree, answer):  # a copied value is not the only way to earn nothing
+        raise AssertionError(_NOT_ANSWERED)
     named = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     named |= {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     copied = [name for name in avoid if name in named]

@@ -282,7 +282,8 @@ def _try(name, source, restore=False):
 # At each grader.check cell of the unanswered notebook: the checks' verdicts as shipped, the master's
 # answer's, and those of the other answers of tests/exercise_answers.py. The notebook itself goes on
 # unanswered, as for a student who skips the exercise.
-VERDICT = """_shipped = [grader.check({name!r}).passed_all, _hidden.check({name!r}).passed_all]
+VERDICT = """_shipped = [any(r.passed for r in grader.check({name!r}).test_case_results),
+            any(r.passed for r in _hidden.check({name!r}).test_case_results)]
 _verdicts[{name!r}] = {{"shipped": _shipped}}
 _result, _env = _try({name!r}, {answer!r})
 _answered.update({{k: v for k, v in _env.items() if k != "In" and (k not in globals() or v is not globals()[k])}})
@@ -326,8 +327,8 @@ def test_a_student_notebook_runs_to_its_end_unanswered_and_each_right_answer_pas
     assert set(verdicts) == set(answers)
     problems = []
     for name, verdict in verdicts.items():
-        if any(verdict["shipped"]):
-            problems.append(f"{name} passes before it is answered")
+        if any(verdict["shipped"]):  # one test passing would give a blank answer part of the points
+            problems.append(f"{name}: a test passes before it is answered ({verdict['shipped']}: public, hidden)")
         if not all(verdict["master"][:2]):
             problems.append(f"{name} fails with the right answer typed in: {verdict['master'][2:]}")
         for (kind, public, hidden, public_says, hidden_says), (_, source, _) in zip(verdict["others"], others[name]):
@@ -396,6 +397,10 @@ def test_expect_written_grades_how_an_answer_was_computed():
     assert answer_code("answer_1", [steps]) == "m = maps.mean()\nanswer_1 = m + bias"  # what it depends on
     expect_written("answer_1", [given], avoid=("logits",), use=("raw_cams",))
     expect_written("answer_1", None, avoid=("logits",))  # no history (plain Python): nothing to grade
+    with pytest.raises(AssertionError, match="not answered yet"):  # a blank answer earns no hidden points
+        expect_written("answer_1", ["x = 1\n# your code\nanswer_1 = ..."], avoid=("logits",))
+    with pytest.raises(AssertionError, match="not answered yet"):
+        expect_written("answer_1", ["answer_1: float = ..."])
 
 
 def test_expect_written_reads_a_functions_own_code():
@@ -408,6 +413,13 @@ def test_expect_written_reads_a_functions_own_code():
         expect_written(lazy, avoid=("grad_cam",), what="my_grad_cam")
     with pytest.raises(TypeError, match="a function, or the name of an answer"):
         answer_code(3)
+
+    def blank(model, images):
+        """A student's function, not written yet."""
+        ...
+
+    with pytest.raises(AssertionError, match="not answered yet"):
+        expect_written(blank, avoid=("grad_cam",), what="my_grad_cam")
 
 
 def test_student_notebook_needs_otters_check_cells():
