@@ -57,6 +57,8 @@ from camlib.cam import (
 from camlib.gradcam import (
     _ActivationCapture,
     _check_grad_mode,
+    _check_reshape,
+    _reshaped,
     _resolve_layer,
     _target_classes,
     grad_cam,
@@ -99,17 +101,21 @@ def cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, relu: bool 
     return maps.clamp_min(0) if relu else maps
 
 
-def grad_cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, layer, relu: bool = True) -> torch.Tensor:
+def grad_cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, layer, relu: bool = True,
+                 reshape=None) -> torch.Tensor:
     """``camlib.gradcam.grad_cam`` with the argument order of this module: ``[B, h, w]``."""
-    return grad_cam(model, layer, images, classes, relu=relu)
+    return grad_cam(model, layer, images, classes, relu=relu, reshape=reshape)
 
 
-def _activations_and_gradients(model, layer, images, classes, function: str):
-    """The layer's output A ``[B, K, h, w]`` and dS_c/dA, as ``grad_cam`` computes them."""
+def _activations_and_gradients(model, layer, images, classes, function: str, reshape=None):
+    """The layer's output A ``[B, K, h, w]`` and dS_c/dA, as ``grad_cam`` computes them (tokens laid
+    on their grid by ``reshape``, as there)."""
     _check_grad_mode(function)
+    _check_reshape(reshape)
     check_images(images, model)
     module, name = _resolve_layer(model, layer)
-    with eval_mode(model), _ActivationCapture(module, name, start_recording=True) as capture:
+    capture = _ActivationCapture(module, name, start_recording=True, any_shape=reshape is not None)
+    with eval_mode(model), capture:
         with torch.no_grad():
             logits = run_model(model, images)
         activation = capture.result()
@@ -121,6 +127,8 @@ def _activations_and_gradients(model, layer, images, classes, function: str):
     if gradients is None:
         raise RuntimeError(f"the class scores do not depend on layer {name!r} through autograd: pick a layer on "
                            "their path, or remove the .detach() (or torch.no_grad()) after it in the model's forward")
+    if reshape is not None:
+        return _reshaped(reshape, activation.detach(), gradients, name)
     return activation.detach(), gradients
 
 
@@ -160,11 +168,13 @@ def grad_cam_plus_plus(
     layer: nn.Module | str,
     relu: bool = True,
     eps: float = GRAD_CAM_PP_EPS,
+    reshape=None,
 ) -> torch.Tensor:
     """Grad-CAM++ maps ``ReLU(sum_k w_k A_k)``, ``[B, h, w]`` at ``layer``'s resolution.
 
     Weights: ``grad_cam_plus_plus_weights`` (pytorch-grad-cam's formula, its ``eps`` as default).
     Raw maps: no normalization, no resizing (pytorch-grad-cam returns min-max scaled ones).
+    ``reshape``: for a vision transformer's tokens, as in ``camlib.gradcam.grad_cam``.
 
     On a GAP network explained at its last conv maps A_k, S_c = sum_k w^c_k F_k + b_c with
     F_k = (1/Z) sum_{a,b} A_k(a, b), so g = dS_c/dA_k(a, b) = w^c_k / Z at every position and
@@ -178,7 +188,7 @@ def grad_cam_plus_plus(
     with Z = 49 and |w| = 0.1 it adds 0.24 to the denominator.
     """
     _check_flag("relu", relu)
-    activations, gradients = _activations_and_gradients(model, layer, images, classes, "grad_cam_plus_plus")
+    activations, gradients = _activations_and_gradients(model, layer, images, classes, "grad_cam_plus_plus", reshape)
     weights = grad_cam_plus_plus_weights(activations, gradients, eps=eps)
     maps = torch.einsum("bkhw,bk->bhw", activations, weights)
     return maps.clamp_min(0) if relu else maps
@@ -385,9 +395,9 @@ def _check_flag(name: str, value) -> None:
 _RUNNERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "cam": (lambda model, images, classes, layer, **o: cam_map(model, images, classes, **o), ("relu",)),
     "grad_cam": (lambda model, images, classes, layer, **o: grad_cam_map(model, images, classes, layer=layer, **o),
-                 ("relu",)),
+                 ("relu", "reshape")),
     "grad_cam_pp": (lambda model, images, classes, layer, **o:
-                    grad_cam_plus_plus(model, images, classes, layer=layer, **o), ("relu", "eps")),
+                    grad_cam_plus_plus(model, images, classes, layer=layer, **o), ("relu", "eps", "reshape")),
     "score_cam": (lambda model, images, classes, layer, **o: score_cam(model, images, classes, layer=layer, **o),
                   ("batch_size", "progress")),
     "gradient": (lambda model, images, classes, layer: gradient_map(model, images, classes), ()),

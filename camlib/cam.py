@@ -356,6 +356,13 @@ def find_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     found = _generic_gap_head(model)
     if found is not None:
         return found
+    if hasattr(model, "grid") and hasattr(model, "prefix_tokens"):  # a token model, e.g. camlib.vit.TinyViT
+        raise TypeError(
+            f"{type(model).__name__} is a vision transformer: it has tokens, not conv maps. Its exact CAM (for a head "
+            "that averages the patch tokens) is camlib.vit.compute_token_cams(model, images, classes); for any "
+            "head, camlib.gradcam.grad_cam(model, layer, images, reshape=camlib.vit.token_reshape(model.grid, "
+            "model.prefix_tokens))"
+        )
     raise TypeError(
         f"{type(model).__name__} has no GAP + linear head that a CAM can read: CAM needs the last "
         "conv maps to be globally average-pooled into one linear layer (GAPNet, ResNet, GoogLeNet, "

@@ -60,6 +60,17 @@ def _as_array(value) -> np.ndarray | None:
         return None
 
 
+def _as_bool(value) -> bool | None:
+    """True or False for a bool, a NumPy bool or a one-element bool tensor or array; None otherwise."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, torch.Tensor) and value.dtype == torch.bool and value.numel() == 1:
+        return bool(value.item())
+    if isinstance(value, np.ndarray) and value.dtype == np.bool_ and value.size == 1:
+        return bool(value.item())
+    return None
+
+
 def _short(value) -> str:
     """``repr(value)`` cut to one readable line, even for objects whose repr fails."""
     try:
@@ -111,6 +122,8 @@ def _compare(answer, expected, atol: float, rtol: float, depth: int) -> str | No
         return None
     if depth > _MAX_DEPTH:
         return _TOO_DEEP
+    if _as_bool(expected) is not None and _as_bool(answer) is not None:  # True, np.True_, torch.tensor(True) alike
+        return None if _as_bool(answer) == _as_bool(expected) else f"got {_as_bool(answer)}, which is not the answer"
     want = _as_array(expected)
     if want is not None:
         got = _as_array(answer)

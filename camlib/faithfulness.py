@@ -36,6 +36,7 @@ Conventions shared by every function here:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import NamedTuple
@@ -114,15 +115,29 @@ class _Prepared(NamedTuple):
     logits: torch.Tensor  # [B, num_classes] of the unperturbed images
 
 
-def _prepare(model: nn.Module, images: torch.Tensor, maps, classes: Classes) -> _Prepared:
+def _prepare(model: nn.Module, images: torch.Tensor, maps, classes: Classes, score: str = "probability") -> _Prepared:
     """Checked maps, the logits of the images and one class per image (the predicted one when
     ``classes`` is None). Call in eval mode, without autograd."""
     check_images(images, model)
     maps = check_maps(maps, images)
     logits = run_model(model, images)  # also proves the model returns [B, num_classes]
+    if score == "probability" and _already_probabilities(logits):
+        warnings.warn(f"{type(model).__name__} returns probabilities (each row is in [0, 1] and sums to 1: it ends in "
+                      "a softmax), and the scores here are their softmax again, squeezed toward 1/C, so curves and "
+                      "AUCs mean little. Pass the model without its final softmax (its logits), or score='logit' "
+                      "to use its outputs as they are", UserWarning, stacklevel=3)
     if classes is None:
         return _Prepared(maps, logits.argmax(dim=1), logits)
     return _Prepared(maps, _as_class_indices(classes, images.shape[0], logits.shape[1]).to(images.device), logits)
+
+
+def _already_probabilities(outputs: torch.Tensor) -> bool:
+    """Outputs that look like a softmax's: more than one class, every value in [0, 1], rows summing to 1."""
+    if outputs.shape[1] < 2 or not outputs.is_floating_point():
+        return False
+    sums = outputs.double().sum(dim=1)
+    in_range = bool((outputs >= 0).all() and (outputs <= 1).all())
+    return in_range and torch.allclose(sums, torch.ones_like(sums), atol=1e-4)
 
 
 def salient_ranks(maps: torch.Tensor) -> torch.Tensor:
@@ -258,7 +273,7 @@ def _causal_curve(model, images, maps, classes, *, mode, step, substrate, score,
     batch_size = _check_positive_int(batch_size, "batch_size", "the number of perturbed images per forward pass")
     _check_choice(score, "score", SCORES)
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
-        maps, classes, logits = _prepare(model, images, maps, classes)
+        maps, classes, logits = _prepare(model, images, maps, classes, score)
         filler = _substrate(substrate, images)
         start, finish = (images, filler) if mode == "deletion" else (filler, images)
         pixels = maps.shape[-2] * maps.shape[-1]
@@ -488,6 +503,8 @@ class RoadResult(NamedTuple):
 
 
 def _check_percentages(percentages) -> list[float]:
+    if isinstance(percentages, torch.Tensor | np.ndarray) and percentages.ndim <= 1:
+        percentages = percentages.tolist()  # np.arange(10, 100, 10), torch.arange(...): numbers too
     if isinstance(percentages, Real):
         percentages = [percentages]
     if not isinstance(percentages, Sequence) or not percentages or not all(
@@ -517,14 +534,16 @@ def road(
     ``int(H*W * th_p)``) and filled by ``noisy_linear_imputation``: the most salient first
     (``order="morf"``: a faithful map makes the score fall fast) or the least salient first
     (``"lerf"``: it should stay high). Every (image, percentage) pair of a chunk of
-    ``batch_size`` pairs is imputed by one sparse solve and scored by one forward pass.
+    ``batch_size`` pairs is imputed by one sparse solve and scored by one forward pass. The noise of
+    each pair comes from its own generator, seeded from one draw of ``generator`` (torch's global
+    one by default): a seeded result does not depend on ``batch_size``.
 
-    ``percentages`` are the percent *removed* in both orders, the paper's x-axis. The reference
-    code (``ImputedDataset``) takes ``th_p`` as the fraction removed for MoRF but *kept* for LeRF
-    (camlib's ``p`` is its ``100 * (1 - th_p)`` there); pytorch-grad-cam's ``percentile`` is the
-    percent *kept* in both orders (camlib's ``100 - percentile``, up to how ``np.percentile``
-    rounds the count). Ties follow the stable order of ``salient_ranks``, where the reference adds
-    a 1e-4 random jitter to the map.
+    ``percentages`` (numbers, a list, an array or a tensor) are the percent *removed* in both orders,
+    the paper's x-axis. The reference code (``ImputedDataset``) takes ``th_p`` as the fraction removed
+    for MoRF but *kept* for LeRF (camlib's ``p`` is its ``100 * (1 - th_p)`` there); pytorch-grad-cam's
+    ``percentile`` is the percent *kept* in both orders (camlib's ``100 - percentile``, up to how
+    ``np.percentile`` rounds the count). Ties follow the stable order of ``salient_ranks``, where the
+    reference adds a 1e-4 random jitter to the map.
 
     Returns a ``RoadResult``: scores and hits ``[B, P]`` (average ``hits`` over images for the
     paper's accuracy curves), the percentages and the classes.
@@ -535,16 +554,24 @@ def road(
     _check_noise(noise)
     percentages = _check_percentages(percentages)
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
-        maps, classes, _ = _prepare(model, images, maps, classes)
+        maps, classes, _ = _prepare(model, images, maps, classes, score)
         size = tuple(images.shape[-2:])
         pixels = size[0] * size[1]
         removed = torch.tensor([math.floor(pixels * p / 100) for p in percentages], device=images.device)
         ranks = salient_ranks(maps)
+        # One draw from the caller's stream seeds every (image, percentage) pair's own noise, so that
+        # batch_size, which only says how many pairs share a solve, cannot change a seeded result.
+        base = int(torch.randint(0, 2**62, (), generator=generator))
 
         def impute(pairs: torch.Tensor) -> torch.Tensor:
             image, count = pairs // len(removed), removed[pairs % len(removed)][:, None]
             gone = ranks[image] < count if order == "morf" else ranks[image] >= pixels - count
-            return noisy_linear_imputation(images[image], ~gone.view(-1, *size), noise=noise, generator=generator)
+            filled = noisy_linear_imputation(images[image], ~gone.view(-1, *size), noise=0.0)
+            if noise == 0:
+                return filled
+            jitter = torch.stack([torch.randn(images.shape[1:], dtype=torch.float64,
+                                              generator=torch.Generator().manual_seed(base + int(p))) for p in pairs])
+            return (filled.double() + noise * jitter.to(filled.device) * gone.view(-1, 1, *size)).to(images.dtype)
 
         scores, predicted = _score_grid(model, images, len(removed), impute, classes, score, batch_size, progress,
                                         f"ROAD {order}")

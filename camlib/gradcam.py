@@ -115,15 +115,26 @@ def _target_classes(logits: torch.Tensor, classes) -> torch.Tensor:
     return _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
 
 
+def _check_reshape(reshape) -> None:
+    if reshape is not None and not callable(reshape):
+        raise TypeError(f"reshape must be a callable [B, N, K] -> [B, K, h, w] (e.g. camlib.vit.token_reshape(grid, "
+                        f"prefix_tokens)) or None, got {type(reshape).__name__}")
+
+
 def _reshaped(reshape: Callable[[torch.Tensor], torch.Tensor], activation: torch.Tensor,
               gradients: torch.Tensor, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The layer's output and its gradient laid out as maps ``[B, K, h, w]`` by ``reshape``."""
+    """The layer's output and its gradient laid out as maps ``[B, K, h, w]`` by ``reshape``; refused
+    when the layer reaches the scores only through its prefix (CLS) tokens, whose maps would be blank."""
     maps, grads = reshape(activation), reshape(gradients)
     if not isinstance(maps, torch.Tensor) or maps.dim() != 4 or maps.shape[0] != activation.shape[0] \
             or not isinstance(grads, torch.Tensor) or grads.shape != maps.shape:
         got = list(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
         raise ValueError(f"reshape turned layer {name!r}'s output of shape {list(activation.shape)} into {got}; it "
                          "must return maps [B, K, h, w], e.g. reshape=camlib.vit.token_reshape(grid, prefix_tokens)")
+    if gradients.any() and not grads.any():  # a blank map would read as "no evidence"
+        raise ValueError(f"at layer {name!r} only the prefix (CLS) tokens reach the class scores: the patch "
+                         "tokens' gradients are 0. Pick a layer before the last attention (blocks[-1].norm1 of "
+                         "TinyViT, encoder.layers[-1].ln_1 of torchvision's ViT)")
     return maps, grads
 
 
@@ -163,9 +174,7 @@ def grad_cam(
     module, name = _resolve_layer(model, layer)
     if not isinstance(relu, bool) or not isinstance(counterfactual, bool):
         raise TypeError(f"relu and counterfactual must be True or False, got {relu!r} and {counterfactual!r}")
-    if reshape is not None and not callable(reshape):
-        raise TypeError(f"reshape must be a callable [B, N, K] -> [B, K, h, w] (e.g. camlib.vit.token_reshape(grid, "
-                        f"prefix_tokens)) or None, got {type(reshape).__name__}")
+    _check_reshape(reshape)
     capture = _ActivationCapture(module, name, start_recording=True, any_shape=reshape is not None)
     with eval_mode(model), capture:
         with torch.no_grad():
@@ -184,12 +193,7 @@ def grad_cam(
                            "their path, or remove the .detach() (or torch.no_grad()) after it in the model's forward")
     activation = activation.detach()
     if reshape is not None:
-        reached = bool(gradients.any())
         activation, gradients = _reshaped(reshape, activation, gradients, name)
-        if reached and not gradients.any():  # a blank map would read as "no evidence"
-            raise ValueError(f"at layer {name!r} only the prefix (CLS) tokens reach the class scores: the patch "
-                             "tokens' gradients are 0. Pick a layer before the last attention (blocks[-1].norm1 of "
-                             "TinyViT, encoder.layers[-1].ln_1 of torchvision's ViT)")
     if counterfactual:
         gradients = -gradients
     weights = gradients.mean(dim=(-2, -1))  # alpha^c_k: [B, K]

@@ -192,21 +192,41 @@ def _constant(a: np.ndarray) -> bool:
     return a.max() == a.min()
 
 
-def spearman_similarity(maps_a, maps_b, *, absolute: bool = False) -> torch.Tensor:
+def _check_mask(mask, shape: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as a boolean array of ``shape`` (``[H, W]`` is shared by every map)."""
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"mask must be boolean (True: the pixels to rank), got dtype {mask.dtype}; "
+                         "e.g. images[:, 0] > 0 for the ink of a digit")
+    try:
+        return np.broadcast_to(mask, shape)
+    except ValueError:
+        raise ValueError(f"a mask of shape {list(mask.shape)} does not fit maps of shape {list(shape)}: "
+                         "give [B, H, W] or [H, W]") from None
+
+
+def spearman_similarity(maps_a, maps_b, *, absolute: bool = False, mask=None) -> torch.Tensor:
     """Spearman rank correlation of each pair of maps, ``[B]`` float64 (``scipy.stats.spearmanr``).
 
     ``absolute=True`` ranks ``|map|`` (the paper's "ABS" curves: the sign of the evidence is
     ignored); ``False`` ranks the signed maps (its "no ABS" curves). Rank correlation ignores
     any per-map positive scaling, so normalized and raw maps give the same number.
-    A pair with a constant map gives ``nan`` (see the module's docstring).
+    ``mask`` (boolean, ``[B, H, W]`` or ``[H, W]``) ranks only the pixels where it is True: on
+    MNIST, where gradient x input is 0 on the black background whatever the network, the
+    background's tied zeros alone give two unrelated maps a correlation near 1 (notebook 07).
+    A pair with a constant map (or fewer than two pixels in the mask) gives ``nan`` (see the
+    module's docstring).
     """
     from scipy.stats import spearmanr
 
     a, b = _as_float64_maps(maps_a, maps_b)
     if absolute:
         a, b = np.abs(a), np.abs(b)
-    values = [math.nan if _constant(x) or _constant(y) else float(spearmanr(x.ravel(), y.ravel())[0])
-              for x, y in zip(a, b, strict=True)]
+    keep = np.ones(a.shape, dtype=bool) if mask is None else _check_mask(mask, a.shape)
+    values = [math.nan if m.sum() < 2 or _constant(x[m]) or _constant(y[m]) else float(spearmanr(x[m], y[m])[0])
+              for x, y, m in zip(a, b, keep, strict=True)]
     return torch.tensor(values, dtype=torch.float64)
 
 

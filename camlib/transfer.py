@@ -148,17 +148,23 @@ def linear_weights(model, bias=None) -> LinearWeights:
     """
     if hasattr(model, "steps"):  # sklearn.pipeline.Pipeline
         *scalers, (_, last) = model.steps
+        _no_bias_beside(model, bias)
         return _fold_scalers(scalers, linear_weights(last))
     if isinstance(model, nn.Linear):
+        _no_bias_beside(model, bias)
         weight, intercept = model.weight, model.bias
     elif hasattr(model, "coef_"):
+        _no_bias_beside(model, bias)
+        _check_one_row_per_class(model)
         weight, intercept = model.coef_, getattr(model, "intercept_", None)
     elif model is None or isinstance(model, (str, bytes)):
         raise TypeError(f"model must be a weight [C, K], an nn.Linear or a fitted linear model, got {model!r}")
+    elif hasattr(model, "fit") and hasattr(model, "predict"):  # a scikit-learn model without coef_
+        raise TypeError(f"{type(model).__name__} has no coef_: it is not fitted yet (fit it first), or it is not "
+                        "linear (only a linear model's decision is a sum over features, and so has CAMs)")
     else:
         weight, intercept = model, bias
-    weight = torch.as_tensor(np.asarray(weight.detach().cpu() if isinstance(weight, torch.Tensor) else weight),
-                             dtype=torch.float64)
+    weight = _float64_copy(weight)
     if weight.dim() == 1:
         weight = weight[None]
     if weight.dim() != 2:
@@ -166,8 +172,7 @@ def linear_weights(model, bias=None) -> LinearWeights:
     if intercept is None:
         intercept = torch.zeros(weight.shape[0], dtype=torch.float64)
     else:
-        value = intercept.detach().cpu() if isinstance(intercept, torch.Tensor) else intercept
-        intercept = torch.as_tensor(np.asarray(value), dtype=torch.float64).reshape(-1)
+        intercept = _float64_copy(intercept).reshape(-1)
         if intercept.numel() == 1 and weight.shape[0] > 1:
             intercept = intercept.expand(weight.shape[0]).clone()
     if intercept.shape != (weight.shape[0],):
@@ -176,6 +181,36 @@ def linear_weights(model, bias=None) -> LinearWeights:
     if not (torch.isfinite(weight).all() and torch.isfinite(intercept).all()):
         raise ValueError("the linear model's weights or intercepts hold NaN or infinite values: was it fitted?")
     return LinearWeights(weight, intercept)
+
+
+def _float64_copy(values) -> torch.Tensor:
+    """A float64 CPU tensor that shares no memory with ``values`` (normalizing it in place must not
+    change the classifier), read from a tensor, an array (read-only ones too) or nested numbers."""
+    if isinstance(values, torch.Tensor):
+        return values.detach().to("cpu", torch.float64, copy=True)
+    try:
+        return torch.from_numpy(np.array(values, dtype=np.float64, copy=True))
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"a weight must be numbers (a tensor, an array, a fitted linear model), got "
+                        f"{type(values).__name__}: {error}") from None
+
+
+def _no_bias_beside(model, bias) -> None:
+    if bias is not None:
+        raise ValueError(f"bias= is for a bare weight tensor; a {type(model).__name__} carries its own intercepts: "
+                         "leave bias out")
+
+
+def _check_one_row_per_class(model) -> None:
+    """Refuse coefficients that are not one row per class: SVC(kernel="linear") fits one classifier per
+    *pair* of classes (one-vs-one), and its coef_ rows are those pairs."""
+    classes = getattr(model, "classes_", None)
+    rows = np.shape(model.coef_)[0] if np.ndim(model.coef_) == 2 else 1
+    libsvm = hasattr(model, "decision_function_shape")  # SVC, NuSVC: one-vs-one for any number of classes > 2
+    if classes is not None and len(classes) > 2 and (libsvm or rows != len(classes)):
+        raise ValueError(f"{type(model).__name__} has {rows} rows of coefficients for {len(classes)} classes: it "
+                         "fits one classifier per pair of classes (one-vs-one), so no row is a class's weights. Use "
+                         "sklearn.svm.LinearSVC (one-vs-rest: one row per class) or LogisticRegression")
 
 
 def _fold_scalers(scalers, linear: LinearWeights) -> LinearWeights:

@@ -119,15 +119,20 @@ def overlay(
     "constant map (value)": its one colour says nothing about where, and a warm one would look like
     evidence. An empty colour range (``vmin == vmax``) is widened by 0.5 each way.
 
-    ``outline``: a grey level; the image's contour at that level is drawn on top in green. With
-    ``alpha=1`` the map is then seen alone, the object's edge still marked: for pixel-level maps,
-    whose own structure a bright object would otherwise show through.
+    ``outline``: a level in [0, 1] of the picture's own grey range (0 its darkest pixel, 1 its
+    brightest; colour pictures by the mean of their channels), the same for a grey or colour,
+    uint8 or float picture; the contour at that level is drawn on top in green. With ``alpha=1``
+    the map is then seen alone, the object's edge still marked: for pixel-level maps, whose own
+    structure a bright object would otherwise show through.
     """
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= alpha <= 1:
         raise ValueError(f"alpha must be a number in [0, 1] (the CAM's opacity), got {alpha!r}")
     _check_limit("vmin", vmin)
     _check_limit("vmax", vmax)
     _check_limit("outline", outline)
+    if outline is not None and not 0 <= outline <= 1:
+        raise ValueError(f"outline={outline!r} is a level between 0 (the picture's darkest pixel) and 1 (its "
+                         "brightest), e.g. 0.5")
     if vmin is not None and vmax is not None and vmin > vmax:
         raise ValueError(f"vmin={vmin} is above vmax={vmax}: swap them")
     if cmap is not None and not isinstance(cmap, Colormap) and cmap not in matplotlib.colormaps:
@@ -152,7 +157,9 @@ def overlay(
     ax.imshow(values, cmap=cmap or auto_cmap, alpha=0.0 if constant else alpha, vmin=low, vmax=high)
     if outline is not None:
         grey = picture if picture.ndim == 2 else picture.mean(axis=-1)
-        ax.contour(grey, levels=[outline], colors="lime", linewidths=0.6)
+        low, high = float(grey.min()), float(grey.max())
+        if high > low:  # a flat picture has no contour
+            ax.contour((grey - low) / (high - low), levels=[outline], colors="lime", linewidths=0.6)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)

@@ -53,6 +53,9 @@ ANSWERS: dict[str, list[tuple]] = {
     "ex02_2": [
         (ACCEPT, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.amax(1).argmin())"}),
         (PUBLIC, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.max(dim=1).values.argmax())"}),
+        (ACCEPT, {"int(probabilities.max(dim=1).values.argmin())": "probabilities.max(dim=1).values.argmin()"}),
+        (PUBLIC, {"int(probabilities.max(dim=1).values.argmin())": "float(probabilities.max(dim=1).values.min())"}),
+        (HIDDEN, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.min(dim=1).values.argmin())"}),
         # the lowest top logit: on a batch where its order and the probabilities' agree, only the code tells
         (HIDDEN, {"int(probabilities.max(dim=1).values.argmin())": "int(logits.max(dim=1).values.argmin())"}),
     ],
@@ -70,9 +73,12 @@ ANSWERS: dict[str, list[tuple]] = {
     ],
     "ex03_1": [
         (ACCEPT, {"bbox_from_cam(gap_pred.cams, 0.5)": "bbox_from_cam(gap_pred.cams, threshold=0.5)"}),
-        (PUBLIC, {"bbox_from_cam(gap_pred.cams, 0.5)": "bbox_from_cam(gap_pred.cams, 0.2)"}),
-        (PUBLIC, {"bbox_from_cam(gap_pred.cams, 0.5), gap_pred.gt_boxes":
-                  "bbox_from_cam(gmp_pred.cams, 0.5), gmp_pred.gt_boxes"}),
+        (HIDDEN, {"bbox_from_cam(gap_pred.cams, 0.5)": "bbox_from_cam(gap_pred.cams, 0.2)"}),  # the paper's 20 %
+        (HIDDEN, {"bbox_from_cam(gap_pred.cams, 0.5), gap_pred.gt_boxes":
+                  "bbox_from_cam(gmp_pred.cams, 0.5), gmp_pred.gt_boxes"}),  # the other network
+        (PUBLIC, {"answer_1 = gt_known_loc(": "answer_1 = 100 * gt_known_loc("}),  # a percentage
+        (HIDDEN, {"answer_1 = gt_known_loc(bbox_from_cam(gap_pred.cams, 0.5), gap_pred.gt_boxes)":
+                  'answer_1 = sweeps["GAP"]["gt_known_loc"][sweeps["GAP"]["threshold"].index(0.5)]'}),
     ],
     "ex03_2": [
         (ACCEPT, {"float((inside & miss).sum() / inside.sum())": "float(miss[inside].float().mean())"}),
@@ -101,6 +107,9 @@ ANSWERS: dict[str, list[tuple]] = {
         (ACCEPT, {"w[3] / Z": "w[3] * (1 / Z)"}),
         (PUBLIC, {"w[3] / Z": "w[3]"}),
         (PUBLIC, {"w[3] / Z": "w[int(predicted[0])] / Z"}),  # the predicted class, not class 3
+        (HIDDEN, {"alpha_by_hand = w[3] / Z": "A0 = maps[:1].clone().requires_grad_(True)\n"
+                  "alpha_by_hand = torch.autograd.grad(model.classifier(model.pool(A0).flatten(1))[0, 3], A0)[0][0]"
+                  ".mean(dim=(-2, -1))"}),  # measured, not derived
     ],
     "ex04_2": [
         (ACCEPT, {"sharpest = [min(hot_area, key=lambda name: hot_area[name][d]) for d in ds]":
@@ -128,11 +137,35 @@ ANSWERS: dict[str, list[tuple]] = {
         (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.gradcam import grad_cam\n"
                   "    return grad_cam(model, layer, images, classes)\n    # BEGIN SOLUTION\n"}),
     ],
+    "ex05_1": [
+        (ACCEPT, {"(3 * 3 * 512 * 1024 + 1024) + (1024 * 200 + 200)": "9 * 512 * 1024 + 1024 + 1025 * 200"}),
+        (PUBLIC, {"(3 * 3 * 512 * 1024 + 1024) + (1024 * 200 + 200)": "3 * 3 * 512 * 1024 + 1024 * 200"}),  # no biases
+        (PUBLIC, {"(1024 * 200 + 200)": "(1024 * 1000 + 1000)"}),  # ImageNet's head, not the birds'
+        (HIDDEN, {"(3 * 3 * 512 * 1024 + 1024) + (1024 * 200 + 200)":
+                  "sum(p.numel() for p in vgg16_gap(weights=None, num_classes=200).features[30].parameters()) + "
+                  "sum(p.numel() for p in vgg16_gap(weights=None, num_classes=200).classifier.parameters())"}),
+    ],
+    "ex05_2": [
+        (ACCEPT, {"(448 // 16, 448 // 32)": "[28, 14]"}),
+        (PUBLIC, {"(448 // 16, 448 // 32)": "(448 // 32, 448 // 32)"}),  # pool5 kept
+        (PUBLIC, {"(448 // 16, 448 // 32)": "(224 // 16, 224 // 32)"}),  # the 224 input of section 3
+        (HIDDEN, {"(448 // 16, 448 // 32)":
+                  "tuple(compute_cams(net, torch.zeros(1, 3, 448, 448, device=device), 'predicted', size=None)"
+                  ".cams.shape[-1] for net in (gap_net, resnet))"}),  # measured, not from the strides
+    ],
+    "ex05_3": [
+        (ACCEPT, {"row, column = divmod(int(cat_map.argmax()), cat_map.shape[1])":
+                  "row, column = (int(i) for i in torch.nonzero(cat_map == cat_map.max())[0])"}),
+        (PUBLIC, {"(16 * column, 16 * row, 16 * column + 16, 16 * row + 16)": "(column, row, column + 1, row + 1)"}),
+        (PUBLIC, {"16 * column + 16, 16 * row + 16)": "16 * column + 15, 16 * row + 15)"}),  # max inclusive
+    ],
     "ex06_1": [
         (ACCEPT, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.sum(dim=(1, 2)) / 49 + bias"}),
-        (PUBLIC, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.mean(dim=(1, 2))"}),  # no bias
-        (PUBLIC, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.sum(dim=(1, 2)) + bias"}),
+        (HIDDEN, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.mean(dim=(1, 2))"}),  # no bias
+        (HIDDEN, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.sum(dim=(1, 2)) + bias"}),
+        (PUBLIC, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = cam_0.mean(dim=(0, 1)) + bias[0]"}),
         (HIDDEN, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = from_cams[0]"}),  # computed in section 3
+        (HIDDEN, {"answer_1 = cam_0.mean(dim=(1, 2)) + bias": "answer_1 = decisions[0]"}),
     ],
     "ex06_2": [
         (HIDDEN, {"centre = (test_canvases.boxes[:, :2] + test_canvases.boxes[:, 2:]) / 2":
@@ -142,7 +175,11 @@ ANSWERS: dict[str, list[tuple]] = {
     "ex07_1": [
         (ACCEPT, {"answer_1 = float((s.sum() - s[0] / 2 - s[-1] / 2) / (len(s) - 1))":
                   "answer_1 = float(((s[1:] + s[:-1]) / 2).mean())"}),
-        (PUBLIC, {"(len(s) - 1))": "len(s))"}),  # n + 1 points, n steps
+        (HIDDEN, {"(len(s) - 1))": "len(s))"}),  # n + 1 points, n steps
+        (PUBLIC, {"answer_1 = float((s.sum() - s[0] / 2 - s[-1] / 2) / (len(s) - 1))":
+                  "answer_1 = float(s.sum() - s[0] / 2 - s[-1] / 2)"}),  # steps of 1, not 1/n
+        (HIDDEN, {"answer_1 = float((s.sum() - s[0] / 2 - s[-1] / 2) / (len(s) - 1))":
+                  "answer_1 = float(s.mean())"}),  # the mean of the points, not the trapezoid rule
         (HIDDEN, {"answer_1 = float((s.sum() - s[0] / 2 - s[-1] / 2) / (len(s) - 1))":
                   'answer_1 = float(curves["cam"][0].auc[0])'}),  # the value the curve already holds
     ],
@@ -158,7 +195,11 @@ ANSWERS: dict[str, list[tuple]] = {
                   "weights = model.classifier.weight.detach().index_select(0, second_ex)"}),
         (PUBLIC, {"weights = model.classifier.weight.detach()[second_ex]":
                   "weights = model.classifier.weight.detach()[labels[:4]]"}),  # the true class
-        (PUBLIC, {'.reshape(4, *model.grid)': '.reshape(4, *model.grid).transpose(1, 2)'}),  # column by column
+        (HIDDEN, {'.reshape(4, *model.grid)': '.reshape(4, *model.grid).transpose(1, 2)'}),  # column by column
+        (PUBLIC, {'.reshape(4, *model.grid)': '.reshape(4, *model.grid).clamp_min(0)'}),  # a ReLU
+        (PUBLIC, {'torch.einsum("bnk,bk->bn", tokens, weights)':
+                  '(torch.einsum("bnk,bk->bn", tokens, weights) + model.classifier.bias.detach()[second_ex, None])'}),
+        (PUBLIC, {"    handle.remove()\n": "    pass\n"}),  # the hook left on the model
         (HIDDEN, {'answer_1 = torch.einsum("bnk,bk->bn", tokens, weights).reshape(4, *model.grid)':
                   "answer_1 = compute_token_cams(model, canvases[:4], second_ex)[1]"}),
     ],
@@ -166,7 +207,7 @@ ANSWERS: dict[str, list[tuple]] = {
         (PUBLIC, {"tokens[:, 1:]": "tokens[:, :-1]"}),  # drops the last token, keeps CLS
         (HIDDEN, {"    return tokens[:, 1:].reshape": "    return token_reshape(cls_model.grid, 1)(tokens)\n"
                   "    return tokens[:, 1:].reshape"}),
-        (HIDDEN, {"answer_2 = grad_cam(": "my_reshape = cls_reshape\nanswer_2 = grad_cam("}),
+        (HIDDEN, {"\nanswer_2 = grad_cam(cls_model": "\nmy_reshape = cls_reshape\nanswer_2 = grad_cam(cls_model"}),
     ],
 }
 
@@ -190,6 +231,8 @@ def judge(name: str, kind: str, source: str, public: bool, hidden: bool, public_
           hidden_says: str) -> list[str]:
     """What is wrong with how the checks treated one answer (empty when nothing is)."""
     shown = "\n    ".join(source.strip().splitlines()[-6:])
+    if public_says.startswith("the answer raised"):  # a mistake must be rejected by a check, not by Python
+        return [f"{name}: the answer itself fails to run ({public_says}):\n    {shown}"]
     if kind == ACCEPT and not (public and hidden):
         return [f"{name}: a right answer is rejected ({public_says or hidden_says}):\n    {shown}"]
     if kind == PUBLIC and public:

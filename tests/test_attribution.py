@@ -218,7 +218,7 @@ def test_clear_errors():
         attribution_maps("occlusion", model, images, [5, 0])
     with torch.no_grad(), pytest.raises(RuntimeError, match=r"torch.no_grad\(\).*enable_grad"):
         attribution_maps("gradient", model, images, [0, 1])
-    with pytest.raises(TypeError, match=r"takes no option \['seed'\]; its options are \['relu', 'eps'\]"):
+    with pytest.raises(TypeError, match=r"takes no option \['seed'\]; its options are \['relu', 'eps', 'reshape'\]"):
         attribution_maps("grad_cam_pp", model, images, [0, 1], layer="features", seed=0)
     with pytest.raises(ValueError, match="has no submodule 'layer4'"):
         attribution_maps("grad_cam_pp", model, images, [0, 1], layer="layer4")

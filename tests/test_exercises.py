@@ -36,6 +36,18 @@ def test_compare_accepts_equal_values_of_different_types():
     assert compare(1.0 + 1e-6, 1.0) is None  # within the tolerance
 
 
+def test_compare_takes_true_and_false_in_any_form_either_way():
+    import numpy as np
+    trues = (True, np.True_, torch.tensor(True), np.array([True]), (np.arange(3) < 5).all())
+    falses = (False, np.False_, torch.tensor(False), (np.arange(3) > 5).all())
+    for answer in trues:
+        for expected in trues:
+            assert compare(answer, expected) is None, (answer, expected)
+        for expected in falses:
+            assert compare(answer, expected) == "got True, which is not the answer", (answer, expected)
+    assert compare(False, (np.arange(3) > 5).all()) is None
+
+
 def test_compare_names_the_problem():
     assert compare(None, 1.0) == "not answered yet: replace ... with your answer"
     assert compare(torch.zeros(2), torch.zeros(3)) == "shape [2] where [3] is expected"

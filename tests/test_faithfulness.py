@@ -539,3 +539,39 @@ def test_other_arguments_are_refused_by_name(inputs):
         noisy_linear_imputation(images, torch.zeros(2, 8, 8))
     with pytest.raises(ValueError, match="images of shape"):
         deletion(model, torch.rand(2, 3, 8, 8), maps)  # a 1-channel network given RGB images
+
+
+# --------------------------------------------------------------- hostile input, round two
+
+
+def test_a_seeded_road_does_not_depend_on_batch_size():
+    model, images, maps = small_cnn(), seeded_images(3, 1, 10), untied_maps(3, 10)
+    runs = [road(model, images, maps, [0, 1, 2], percentages=(20, 50, 80), noise=0.05,
+                 generator=torch.Generator().manual_seed(7), batch_size=size).scores for size in (1, 4, 256)]
+    for scores in runs[1:]:
+        torch.testing.assert_close(scores, runs[0], atol=FLOAT32, rtol=0)  # float32 batching only
+    other = road(model, images, maps, [0, 1, 2], percentages=(20, 50, 80), noise=0.05,
+                 generator=torch.Generator().manual_seed(8)).scores
+    assert not torch.equal(other, runs[0])  # the seed still matters
+
+
+def test_road_takes_percentages_as_an_array_or_a_tensor():
+    model, images, maps = small_cnn(), seeded_images(2, 1, 10), untied_maps(2, 10)
+    listed = road(model, images, maps, [0, 1], percentages=[10, 20, 30], noise=0).scores
+    for given in (np.arange(10, 40, 10), torch.arange(10, 40, 10)):
+        torch.testing.assert_close(road(model, images, maps, [0, 1], percentages=given, noise=0).scores, listed)
+
+
+def test_a_model_that_already_returns_probabilities_is_warned_about():
+    net = small_cnn()
+    probabilities = nn.Sequential(net, nn.Softmax(dim=1))
+    images, maps = seeded_images(2, 1, 8), untied_maps(2, 8)
+    with pytest.warns(UserWarning, match="returns probabilities .* score='logit'"):
+        deletion(probabilities, images, maps, [0, 1], step=16)
+    with pytest.warns(UserWarning, match="returns probabilities"):
+        road(probabilities, images, maps, [0, 1], percentages=(50,), noise=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        deletion(net, images, maps, [0, 1], step=16)  # logits: no warning
+        deletion(probabilities, images, maps, [0, 1], step=16, score="logit")  # the outputs as they are

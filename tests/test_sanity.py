@@ -119,6 +119,27 @@ def test_similarities_of_identical_opposite_and_constant_maps():
         assert math.isnan(values[1]) and not torch.isnan(values[[0, 2]]).any(), similarity.__name__
 
 
+def test_a_mask_ranks_only_its_pixels_and_tied_zeros_outside_it_no_longer_count():
+    generator = torch.Generator().manual_seed(3)
+    ink = torch.zeros(2, 10, 10, dtype=torch.bool)
+    ink[:, 3:7, 3:7] = True  # a 4x4 "digit" on a black background
+    a = torch.where(ink, torch.rand(2, 10, 10, generator=generator), 0.0)
+    b = torch.where(ink, torch.rand(2, 10, 10, generator=generator), 0.0)  # unrelated values on the same ink
+    everywhere = spearman_similarity(a, b)
+    on_ink = spearman_similarity(a, b, mask=ink)
+    expected = [spearmanr(x[m], y[m])[0] for x, y, m in zip(a.numpy(), b.numpy(), ink.numpy(), strict=True)]
+    np.testing.assert_allclose(on_ink.numpy(), expected, rtol=0, atol=1e-15)
+    assert (everywhere > 0.7).all() and (on_ink.abs() < everywhere - 0.5).all(), (everywhere, on_ink)
+    torch.testing.assert_close(spearman_similarity(a, b, mask=ink[0]), on_ink)  # [H, W] is shared
+    one_pixel = torch.zeros(10, 10, dtype=torch.bool)
+    one_pixel[5, 5] = True
+    assert torch.isnan(spearman_similarity(a, b, mask=one_pixel)).all()
+    with pytest.raises(ValueError, match="mask must be boolean"):
+        spearman_similarity(a, b, mask=ink.float())
+    with pytest.raises(ValueError, match=r"does not fit maps of shape \[2, 10, 10\]"):
+        spearman_similarity(a, b, mask=ink[:, :5])
+
+
 def test_ssim_normalizes_each_map_to_the_unit_range():
     maps = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(ssim_similarity(maps, 5 * maps - 2), torch.ones(2, dtype=torch.float64))

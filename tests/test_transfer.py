@@ -132,3 +132,47 @@ def test_gap_features_refuse_what_is_not_a_gap_network_or_images():
         gap_features(tiny_gapnet(), torch.rand(0, 1, 16, 16))
     with pytest.raises(TypeError, match="nn.Module"):
         gap_features("model", torch.rand(1, 1, 16, 16))
+
+
+def test_linear_weights_refuses_one_vs_one_svc_and_names_linear_svc():
+    from sklearn.svm import SVC, NuSVC
+    features, labels = features_and_labels(classes=3)
+    for model in (SVC(kernel="linear"), NuSVC(kernel="linear", nu=0.1)):
+        with pytest.raises(ValueError, match=r"one-vs-one.*LinearSVC"):
+            linear_weights(model.fit(features, labels))
+    binary = SVC(kernel="linear").fit(features, labels % 2)  # two classes: one row, its decision value
+    weight, bias = linear_weights(binary)
+    decision = (weight.numpy() @ features.T + bias.numpy()[:, None])[0]
+    np.testing.assert_allclose(decision, binary.decision_function(features), rtol=1e-6, atol=1e-9)
+
+
+def test_linear_weights_of_an_unfitted_or_non_linear_model_says_so():
+    from sklearn.svm import SVC
+    features, labels = features_and_labels()
+    with pytest.raises(TypeError, match="fit it first"):
+        linear_weights(LinearSVC())
+    with pytest.raises(TypeError, match="not linear"):
+        linear_weights(make_pipeline(StandardScaler(), SVC(kernel="rbf")).fit(features, labels))
+
+
+def test_linear_weights_are_copies_and_bias_beside_a_model_is_refused():
+    import warnings
+
+    from sklearn.svm import SVC
+    layer = nn.Linear(4, 3).double()
+    before = layer.weight.detach().clone()
+    weight, bias = linear_weights(layer)
+    weight.mul_(0)
+    bias.add_(1)
+    assert torch.equal(layer.weight.detach(), before)  # normalizing the copy leaves the classifier alone
+    features, labels = features_and_labels()
+    svm = LinearSVC(dual=False).fit(features, labels)
+    weight, _ = linear_weights(svm)
+    weight.zero_()
+    assert np.abs(svm.coef_).sum() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # SVC's coef_ is read-only: no "not writable" warning
+        linear_weights(SVC(kernel="linear").fit(features, labels % 2))
+    for model in (layer, svm):
+        with pytest.raises(ValueError, match="carries its own intercepts"):
+            linear_weights(model, bias=torch.zeros(3))

@@ -428,3 +428,36 @@ def test_a_tiny_vit_checkpoint_loads_in_a_process_that_never_imported_camlib_vit
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "TinyViT"
+
+
+def test_every_entry_point_takes_the_vit_and_every_use_x_of_an_error_can_be_followed():
+    from camlib.attribution import attribution_maps, grad_cam_plus_plus
+    from camlib.vit import compute_token_cams, token_reshape
+
+    mean_vit, cls_vit = random_vit("mean").float(), random_vit("cls").float()
+    images = torch.rand(2, 1, 16, 16)
+    # CAM of a mean-head ViT: the message names the exact token CAM and the Grad-CAM call
+    with pytest.raises(TypeError, match=r"compute_token_cams\(model, images, classes\)") as said:
+        attribution_maps("cam", mean_vit, images)
+    assert "token_reshape(model.grid, model.prefix_tokens)" in str(said.value)
+    model = mean_vit
+    assert compute_token_cams(model, images, [0, 1]).cams.shape[-2:] == model.grid
+    reshape = token_reshape(model.grid, model.prefix_tokens)
+    assert grad_cam(model, "norm", images, reshape=reshape).shape == (2, *model.grid)
+    # tokens without reshape: the message says to pass reshape=token_reshape(grid, prefix_tokens); followed, maps
+    for method in ("grad_cam", "grad_cam_pp"):
+        with pytest.raises(ValueError, match=r"reshape=camlib\.vit\.token_reshape\(grid, prefix_tokens\)"):
+            attribution_maps(method, mean_vit, images, layer="norm")
+        maps = attribution_maps(method, mean_vit, images, layer="norm",
+                                reshape=token_reshape(mean_vit.grid, mean_vit.prefix_tokens))
+        assert maps.shape == (2, *images.shape[-2:]) and torch.isfinite(maps).all()
+    direct = grad_cam_plus_plus(mean_vit, images, layer="norm", reshape=token_reshape(mean_vit.grid, 0))
+    assert direct.shape == (2, *mean_vit.grid)
+    # a CLS head's last norm: only CLS reaches the scores; the message names blocks[-1].norm1, which works
+    for method in ("grad_cam", "grad_cam_pp"):
+        with pytest.raises(ValueError, match=r"blocks\[-1\]\.norm1 of TinyViT"):
+            attribution_maps(method, cls_vit, images, layer="norm", reshape=token_reshape(cls_vit.grid, 1))
+        last = f"blocks.{len(cls_vit.blocks) - 1}.norm1"
+        maps = attribution_maps(method, cls_vit, images, layer=last, reshape=token_reshape(cls_vit.grid, 1),
+                                relu=False)
+        assert maps.abs().sum() > 0

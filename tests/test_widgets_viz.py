@@ -55,6 +55,23 @@ def test_overlay_outlines_the_image_on_request():
     assert not overlay(image, torch.rand(4, 4), plt.figure().add_subplot()).collections  # none unless asked
     with pytest.raises(ValueError, match="outline"):
         overlay(image, torch.rand(4, 4), plt.figure().add_subplot(), outline=float("nan"))
+    with pytest.raises(ValueError, match=r"outline=128 is a level between 0 .* and 1"):
+        overlay(image, torch.rand(4, 4), plt.figure().add_subplot(), outline=128)
+
+
+def test_an_outline_level_means_the_same_for_grey_and_colour_uint8_and_float_pictures():
+    grey = torch.zeros(1, 16, 16)
+    grey[0, 4:12, 6:10] = 1.0
+    pictures = {"grey float": grey, "grey uint8": (grey * 255).to(torch.uint8),
+                "colour float": grey.expand(3, -1, -1), "colour uint8": (grey * 255).to(torch.uint8).expand(3, -1, -1),
+                "grey, another range": 40 * grey - 3}
+    for name, picture in pictures.items():
+        ax = overlay(picture, torch.rand(4, 4), plt.figure().add_subplot(), alpha=1.0, outline=0.5)
+        (path,) = ax.collections[0].get_paths()
+        columns, rows = path.vertices[:, 0], path.vertices[:, 1]
+        assert (columns.min(), columns.max(), rows.min(), rows.max()) == (5.5, 9.5, 3.5, 11.5), name
+    flat = overlay(torch.ones(1, 8, 8), torch.rand(4, 4), plt.figure().add_subplot(), outline=0.5)
+    assert not flat.collections  # a flat picture has no contour to draw
 
 
 def test_cam_grid_draws_one_panel_per_class_on_a_shared_scale():
