@@ -198,7 +198,11 @@ def auc(curve) -> torch.Tensor:
     spaced even when ``H*W`` is not a multiple of ``step`` (the last step is then shorter).
     Accepts a tensor or anything ``torch.as_tensor`` takes; returns a tensor.
     """
-    curve = torch.as_tensor(curve)
+    try:
+        curve = torch.as_tensor(curve)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"curves must be numbers, one curve per row, every row with the same number of points "
+                         f"(a tensor [B, n + 1]); got {type(curve).__name__}: {error}") from None
     if curve.dim() == 0 or curve.shape[-1] < 2:
         raise ValueError(f"a curve needs at least 2 points along its last dimension, got shape {list(curve.shape)}")
     if not curve.is_floating_point():
@@ -480,6 +484,8 @@ def noisy_linear_imputation(
         raise ValueError(f"keep must be a bool tensor [B, H, W] = {[images.shape[0], *images.shape[-2:]]}, "
                          f"True where a pixel stays; got {shape}")
     _check_noise(noise)
+    if images.shape[0] == 0:  # an empty batch: nothing to impute
+        return images.clone()
     missing = ~keep.cpu().numpy()
     if missing.reshape(len(missing), -1).all(axis=1).any():
         raise ValueError("an image keeps none of its pixels, so there is nothing to interpolate from: "

@@ -44,6 +44,8 @@ def positive_int(name: str, value) -> int:
 
 
 def _check_widths(widths) -> list[int]:
+    if isinstance(widths, torch.Tensor) or type(widths).__module__ == "numpy":
+        widths = widths.tolist() if getattr(widths, "ndim", 0) == 1 else widths  # np.array([16, 32]) too
     if isinstance(widths, Integral) or not isinstance(widths, Sequence) or isinstance(widths, str):
         raise ValueError(f"widths must be a sequence of channel counts, one per stage, e.g. (32, 64); got {widths!r}")
     if not widths:

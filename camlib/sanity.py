@@ -93,7 +93,10 @@ def _fixed_classes(model: nn.Module, images: torch.Tensor, classes) -> torch.Ten
 def _randomization(model, layer_names, method_fn, images, classes, seed, same_seed, independent, progress):
     check_model(model)
     names = _check_layer_names(model, layer_names)
-    seed = config.check_int(seed, "seed")
+    seed = config.check_int(seed, "seed", minimum=0)
+    if seed + len(names) >= 2**63:  # torch.manual_seed(seed + i) must take every layer's seed
+        raise ValueError(f"seed={seed} is too large: layer i is seeded with seed + i, which must stay below 2**63; "
+                         "use a small seed such as 0")
     if not callable(method_fn):
         raise TypeError(f"method_fn must be a function (model, images, classes) -> maps [B, H, W], got {method_fn!r}")
     for name, flag in (("same_seed", same_seed), ("progress", progress)):
@@ -302,6 +305,12 @@ def _labels_of(dataset) -> torch.Tensor:
         labels = getattr(dataset, attribute, None)
         if labels is not None:
             return torch.as_tensor(labels).long()
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there are no labels to shuffle")
+    first = dataset[0]
+    if not isinstance(first, tuple | list) or len(first) < 2:
+        raise TypeError(f"dataset item 0 is a {type(first).__name__}, not an (image, label) pair: shuffled_labels "
+                        "permutes the labels of a labelled dataset (e.g. TensorDataset(images, labels))")
     return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
 
 

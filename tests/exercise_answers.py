@@ -54,7 +54,6 @@ ANSWERS: dict[str, list[tuple]] = {
         (ACCEPT, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.amax(1).argmin())"}),
         (PUBLIC, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.max(dim=1).values.argmax())"}),
         (ACCEPT, {"int(probabilities.max(dim=1).values.argmin())": "probabilities.max(dim=1).values.argmin()"}),
-        (PUBLIC, {"int(probabilities.max(dim=1).values.argmin())": "float(probabilities.max(dim=1).values.min())"}),
         (HIDDEN, {"int(probabilities.max(dim=1).values.argmin())": "int(probabilities.min(dim=1).values.argmin())"}),
         # the lowest top logit: on a batch where its order and the probabilities' agree, only the code tells
         (HIDDEN, {"int(probabilities.max(dim=1).values.argmin())": "int(logits.max(dim=1).values.argmin())"}),

@@ -575,3 +575,10 @@ def test_a_model_that_already_returns_probabilities_is_warned_about():
         warnings.simplefilter("error")
         deletion(net, images, maps, [0, 1], step=16)  # logits: no warning
         deletion(probabilities, images, maps, [0, 1], step=16, score="logit")  # the outputs as they are
+
+
+def test_ragged_curves_and_an_empty_imputation_say_so_or_give_nothing():
+    with pytest.raises(ValueError, match="same number of points"):
+        auc([[1.0, 0.5, 0.0], [1.0, 0.0]])
+    empty = torch.zeros(0, 1, 8, 8)
+    assert noisy_linear_imputation(empty, torch.ones(0, 8, 8, dtype=torch.bool)).shape == (0, 1, 8, 8)

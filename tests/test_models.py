@@ -266,3 +266,10 @@ def test_count_parameters_and_layer_summary_name_what_they_cannot_take(tiny_gapn
         layer_summary(sequential, torch.rand(1, 1, 8, 8, dtype=torch.float64))
     assert not any(m._forward_hooks for m in sequential.modules())  # hooks removed after the error
     assert [r.shape for r in layer_summary(tiny_gapnet, torch.rand(1, 1, 8, 8))][-1] == (3,)
+
+
+def test_widths_may_be_an_array_or_a_tensor():
+    import numpy as np
+    for widths in (np.array([4, 8]), torch.tensor([4, 8])):
+        model = GAPNet(in_channels=1, num_classes=3, widths=widths)
+        assert model.classifier.in_features == 8

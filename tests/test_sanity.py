@@ -225,3 +225,33 @@ def test_clear_errors():
         cascading_randomization(model, ["classifier"], GRADIENT, images, classes + 5)
     with pytest.raises(ValueError, match="same shape|one shape"):
         spearman_similarity(torch.zeros(2, 8, 8), torch.zeros(2, 7, 7))
+
+
+def test_a_seed_too_large_or_negative_is_refused_before_any_map_is_computed():
+    model, (images, labels) = _tiny(), _data()
+    calls = []
+
+    def counting(net, batch, classes):
+        calls.append(1)
+        return GRADIENT(net, batch, classes)
+
+    for seed in (2**64, 2**63 - 2, -1):
+        with pytest.raises(ValueError, match="seed"):
+            cascading_randomization(model, randomizable_layers(model), counting, images, labels, seed=seed)
+    assert not calls
+
+
+def test_shuffled_labels_of_a_dataset_without_labels_says_so():
+    from torch.utils.data import Dataset
+
+    class ImagesOnly(Dataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return torch.zeros(1, 8, 8)
+
+    with pytest.raises(TypeError, match=r"not an \(image, label\) pair"):
+        shuffled_labels(ImagesOnly())
+    with pytest.raises(TypeError, match=r"not an \(image, label\) pair"):
+        shuffled_labels(TensorDataset(torch.zeros(3, 1, 8, 8)))
