@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from camlib import config
-from camlib.cam import class_activation_maps, eval_mode, find_gap_head
+from camlib.cam import check_images, class_activation_maps, eval_mode, find_gap_head
 
 __all__ = ["Features", "LinearWeights", "gap_features", "linear_cams", "linear_weights"]
 
@@ -121,7 +121,9 @@ def gap_features(
     features, labels, maps = [], [], []
     with eval_mode(model):
         for images, batch_labels in _batches(data, batch_size):
-            batch_maps = read(images.to(device))
+            images = images.to(device)
+            check_images(images, model)  # uint8 or NaN pixels: a one-line error, whatever network reads them
+            batch_maps = read(images)
             features.append(batch_maps.mean(dim=(2, 3)).float().cpu())
             if batch_labels is not None:
                 labels.append(torch.as_tensor(batch_labels).cpu())

@@ -243,3 +243,12 @@ def test_score_cam_needs_no_test_only_package():
             "assert 'pytorch_grad_cam' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_every_method_gives_an_empty_batch_back_empty():
+    torch.manual_seed(0)
+    model = GAPNet(in_channels=1, num_classes=3, widths=(4, 8)).eval()
+    empty = torch.zeros(0, 1, 8, 8)
+    for method in METHODS:
+        maps = attribution_maps(method, model, empty, layer="features")
+        assert maps.shape == (0, 8, 8), method

@@ -176,3 +176,12 @@ def test_linear_weights_are_copies_and_bias_beside_a_model_is_refused():
     for model in (layer, svm):
         with pytest.raises(ValueError, match="carries its own intercepts"):
             linear_weights(model, bias=torch.zeros(3))
+
+
+def test_gap_features_checks_the_images_whatever_network_reads_them():
+    network = torchvision.models.resnet18(weights=None, num_classes=3).eval()
+    with pytest.raises(ValueError, match="floating point"):
+        gap_features(network, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        gap_features(network, torch.full((2, 3, 32, 32), float("nan")))
+    assert gap_features(network, torch.rand(2, 3, 32, 32)).features.shape == (2, 512)
