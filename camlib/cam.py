@@ -221,8 +221,8 @@ def channels_last_on_cpu(model: nn.Module, images: torch.Tensor) -> Iterator[boo
     perturbed images on the CPU; put every tensor back afterwards. Yields whether it did.
 
     Why: PyTorch's CPU convolutions (oneDNN) run small networks faster in channels_last than in
-    the default layout: notebook 02's GAPNet, 2 threads, batch 64, 1.4-3x fewer ms per image
-    (``benchmarks/faithfulness_speed.py`` shows the effect on the metrics). Values change by
+    the default layout (``benchmarks/faithfulness_speed.py`` measures it; the README has the
+    figures). Values change by
     float rounding only. Skipped where it was not measured (other devices, a PyTorch built
     without oneDNN), for models without 4-D weights, and for a model that fails on one image
     in that layout (a ``.view`` of a conv output, say): those run as they are. Use inside

@@ -28,8 +28,8 @@ Conventions shared by every function here:
   Python loop per image or per step. A perturbed image equal to one already scored (a deletion
   step over pixels that already hold the substrate's value) is not scored again. The model runs
   in eval mode (its flags are restored) and without autograd; on the CPU its conv weights are held
-  in channels_last meanwhile (``camlib.cam.channels_last_on_cpu``: 1.15-1.3x faster deletion and
-  insertion for notebook 02's network on 2 threads; scores change by float rounding only).
+  in channels_last meanwhile (``camlib.cam.channels_last_on_cpu``; scores change by float rounding
+  only; the README has the timings).
 * Results are torch tensors on the images' device (``.cpu().numpy()`` for NumPy).
 """
 

@@ -15,7 +15,7 @@ What is here:
 * ``PAPER_TABLE`` and ``ilsvrc_table`` -- our errors beside Zhou et al. (CVPR 2016).
 * ``write_synthetic_ilsvrc`` -- a tiny fake ILSVRC tree so that every code path runs offline.
 
-Box convention (DESIGN.md, ``torchvision.ops``): ``(x_min, y_min, x_max, y_max)`` in
+Box convention (``docs/design.md``, ``torchvision.ops``): ``(x_min, y_min, x_max, y_max)`` in
 continuous pixel coordinates, max exclusive; pixel (row i, column j) is ``(j, i, j + 1, i + 1)``.
 
 PASCAL VOC and ILSVRC XML files give *1-based, inclusive pixel indices*: ``<xmin>1</xmin>``

@@ -6,7 +6,7 @@ and draw the tightest box around it. ``bbox_from_cam`` does exactly that, for on
 whole batch at once; ``boxes_from_cam_all_components`` keeps every component, as
 MaxBoxAccV2 (Choe et al., CVPR 2020) needs.
 
-Conventions (those of DESIGN.md and ``torchvision.ops``):
+Conventions (those of ``docs/design.md`` and ``torchvision.ops``):
 
 * A CAM is ``[h, w]`` or ``[B, h, w]``; it may be raw (any sign) or normalized.
 * A box is ``(x_min, y_min, x_max, y_max)`` in continuous pixel coordinates, max exclusive:
@@ -387,7 +387,7 @@ def bbox_from_cam(
     value wins; if that ties too, the first in raster order (of its first pixel).
 
     All maps are labelled by one ``scipy.ndimage.label`` call on the CPU, with vectorized
-    sizes and boxes (more than 20,000 maps of 16 x 16 per second on one core).
+    sizes and boxes (``benchmarks/`` times it; the README has the figures).
     """
     threshold = _check_fraction("threshold", threshold)
     structure2d = _check_connectivity(connectivity)

@@ -5,7 +5,7 @@ them and widgets can render them to PNG. Notebooks show every figure with
 ``show_figure("one sentence: what it shows")``: the sentence is the picture's alt text, which a screen
 reader says, and its caption.
 
-Colour (DESIGN.md): a map with no negative value is drawn with a perceptually uniform
+Colour (``docs/design.md``): a map with no negative value is drawn with a perceptually uniform
 colormap (``inferno``); a signed map with a diverging one (``RdBu_r``) on limits symmetric
 about 0, so white means 0. A map whose colour range is empty (a constant map) is drawn
 transparent and says so in the panel; maps or images holding NaN or infinite values are refused.

@@ -71,7 +71,7 @@ def test_a_short_run_writes_a_checkpoint_that_loads_with_weights_only(two_steps)
 
     (record,) = result.history
     assert record["complete"] is False and record["steps"] == 2 and record["images"] == 4
-    assert math.isfinite(record["loss"]) and 0 <= record["accuracy"] <= 1
+    assert math.isfinite(record["loss"]) and record["accuracy"] in (0, 0.25, 0.5, 0.75, 1)  # a share of 4 images
     assert 0 <= record["val_accuracy"] <= 1 and math.isfinite(record["val_loss"])  # the tree has val/<wnid>/
     assert record["images_per_second"] > 0
 

@@ -812,9 +812,15 @@ def test_ground_truth_wholly_outside_the_map_is_refused():
         max_box_acc_v2(cams, boxes)
     with pytest.raises(ValueError, match=r"of image 1 lies wholly outside"):
         max_box_acc_v2(cams, [boxes[1:], boxes[:1]])
-    # With image_size they lie inside, and boxes partly outside are allowed.
-    assert 0 <= pointing_accuracy(cams, boxes, image_size=32) <= 1
-    assert 0 <= max_box_acc_v2(cams, t([[-1, -1, 2, 2], [3, 3, 6, 6]])).mean <= 1
+    # With image_size they lie inside, and boxes partly outside are allowed (and kept as given).
+    peaks = torch.zeros(2, 4, 4)
+    peaks[0, 1, 1] = peaks[1, 3, 3] = 1.0  # at 32 pixels: around (12, 12), inside box 0; around (28, 28), outside box 1
+    assert pointing_accuracy(peaks, boxes, image_size=32) == 0.5
+    blobs = torch.zeros(2, 4, 4)
+    blobs[0, 0:2, 0:2] = blobs[1, 3, 3] = 1.0  # boxes [0, 0, 2, 2] and [3, 3, 4, 4]
+    # IoU with [-1, -1, 2, 2]: 4/9 (a hit at delta 0.3 only); with [3, 3, 6, 6]: 1/9 (no hit)
+    result = max_box_acc_v2(blobs, t([[-1, -1, 2, 2], [3, 3, 6, 6]]))
+    assert result.max_box_acc == pytest.approx({0.3: 0.5, 0.5: 0.0, 0.7: 0.0}) and result.mean == pytest.approx(1 / 6)
 
 
 def test_max_box_acc_v2_reads_lists_of_boxes_and_a_single_threshold():
