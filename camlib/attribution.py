@@ -194,6 +194,55 @@ def grad_cam_plus_plus(
     return maps.clamp_min(0) if relu else maps
 
 
+def hirescam(
+    model: nn.Module,
+    images: torch.Tensor,
+    classes=None,
+    *,
+    layer: nn.Module | str,
+    relu: bool = False,
+    reshape=None,
+) -> torch.Tensor:
+    """HiResCAM (Draelos & Carin, arXiv 2011.08891): ``sum_k dS_c/dA_k * A_k``, ``[B, h, w]`` at the
+    layer's resolution, raw (signed by default; ``relu=True`` keeps the positive part).
+
+    Where Grad-CAM averages the gradient over positions before weighting the maps, HiResCAM
+    multiplies gradient and activation element by element. For a network whose score is one
+    linear layer of the layer's maps, ``S_c = sum_{k,x,y} W[c, k, x, y] A_k(x, y) + b_c``, the
+    gradient is W itself, so the map's sum is exactly ``S_c - b_c``: every position gets its own
+    contribution. On a GAP network explained at its last maps ``W = w^c_k / Z`` at every position,
+    so HiResCAM is ``M_c / Z`` (notebook 04). pytorch-grad-cam's ``HiResCAM`` returns the ReLU of
+    the same sum, min-max scaled and resized.
+    """
+    _check_flag("relu", relu)
+    activations, gradients = _activations_and_gradients(model, layer, images, classes, "hirescam", reshape)
+    maps = (gradients * activations).sum(dim=1)
+    return maps.clamp_min(0) if relu else maps
+
+
+def layercam(
+    model: nn.Module,
+    images: torch.Tensor,
+    classes=None,
+    *,
+    layer: nn.Module | str,
+    relu: bool = True,
+    reshape=None,
+) -> torch.Tensor:
+    """LayerCAM (Jiang et al., IEEE TIP 2021): ``ReLU(sum_k ReLU(dS_c/dA_k) * A_k)``, ``[B, h, w]`` at
+    the layer's resolution, raw.
+
+    The positive gradient weighs each position of each map on its own, a *spatial* weight where
+    Grad-CAM has one weight per channel; at early layers, whose gradients change from place to
+    place, that keeps the fine detail Grad-CAM averages away. pytorch-grad-cam's ``LayerCAM``
+    computes the same sum (then ReLU, min-max scaling and resizing).
+    """
+    _check_flag("relu", relu)
+    activations, gradients = _activations_and_gradients(model, layer, images, classes, "layercam", reshape)
+    maps = (gradients.clamp_min(0) * activations).sum(dim=1)
+    return maps.clamp_min(0) if relu else maps
+
+
 def score_cam(
     model: nn.Module,
     images: torch.Tensor,

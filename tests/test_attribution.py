@@ -26,6 +26,8 @@ from camlib.attribution import (
     gradient_map,
     gradient_x_input,
     guided_backprop_map,
+    hirescam,
+    layercam,
     occlusion,
     occlusion_masks,
     random_map,
@@ -252,3 +254,77 @@ def test_every_method_gives_an_empty_batch_back_empty():
     for method in METHODS:
         maps = attribution_maps(method, model, empty, layer="features")
         assert maps.shape == (0, 8, 8), method
+
+
+# --- HiResCAM and LayerCAM ------------------------------------------------------------------
+
+
+class _LinearHead(nn.Module):
+    """S = W . A + b over a [K, h, w] input A that the identity ``features`` passes on: the score of
+    one linear layer of the maps, whose gradient is W itself."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.features = nn.Identity()
+        self.classifier = nn.Linear(weight[0].numel(), len(weight)).double()
+        with torch.no_grad():
+            self.classifier.weight.copy_(weight.flatten(1))
+            self.classifier.bias.copy_(torch.tensor([0.5, -0.25]))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+def test_hirescam_by_hand_lights_only_the_positions_the_score_uses_where_grad_cam_does_not():
+    A = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[2.0, 0.0], [1.0, 1.0]]]], dtype=torch.float64)  # [1, K=2, 2, 2]
+    W = torch.tensor([[[[1.0, -1.0], [0.0, 2.0]], [[0.5, 0.0], [0.0, 1.0]]],  # class 0: position (1, 0) unused
+                      [[[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]], dtype=torch.float64)
+    model = _LinearHead(W).eval()
+    hires = hirescam(model, A, [0], layer="features")
+    expected = (W[0] * A[0]).sum(dim=0)  # [[1 + 1, -2 + 0], [0 + 0, 8 + 1]]
+    torch.testing.assert_close(hires[0], torch.tensor([[2.0, -2.0], [0.0, 9.0]], dtype=torch.float64))
+    torch.testing.assert_close(hires[0], expected)
+    assert float(hires.sum()) == pytest.approx(float(model(A)[0, 0] - 0.5))  # S_c - b_c, exactly
+    grad = grad_cam_map(model, A, [0], layer="features", relu=False)
+    alpha = W[0].mean(dim=(-2, -1))  # Grad-CAM's channel weights: [0.5, 0.375]
+    torch.testing.assert_close(grad[0], torch.einsum("k,khw->hw", alpha, A[0]))
+    assert hires[0, 1, 0] == 0 and grad[0, 1, 0] > 1  # the score does not use (1, 0); Grad-CAM lights it
+    assert float(grad.sum()) != pytest.approx(float(model(A)[0, 0] - 0.5))
+
+
+def test_hirescam_is_the_cam_over_z_on_a_gap_network_and_sums_to_the_score_on_a_flatten_head():
+    from camlib.cam import class_activation_maps
+    from camlib.models import FlattenFCNet
+
+    torch.manual_seed(2)
+    model = GAPNet(1, 10, widths=(8, 16), downsample=1).eval().double()
+    images, classes = torch.rand(3, 1, 12, 12, dtype=torch.float64), torch.tensor([1, 5, 9])
+    logits, maps = model.forward_with_maps(images)
+    cams = class_activation_maps(maps.detach(), model.classifier.weight.detach(), classes)
+    area = maps.shape[-2] * maps.shape[-1]
+    torch.testing.assert_close(hirescam(model, images, classes, layer="features"), cams / area, rtol=1e-10, atol=1e-12)
+    flat = FlattenFCNet(num_classes=4, widths=(4, 8), input_size=8, downsample=1).eval().double()
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        scores = flat(x)[[0, 1], [0, 3]] - flat.classifier.bias[[0, 3]]  # S_c - b_c: one linear layer of the maps
+    torch.testing.assert_close(hirescam(flat, x, [0, 3], layer="features").sum(dim=(-2, -1)), scores)
+    grad_sums = grad_cam_map(flat, x, [0, 3], layer="features", relu=False).sum(dim=(-2, -1))
+    assert not torch.allclose(grad_sums, scores)  # Grad-CAM's averaged weights do not decompose the score
+
+
+@pytest.mark.parametrize("method", ["hirescam", "layercam"])
+def test_hirescam_and_layercam_match_pytorch_grad_cam(method):
+    pytest.importorskip("pytorch_grad_cam")
+    from pytorch_grad_cam import HiResCAM, LayerCAM
+    from pytorch_grad_cam.utils.image import scale_cam_image
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    torch.manual_seed(3)
+    model = GAPNet(1, 10, widths=(8, 16), downsample=0).eval()  # maps at the input's size: no resizing
+    images, classes = torch.rand(2, 1, 12, 12), [2, 7]
+    theirs_class = {"hirescam": HiResCAM, "layercam": LayerCAM}[method]
+    with theirs_class(model=model, target_layers=[model.features]) as cam:
+        theirs = cam(input_tensor=images, targets=[ClassifierOutputTarget(c) for c in classes])
+    ours = {"hirescam": hirescam, "layercam": layercam}[method](model, images, classes, layer="features", relu=True)
+    # theirs: ReLU, then min-max scaled and resized (cv2) per layer and again over layers: the same steps on ours
+    np.testing.assert_allclose(scale_cam_image(scale_cam_image(ours.numpy(), (12, 12))), theirs, atol=1e-6)
