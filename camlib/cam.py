@@ -109,6 +109,21 @@ def class_activation_maps(
     return cams
 
 
+def finer_cams(features: torch.Tensor, weight: torch.Tensor, classes, similar, gamma: float = 1.0) -> torch.Tensor:
+    """Finer-CAM (Zhang et al., CVPR 2025, arXiv 2501.11309): the map of ``y_c - gamma * y_d``, which
+    explains what tells class ``c`` apart from a similar class ``d``. A CAM is linear in the
+    classifier's row, so it is exactly ``M_c - gamma * M_d``, ``[B, h, w]`` (raw, signed). On a GAP
+    network, Grad-CAM of ``y_c - gamma * y_d`` is its ReLU divided by Z, which is what
+    pytorch-grad-cam's ``FinerCAM`` computes with one comparison class.
+
+    Args: ``features`` ``[B, K, h, w]``, ``weight`` ``[C, K]`` as in :func:`class_activation_maps`;
+    ``classes`` and ``similar``: one class per image each; ``gamma``: a finite number (1 in the paper).
+    """
+    if isinstance(gamma, bool) or not isinstance(gamma, Real) or not math.isfinite(gamma):
+        raise ValueError(f"gamma={gamma!r} must be a finite number, e.g. 1.0")
+    return class_activation_maps(features, weight, classes) - gamma * class_activation_maps(features, weight, similar)
+
+
 def _output_size(size) -> tuple[int, int]:
     if isinstance(size, int) and not isinstance(size, bool):
         size = (size, size)

@@ -603,3 +603,39 @@ def test_a_model_that_is_no_module_is_named_not_traced():
                  lambda: eval_mode("resnet18").__enter__()):
         with pytest.raises(TypeError, match="model must be a torch.nn.Module, got"):
             call()
+
+
+def test_finer_cams_are_the_cam_of_the_difference_of_two_rows_and_pytorch_grad_cams_finer_cam():
+    from camlib.cam import finer_cams
+    from camlib.gradcam import grad_cam
+    from camlib.models import GAPNet
+
+    torch.manual_seed(4)
+    model = GAPNet(1, 10, widths=(8, 16), downsample=0).eval().double()
+    images = torch.rand(2, 1, 10, 10, dtype=torch.float64)
+    classes, similar = torch.tensor([4, 1]), torch.tensor([9, 7])
+    _, maps = model.forward_with_maps(images)
+    weight = model.classifier.weight.detach()
+    finer = finer_cams(maps.detach(), weight, classes, similar, gamma=0.6)
+    by_hand = torch.einsum("bk,bkhw->bhw", weight[classes] - 0.6 * weight[similar], maps.detach())
+    torch.testing.assert_close(finer, by_hand, rtol=1e-12, atol=1e-12)
+    # Grad-CAM of y_c - 0.6 y_d at the GAP network's last maps: ReLU(M_c - 0.6 M_d) / Z
+    area = maps.shape[-2] * maps.shape[-1]
+    for b in range(2):
+        target = grad_cam(model, "features", images[b:b + 1], [int(classes[b])], relu=False) - 0.6 * grad_cam(
+            model, "features", images[b:b + 1], [int(similar[b])], relu=False)
+        torch.testing.assert_close(target[0], finer[b] / area, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="gamma"):
+        finer_cams(maps.detach(), weight, classes, similar, gamma=float("nan"))
+    pytest.importorskip("pytorch_grad_cam")
+    import numpy as np
+    from pytorch_grad_cam import FinerCAM
+    from pytorch_grad_cam.utils.image import scale_cam_image
+    from pytorch_grad_cam.utils.model_targets import FinerWeightedTarget
+
+    single = model.float()
+    with FinerCAM(single, [single.features]) as cam:
+        theirs = cam(input_tensor=images.float(), targets=[FinerWeightedTarget(int(c), [int(d)], 0.6)
+                                                           for c, d in zip(classes, similar)])
+    ours = finer.clamp_min(0).numpy()
+    np.testing.assert_allclose(scale_cam_image(scale_cam_image(ours, (10, 10))), theirs, atol=1e-5)
