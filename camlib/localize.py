@@ -63,6 +63,7 @@ from scipy import ndimage
 __all__ = [
     "Extent",
     "MaxBoxAccV2Result",
+    "PxAPResult",
     "bbox_from_cam",
     "box_iou",
     "boxes_from_cam_all_components",
@@ -71,6 +72,7 @@ __all__ = [
     "max_box_acc_v2",
     "paired_iou",
     "pointing_accuracy",
+    "pxap",
     "top1_loc",
     "top5_loc",
 ]
@@ -902,6 +904,71 @@ def pointing_accuracy(
 class Extent(NamedTuple):
     coverage: float | torch.Tensor  # |region ∩ object| / |object|: how much of the object the CAM finds
     precision: float | torch.Tensor  # |region ∩ object| / |region|: how much of the CAM lies on the object
+
+
+class PxAPResult(NamedTuple):
+    """PxAP and the precision-recall curve it is the area of."""
+
+    pxap: float  # in [0, 1]; the reference code reports 100 times it
+    precision: torch.Tensor  # [T + 2] float64, from the highest threshold down
+    recall: torch.Tensor  # [T + 2] float64
+    cam_thresholds: torch.Tensor  # [T] float64
+
+
+def pxap(cams: torch.Tensor, masks: torch.Tensor, *, cam_thresholds=None, ignore: torch.Tensor | None = None,
+         ) -> PxAPResult:
+    """PxAP (Choe et al., CVPR 2020): the area under the pixel-level precision-recall curve of the maps
+    against the objects' masks, over every pixel of the split at once.
+
+    As ``clovaai/wsolevaluation``'s ``MaskEvaluator``: each map is min-max scaled to [0, 1]
+    (a constant map becomes 0, as the reference's ``normalize_scoremap``); the scores of object
+    pixels and of background pixels are counted in the bins ``[t_0, t_1), ..., [t_(T-1), 1),
+    [1, 2), [2, 3]`` of the thresholds ``t`` (default 0, 0.01, ..., 0.99, the reference's
+    ``cam_curve_interval``); from the highest
+    bin down, ``tp`` and ``fp`` accumulate, ``precision = tp / (tp + fp)``, ``recall = tp / |objects|``,
+    and ``PxAP = sum_i precision_i (recall_i - recall_(i-1))`` over the points with a prediction.
+    ``ignore`` (bool, like ``masks``): pixels left out of both counts (OpenImages' ignore regions).
+
+    Args:
+        cams: ``[N, h, w]`` maps (any scale; each is min-max scaled); masks: ``[N, h, w]`` bool,
+            True on the object.
+
+    Returns:
+        ``PxAPResult``; ``pxap`` is a fraction (the reference's ``auc / 100``).
+    """
+    cams = _check_cams(cams)
+    _nonempty(cams.shape[0], "pxap")
+    masks = _check_masks(masks, cams.shape, "masks")
+    keep = ~_check_masks(ignore, cams.shape, "ignore") if ignore is not None else torch.ones_like(masks)
+    if (masks & ~keep).any():
+        raise ValueError("ignore and masks overlap: an ignored pixel cannot also be an object pixel")
+    taus = _check_cam_thresholds(cam_thresholds)
+    if (taus.diff() <= 0).any() or taus.max() >= 1:
+        raise ValueError("cam_thresholds must increase and stay below 1 (they are histogram edges, with 1, 2 and 3 "
+                         "appended), e.g. np.arange(0, 1, 0.01)")
+    low, high = cams.double().amin(dim=(1, 2), keepdim=True), cams.double().amax(dim=(1, 2), keepdim=True)
+    span = high - low
+    scores = torch.where(span > 0, (cams.double() - low) / torch.where(span > 0, span, 1.0), 0.0).cpu()  # constant: 0
+    edges = np.append(taus.numpy(), [1.0, 2.0, 3.0])
+    on_object = np.histogram(scores[masks & keep].cpu().numpy(), bins=edges)[0].astype(np.float64)
+    off_object = np.histogram(scores[~masks & keep].cpu().numpy(), bins=edges)[0].astype(np.float64)
+    if on_object.sum() == 0:
+        raise ValueError("the masks hold no object pixel: PxAP needs at least one")
+    tp, fp = on_object[::-1].cumsum(), off_object[::-1].cumsum()
+    predicted = tp + fp
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = tp / on_object.sum()
+    area = float((precision[1:] * np.diff(recall))[predicted[1:] != 0].sum())
+    return PxAPResult(area, torch.from_numpy(precision), torch.from_numpy(recall), taus)
+
+
+def _check_masks(masks, shape: torch.Size, name: str) -> torch.Tensor:
+    masks = _as_tensor(masks, name)
+    if masks.shape != shape:
+        raise ValueError(f"{name} must have the shape of cams, {list(shape)} ([N, h, w]); got {list(masks.shape)}")
+    if masks.dtype != torch.bool:
+        raise ValueError(f"{name} must be a bool tensor (True on the object), got dtype {masks.dtype}")
+    return masks.cpu()
 
 
 def extent(

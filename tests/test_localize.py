@@ -863,3 +863,32 @@ def test_cuda_inputs_give_the_cpu_answers_on_the_input_device():
 def test_max_box_acc_v2_names_iou_thresholds_none():
     with pytest.raises(TypeError, match=r"iou_thresholds is None: give the IoU thresholds, e.g. \(0.3, 0.5, 0.7\)"):
         max_box_acc_v2(torch.rand(1, 4, 4), t([[0, 0, 2, 2]]), iou_thresholds=None)
+
+
+def test_pxap_by_hand_and_its_errors():
+    from camlib.localize import pxap
+
+    # Two 2x2 maps. Object pixels score 1.0 and 0.5 (map 0), background 0.0 and 0.25 (map 0) and
+    # 0 (map 1, whose object pixel scores 1). From the top: at scores >= 1, 2 object pixels and no
+    # background (precision 1, recall 2/3); >= 0.5 adds the third object pixel (precision 1,
+    # recall 1); lower thresholds add background only, and recall stops growing: PxAP = 1.
+    cams = torch.tensor([[[1.0, 0.5], [0.0, 0.25]], [[1.0, 0.0], [0.0, 0.0]]])
+    masks = torch.tensor([[[True, True], [False, False]], [[True, False], [False, False]]])
+    assert pxap(cams, masks).pxap == pytest.approx(1.0)
+    # swap one object pixel (0.5) with a background pixel (0.25): at >= 0.5 precision is 2/3
+    swapped = torch.tensor([[[1.0, 0.25], [0.0, 0.5]], [[1.0, 0.0], [0.0, 0.0]]])
+    result = pxap(swapped, masks)
+    # recall 2/3 at precision 1 (scores 1), then recall 1 when 0.25 enters, at precision 3/4
+    assert result.pxap == pytest.approx(2 / 3 * 1 + 1 / 3 * 3 / 4)
+    generator = torch.Generator().manual_seed(5)
+    maps = torch.rand(6, 12, 12, generator=generator) * 3 - 1
+    objects = torch.rand(6, 12, 12, generator=generator) > 0.7
+    with pytest.raises(ValueError, match="no object pixel"):
+        pxap(maps, torch.zeros(6, 12, 12, dtype=torch.bool))
+    with pytest.raises(ValueError, match="increase and stay below 1"):
+        pxap(maps, objects, cam_thresholds=[0.5, 0.2])
+    ignore = torch.zeros(6, 12, 12, dtype=torch.bool)
+    ignore[:, 0] = True
+    with pytest.raises(ValueError, match="overlap"):
+        pxap(maps, objects | ignore, ignore=ignore)
+    assert 0 < pxap(maps, objects & ~ignore, ignore=ignore).pxap < 1

@@ -35,6 +35,7 @@ from wsolevaluation_reference import (  # noqa: E402
     compute_bboxes_from_scoremaps,
     max_box_acc_v2_reference,
     normalize_scoremap,
+    pxap_reference,
 )
 
 from camlib.localize import max_box_acc_v2  # noqa: E402
@@ -486,3 +487,16 @@ def test_camlib_convention_close_to_reference_pooled():
     pooled = sum(n * diff for n, diff in sizes) / sum(n for n, _ in sizes)
     assert abs(pooled[0]) <= POOLED_GAP[0], pooled
     assert np.abs(pooled[1:]).max() <= POOLED_GAP[1], pooled
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pxap_equals_wsolevaluations_mask_evaluator(seed):
+    from camlib.localize import pxap
+
+    generator = torch.Generator().manual_seed(seed)
+    maps = torch.rand(8, 16, 16, generator=generator, dtype=torch.float64) * 3 - 1
+    maps[:, :4] = maps[:, :4].round(decimals=1)  # ties and values on the bin edges
+    objects = torch.rand(8, 16, 16, generator=generator) > 0.7
+    maps[2] = 0.7  # a constant map: all zeros for both
+    theirs = pxap_reference(list(maps.numpy()), list(objects.numpy().astype(np.uint8)))
+    assert pxap(maps, objects).pxap == pytest.approx(theirs, abs=1e-12)

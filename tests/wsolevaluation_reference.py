@@ -75,6 +75,7 @@ __all__ = [
     "compute_bboxes_from_scoremaps",
     "max_box_acc_v2_reference",
     "normalize_scoremap",
+    "pxap_reference",
 ]
 
 # evaluation.py: OpenCV 3 returns (image, contours, hierarchy), OpenCV 4 and 5 (contours, hierarchy).
@@ -363,3 +364,65 @@ def max_box_acc_v2_reference(scoremaps, gt_boxes, cam_curve_interval=0.01,
         "mean": float(np.average(performance)),
         "max_box_acc": {t / 100: float(acc) for t, acc in zip(iou_threshold_list, performance)},
     }
+
+
+# --- evaluation.py: MaskEvaluator (PxAP) ------------------------------------------------------------
+
+
+class MaskEvaluatorNoLoader:
+    """``MaskEvaluator.accumulate`` / ``compute`` (evaluation.py, commit 0c476cd115c21900a734a86cb34a8e92b8b7e278),
+    statement for statement, with the ground-truth mask given directly (1: object, 0: background, 255:
+    ignored, as ``get_mask`` returns) instead of read from OpenImages files; ``check_scoremap_validity``
+    and the print are kept out, and ``compute`` returns the area as a fraction (not times 100)."""
+
+    def __init__(self, threshold_list):
+        self.threshold_list = threshold_list
+        # threshold_list is given as [0, bw, 2bw, ..., 1-bw]
+        # Set bins as [0, bw), [bw, 2bw), ..., [1-bw, 1), [1, 2), [2, 3)
+        self.num_bins = len(self.threshold_list) + 2
+        self.threshold_list_right_edge = np.append(self.threshold_list, [1.0, 2.0, 3.0])
+        self.gt_true_score_hist = np.zeros(self.num_bins, dtype=np.float64)
+        self.gt_false_score_hist = np.zeros(self.num_bins, dtype=np.float64)
+
+    def accumulate(self, scoremap, gt_mask):
+        gt_true_scores = scoremap[gt_mask == 1]
+        gt_false_scores = scoremap[gt_mask == 0]
+
+        # histograms in ascending order
+        gt_true_hist, _ = np.histogram(gt_true_scores, bins=self.threshold_list_right_edge)
+        self.gt_true_score_hist += gt_true_hist.astype(np.float64)
+
+        gt_false_hist, _ = np.histogram(gt_false_scores, bins=self.threshold_list_right_edge)
+        self.gt_false_score_hist += gt_false_hist.astype(np.float64)
+
+    def compute(self):
+        num_gt_true = self.gt_true_score_hist.sum()
+        tp = self.gt_true_score_hist[::-1].cumsum()
+        fn = num_gt_true - tp
+
+        num_gt_false = self.gt_false_score_hist.sum()
+        fp = self.gt_false_score_hist[::-1].cumsum()
+        tn = num_gt_false - fp  # noqa: F841 -- computed by the original, unused
+
+        if ((tp + fn) <= 0).all():
+            raise RuntimeError("No positive ground truth in the eval set.")
+        if ((tp + fp) <= 0).all():
+            raise RuntimeError("No positive prediction in the eval set.")
+
+        non_zero_indices = (tp + fp) != 0
+
+        precision = tp / (tp + fp)
+        recall = tp / (tp + fn)
+
+        auc = (precision[1:] * np.diff(recall))[non_zero_indices[1:]].sum()
+        return auc
+
+
+def pxap_reference(scoremaps, gt_masks, cam_curve_interval=0.01):
+    """PxAP as wsolevaluation's ``evaluate_wsol`` computes it for OpenImages, on maps in memory:
+    ``normalize_scoremap`` of each map, then ``MaskEvaluator``; a fraction in [0, 1]."""
+    evaluator = MaskEvaluatorNoLoader(list(np.arange(0, 1, cam_curve_interval)))
+    for scoremap, gt_mask in zip(scoremaps, gt_masks, strict=True):
+        evaluator.accumulate(normalize_scoremap(np.array(scoremap, dtype=np.float64)), np.asarray(gt_mask))
+    with np.errstate(invalid="ignore", divide="ignore"):  # precision 0/0 where nothing is predicted, masked out
+        return float(evaluator.compute())
