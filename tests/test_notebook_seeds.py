@@ -3,7 +3,7 @@
 A notebook's asserts are proofs: they must hold for every seed, every CPU and a GPU, not only for
 the weights one machine trained with ``SEED = 0`` (nbval runs those). Notebook 01 draws other
 random tensors and networks; notebook 04 trains (or loads, from ``checkpoints/``) another pair of
-MNIST networks per seed. ``make test-seeds`` runs every notebook with seeds 1, 2 and 3.
+MNIST networks for the seed. ``make test-seeds`` runs every notebook with seeds 1, 2 and 3.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CHEAP = ("01_cam_equations", "04_grad_cam_equivalence")
-SEEDS = (1, 2)
+SEEDS = (1,)  # one seed nobody tuned for keeps CI under 20 minutes; `make test-seeds` runs 1, 2 and 3
 
 
 @pytest.mark.seeds
