@@ -938,8 +938,8 @@ def pxap(cams: torch.Tensor, masks: torch.Tensor, *, cam_thresholds=None, ignore
     """
     cams = _check_cams(cams)
     _nonempty(cams.shape[0], "pxap")
-    masks = _check_masks(masks, cams.shape, "masks")
-    keep = ~_check_masks(ignore, cams.shape, "ignore") if ignore is not None else torch.ones_like(masks)
+    masks = _check_masks(masks, cams.shape, "masks").cpu()
+    keep = ~_check_masks(ignore, cams.shape, "ignore").cpu() if ignore is not None else torch.ones_like(masks)
     if (masks & ~keep).any():
         raise ValueError("ignore and masks overlap: an ignored pixel cannot also be an object pixel")
     taus = _check_cam_thresholds(cam_thresholds)
@@ -968,7 +968,7 @@ def _check_masks(masks, shape: torch.Size, name: str) -> torch.Tensor:
         raise ValueError(f"{name} must have the shape of cams, {list(shape)} ([N, h, w]); got {list(masks.shape)}")
     if masks.dtype != torch.bool:
         raise ValueError(f"{name} must be a bool tensor (True on the object), got dtype {masks.dtype}")
-    return masks.cpu()
+    return masks
 
 
 def extent(
@@ -1006,12 +1006,7 @@ def extent(
     cams = _check_cams(cams)
     n = cams.shape[0]
     _nonempty(n, "extent")
-    masks = _as_tensor(masks, "masks")
-    if masks.shape != cams.shape:
-        raise ValueError(f"masks must have the shape of cams, {list(cams.shape)} ([N, h, w]); got {list(masks.shape)}")
-    if masks.dtype != torch.bool:
-        raise ValueError(f"masks must be a bool tensor (True on the object), got dtype {masks.dtype}")
-    masks = masks.to(cams.device)
+    masks = _check_masks(masks, cams.shape, "masks").to(cams.device)
     objects = masks.sum(dim=(1, 2))
     if (objects == 0).any():
         empty = torch.nonzero(objects == 0).flatten()[:5].tolist()
