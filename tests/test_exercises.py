@@ -185,6 +185,19 @@ def test_the_committed_student_notebooks_are_the_ones_otter_builds(built):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_student_run_executes_every_cell_of_the_master(path):
+    """CI runs the masters only through their student notebooks (pytest's testpaths hold tests/ alone):
+    every code cell of a master is a cell of its student notebook, an answer (run there by _try) or a
+    test (run there by grader.check), so the student-notebook test below executes all of it."""
+    master, student = nbformat.read(path, as_version=4), nbformat.read(STUDENTS / path.name, as_version=4)
+    in_student = {c.source.strip() for c in student.cells if c.cell_type == "code"}
+    in_question = {source.strip() for q in questions(master).values() for source in q["answers"] + q["tests"]}
+    missing = [c.source[:80] for c in master.cells
+               if c.cell_type == "code" and c.source.strip() not in in_student | in_question]
+    assert not missing, f"{path.name}: cells the student run never executes: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_student_notebook_shows_an_answer_or_a_test(path):
     """No line of a solution appears in the student notebook, unless the master shows that very line
     elsewhere too (``plt.show()``, ``try:``); no test, no expected value."""
