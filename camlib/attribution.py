@@ -45,26 +45,21 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-from camlib.cam import (
+from camlib._checks import check_flag, check_int, check_size
+from camlib._guards import (
+    ActivationCapture,
+    activations_and_gradients,
     channels_last_on_cpu,
+    check_grad_mode,
     check_images,
-    compute_cams,
     eval_mode,
-    normalize_cams,
+    progress_bar,
+    resolve_layer,
     run_model,
-    upsample_cams,
+    target_classes,
 )
-from camlib.gradcam import (
-    _ActivationCapture,
-    _check_grad_mode,
-    _check_reshape,
-    _reshaped,
-    _resolve_layer,
-    _target_classes,
-    grad_cam,
-    guided_backprop,
-)
-from camlib.models import positive_int
+from camlib.cam import compute_cams, normalize_cams, upsample_cams
+from camlib.gradcam import grad_cam, guided_backprop
 
 METHODS = {
     "cam": "CAM",
@@ -95,7 +90,7 @@ def cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, relu: bool 
     ``model`` must be a GAP network (``GAPNet``, torchvision's ResNet, ...). ``relu=True``
     clamps negative evidence to 0, as Grad-CAM does; the default keeps the signed M_c.
     """
-    _check_flag("relu", relu)
+    check_flag(relu, "relu")
     with torch.no_grad():
         maps = compute_cams(model, images, "predicted" if classes is None else classes, size=None).cams
     return maps.clamp_min(0) if relu else maps
@@ -105,31 +100,6 @@ def grad_cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, layer,
                  reshape=None) -> torch.Tensor:
     """``camlib.gradcam.grad_cam`` with the argument order of this module: ``[B, h, w]``."""
     return grad_cam(model, layer, images, classes, relu=relu, reshape=reshape)
-
-
-def _activations_and_gradients(model, layer, images, classes, function: str, reshape=None):
-    """The layer's output A ``[B, K, h, w]`` and dS_c/dA, as ``grad_cam`` computes them (tokens laid
-    on their grid by ``reshape``, as there)."""
-    _check_grad_mode(function)
-    _check_reshape(reshape)
-    check_images(images, model)
-    module, name = _resolve_layer(model, layer)
-    capture = _ActivationCapture(module, name, start_recording=True, any_shape=reshape is not None)
-    with eval_mode(model), capture:
-        with torch.no_grad():
-            logits = run_model(model, images)
-        activation = capture.result()
-    targets = _target_classes(logits, classes)
-    if not logits.requires_grad:
-        raise RuntimeError(f"the class scores do not depend on layer {name!r} through autograd (is its output "
-                           "detached, or used under torch.no_grad() inside the model?)")
-    (gradients,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), activation, allow_unused=True)
-    if gradients is None:
-        raise RuntimeError(f"the class scores do not depend on layer {name!r} through autograd: pick a layer on "
-                           "their path, or remove the .detach() (or torch.no_grad()) after it in the model's forward")
-    if reshape is not None:
-        return _reshaped(reshape, activation.detach(), gradients, name)
-    return activation.detach(), gradients
 
 
 def grad_cam_plus_plus_weights(
@@ -187,8 +157,8 @@ def grad_cam_plus_plus(
     own contribution w^c_k F_k to the score. The eps term is not negligible on small maps:
     with Z = 49 and |w| = 0.1 it adds 0.24 to the denominator.
     """
-    _check_flag("relu", relu)
-    activations, gradients = _activations_and_gradients(model, layer, images, classes, "grad_cam_plus_plus", reshape)
+    check_flag(relu, "relu")
+    activations, gradients, _ = activations_and_gradients(model, layer, images, classes, "grad_cam_plus_plus", reshape)
     weights = grad_cam_plus_plus_weights(activations, gradients, eps=eps)
     maps = torch.einsum("bkhw,bk->bhw", activations, weights)
     return maps.clamp_min(0) if relu else maps
@@ -214,8 +184,8 @@ def hirescam(
     so HiResCAM is ``M_c / Z`` (notebook 04). pytorch-grad-cam's ``HiResCAM`` returns the ReLU of
     the same sum, min-max scaled and resized.
     """
-    _check_flag("relu", relu)
-    activations, gradients = _activations_and_gradients(model, layer, images, classes, "hirescam", reshape)
+    check_flag(relu, "relu")
+    activations, gradients, _ = activations_and_gradients(model, layer, images, classes, "hirescam", reshape)
     maps = (gradients * activations).sum(dim=1)
     return maps.clamp_min(0) if relu else maps
 
@@ -237,8 +207,8 @@ def layercam(
     place, that keeps the fine detail Grad-CAM averages away. pytorch-grad-cam's ``LayerCAM``
     computes the same sum (then ReLU, min-max scaling and resizing).
     """
-    _check_flag("relu", relu)
-    activations, gradients = _activations_and_gradients(model, layer, images, classes, "layercam", reshape)
+    check_flag(relu, "relu")
+    activations, gradients, _ = activations_and_gradients(model, layer, images, classes, "layercam", reshape)
     maps = (gradients.clamp_min(0) * activations).sum(dim=1)
     return maps.clamp_min(0) if relu else maps
 
@@ -265,18 +235,18 @@ def score_cam(
     (a test-only reference): the largest difference is below 1e-5 on maps in [0, 1].
     """
     check_images(images, model)
-    module, name = _resolve_layer(model, layer)
-    batch_size = positive_int("batch_size", batch_size)
-    _check_flag("progress", progress)
+    module, name = resolve_layer(model, layer)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    check_flag(progress, "progress")
     with eval_mode(model), torch.no_grad():
-        with _ActivationCapture(module, name, start_recording=False) as capture:
-            targets = _target_classes(run_model(model, images), classes)
+        with ActivationCapture(module, name, start_recording=False) as capture:
+            targets = target_classes(run_model(model, images), classes)
         maps = capture.result().detach()
         masks = normalize_cams(nn.functional.interpolate(maps, size=images.shape[-2:], mode="bilinear",
                                                          align_corners=True), "minmax")
         b, k = maps.shape[:2]
         scores = torch.empty(b * k, device=maps.device, dtype=maps.dtype)
-        for start in _progress_bar(range(0, b * k, batch_size), "Score-CAM", progress):
+        for start in progress_bar(range(0, b * k, batch_size), "Score-CAM", progress):
             pair = torch.arange(start, min(start + batch_size, b * k), device=maps.device)
             image, channel = pair // k, pair % k  # one masked image per (image, channel) pair
             logits = run_model(model, images[image] * masks[image, channel][:, None])
@@ -291,12 +261,12 @@ def score_cam(
 
 def _input_gradients(model: nn.Module, images: torch.Tensor, classes, function: str) -> torch.Tensor:
     """dS_c / dx ``[B, C, H, W]``: gradients go to a copy of the pixels only."""
-    _check_grad_mode(function)
+    check_grad_mode(function)
     check_images(images, model)
     pixels = images.detach().requires_grad_(True)
     with eval_mode(model):
         logits = run_model(model, pixels)
-        targets = _target_classes(logits, classes)
+        targets = target_classes(logits, classes)
         (gradients,) = torch.autograd.grad(logits.gather(1, targets[:, None]).sum(), pixels)
     return gradients
 
@@ -321,13 +291,6 @@ def guided_backprop_map(model: nn.Module, images: torch.Tensor, classes=None) ->
 # --- occlusion --------------------------------------------------------------------------------
 
 
-def _pair(name: str, value) -> tuple[int, int]:
-    values = tuple(value) if isinstance(value, tuple | list) else (value, value)
-    if len(values) != 2:
-        raise ValueError(f"{name}={value!r}: give an int or a (height, width) pair of ints")
-    return tuple(positive_int(name, v) for v in values)
-
-
 def _starts(size: int, patch: int, stride: int) -> list[int]:
     """Patch origins 0, stride, 2 stride, ... and always size - patch, so every pixel is covered."""
     starts = list(range(0, size - patch + 1, stride))
@@ -336,7 +299,7 @@ def _starts(size: int, patch: int, stride: int) -> list[int]:
 
 def occlusion_masks(height: int, width: int, patch=8, stride=4) -> torch.Tensor:
     """Boolean masks ``[P, H, W]`` of the occluding patches, row by row (see ``occlusion``)."""
-    (ph, pw), (sh, sw) = _pair("patch", patch), _pair("stride", stride)
+    (ph, pw), (sh, sw) = check_size(patch, "patch"), check_size(stride, "stride")
     if ph > height or pw > width:
         raise ValueError(f"the patch {ph}x{pw} is larger than the {height}x{width} images: pass a smaller patch")
     if sh > ph or sw > pw:
@@ -374,17 +337,17 @@ def occlusion(
     check_images(images, model)
     if isinstance(baseline, bool) or not isinstance(baseline, Real) or not math.isfinite(baseline):
         raise ValueError(f"baseline={baseline!r} must be a finite number: the value occluded pixels get")
-    chunk_size = positive_int("chunk_size", chunk_size)
-    _check_flag("progress", progress)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
+    check_flag(progress, "progress")
     masks = occlusion_masks(images.shape[-2], images.shape[-1], patch, stride).to(images.device)
     weights = masks.to(images.dtype)
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         logits = run_model(model, images)
-        targets = _target_classes(logits, classes)
+        targets = target_classes(logits, classes)
         base = logits.gather(1, targets[:, None]).squeeze(1)
         total = images.new_zeros(images.shape[0], *images.shape[-2:])
         pairs = images.shape[0] * masks.shape[0]
-        for start in _progress_bar(range(0, pairs, chunk_size), "occlusion", progress):
+        for start in progress_bar(range(0, pairs, chunk_size), "occlusion", progress):
             index = torch.arange(start, min(start + chunk_size, pairs), device=images.device)
             image, patch_index = index // masks.shape[0], index % masks.shape[0]
             occluded = torch.where(masks[patch_index, None], baseline, images[image])
@@ -425,20 +388,6 @@ def gaussian_map(images: torch.Tensor, *, sigma: float = 0.25) -> torch.Tensor:
 
 
 # --- one entry point --------------------------------------------------------------------------
-
-
-def _progress_bar(iterable, description: str, enabled: bool):
-    """``tqdm.auto.tqdm`` over ``iterable`` when ``enabled``, else the iterable itself (tqdm not even imported)."""
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, desc=description)
-
-
-def _check_flag(name: str, value) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 _RUNNERS: dict[str, tuple[Callable, tuple[str, ...]]] = {

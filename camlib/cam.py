@@ -14,10 +14,7 @@ Those are separate, explicit steps (``upsample_cams``, ``normalize_cams``), and
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from numbers import Real
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -25,39 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import DenseNet
 
+from camlib._checks import LOW_PRECISION, as_class_indices, check_eps, check_finite, check_number, check_size
+from camlib._guards import check_images, check_logits, check_model, eval_mode, explained_errors, hooks, run_model
+
 NORMALIZATIONS = (None, "max", "minmax")
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-
-def _as_class_indices(classes, batch: int, num_classes: int) -> torch.Tensor:
-    """One class index per image as a long tensor ``[batch]``."""
-    try:
-        classes = torch.as_tensor(classes)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise ValueError(f"classes must be integer class indices, one per image; got {classes!r}") from error
-    if classes.dim() != 1 or classes.numel() != batch:
-        raise ValueError(
-            f"classes must be a 1-D tensor with one class index per image, shape [{batch}]; "
-            f"got shape {list(classes.shape)}" + ("; for one class c for every image pass [c] * len(images)"
-                                                  if classes.dim() == 0 else "")
-        )
-    if classes.numel() == 0:
-        return classes.long()  # an empty batch: torch.as_tensor([]) is float, and that is fine here
-    if classes.dtype.is_floating_point or classes.dtype.is_complex or classes.dtype == torch.bool:
-        raise ValueError(f"classes must hold integer class indices, got dtype {classes.dtype}")
-    if classes.min() < 0 or classes.max() >= num_classes:
-        raise ValueError(
-            f"class index out of range: classes hold values from {int(classes.min())} to "
-            f"{int(classes.max())}, but the weight has {num_classes} classes (0..{num_classes - 1})"
-        )
-    return classes.long()
-
-
-def _check_finite(tensor: torch.Tensor, what: str) -> None:
-    if tensor.device.type == "meta":  # shapes only, no values (e.g. a layer summary that allocates nothing)
-        return
-    if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-        raise ValueError(f"{what} contain NaN or infinite values; a CAM of them would be NaN as well")
+"""The ``normalize=`` modes of ``normalize_cams`` and ``compute_cams``."""
 
 
 def class_activation_maps(
@@ -99,11 +68,11 @@ def class_activation_maps(
     if classes is None:
         cams = torch.einsum("bkhw,ck->bchw", features, weight)
     else:
-        classes = _as_class_indices(classes, batch, num_classes).to(weight.device)
+        classes = as_class_indices(classes, batch, num_classes).to(weight.device)
         cams = torch.einsum("bkhw,bk->bhw", features, weight[classes])
     if not torch.isfinite(cams).all():  # NaN or inf in an input, or a sum too large for the dtype
-        _check_finite(features, "the features")
-        _check_finite(weight, "the linear layer's weights")
+        check_finite(features, "the features")
+        check_finite(weight, "the linear layer's weights")
         raise ValueError(f"the CAMs overflow {cams.dtype} (values beyond {torch.finfo(cams.dtype).max:.3g}): "
                          "scale the features down or compute in float64 (features.double(), weight.double())")
     return cams
@@ -119,18 +88,8 @@ def finer_cams(features: torch.Tensor, weight: torch.Tensor, classes, similar, g
     Args: ``features`` ``[B, K, h, w]``, ``weight`` ``[C, K]`` as in :func:`class_activation_maps`;
     ``classes`` and ``similar``: one class per image each; ``gamma``: a finite number (1 in the paper).
     """
-    if isinstance(gamma, bool) or not isinstance(gamma, Real) or not math.isfinite(gamma):
-        raise ValueError(f"gamma={gamma!r} must be a finite number, e.g. 1.0")
+    check_number(gamma, "gamma", "e.g. 1.0")
     return class_activation_maps(features, weight, classes) - gamma * class_activation_maps(features, weight, similar)
-
-
-def _output_size(size) -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if (not isinstance(size, tuple | list) or len(size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise ValueError(f"size={size!r}: give a positive int or a (height, width) pair of positive ints")
-    return tuple(size)
 
 
 def upsample_cams(cams: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
@@ -141,12 +100,12 @@ def upsample_cams(cams: torch.Tensor, size: int | tuple[int, int]) -> torch.Tens
         raise ValueError(f"cams must be [B, h, w] or [B, C, h, w], got shape {list(cams.shape)}")
     if not cams.is_floating_point():
         raise ValueError(f"cams must be floating point to be interpolated, got {cams.dtype}: use cams.float()")
-    size = _output_size(size)
+    size = check_size(size, "size")
     if cams.shape[0] == 0 or (cams.dim() == 4 and cams.shape[1] == 0):
         return cams.new_zeros(*cams.shape[:-2], *size)  # nothing to resize
     if 0 in cams.shape[-2:]:
         raise ValueError(f"cams of shape {list(cams.shape)} have no pixel to interpolate: h and w must be at least 1")
-    _check_finite(cams, "the maps")
+    check_finite(cams, "the maps")
     grid = cams if cams.dim() == 4 else cams.unsqueeze(1)
     try:
         grid = F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
@@ -173,7 +132,7 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
         raise ValueError(f"normalize={mode!r}: use one of {NORMALIZATIONS}")
     if not isinstance(cams, torch.Tensor):
         raise TypeError(f"cams must be a torch tensor, got {type(cams).__name__}")
-    eps = _check_eps(eps)
+    eps = check_eps(eps)
     if mode is None:
         return cams
     if cams.dim() < 2:
@@ -182,8 +141,8 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
         raise TypeError(f"cams must hold real numbers, got {cams.dtype}")
     if cams.numel() == 0:
         return cams.float() if not cams.is_floating_point() else cams
-    _check_finite(cams, "the maps")
-    work = cams.float() if cams.dtype in _LOW_PRECISION or not cams.is_floating_point() else cams
+    check_finite(cams, "the maps")
+    work = cams.float() if cams.dtype in LOW_PRECISION or not cams.is_floating_point() else cams
     top = work.amax(dim=(-2, -1), keepdim=True)
     if mode == "max":
         _refuse_maps_without_positive_maximum(work, top, eps)
@@ -193,12 +152,6 @@ def normalize_cams(cams: torch.Tensor, mode: str | None, eps: float = 1e-8) -> t
         spread = top / 2 - bottom
         scaled = torch.where(spread > eps / 2, (work / 2 - bottom) / spread.clamp_min(eps / 2), torch.zeros_like(work))
     return scaled.to(cams.dtype) if cams.is_floating_point() else scaled
-
-
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 < eps < math.inf:
-        raise ValueError(f"eps={eps!r} must be a small positive number, e.g. 1e-8")
-    return float(eps)
 
 
 def _refuse_maps_without_positive_maximum(work: torch.Tensor, top: torch.Tensor, eps: float) -> None:
@@ -215,127 +168,6 @@ def _refuse_maps_without_positive_maximum(work: torch.Tensor, top: torch.Tensor,
 class CAMOutput(NamedTuple):
     logits: torch.Tensor  # [B, C]
     cams: torch.Tensor  # [B, C, H, W] for all classes, [B, H, W] for one class per image
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run in eval mode (BatchNorm's running statistics, no dropout, nothing updated); put
-    every submodule's train/eval flag back afterwards."""
-    flags = [(module, module.training) for module in check_model(model).modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in flags:
-            module.training = training
-
-
-@contextmanager
-def channels_last_on_cpu(model: nn.Module, images: torch.Tensor) -> Iterator[bool]:
-    """Hold the model's 4-D weights (conv kernels) in ``torch.channels_last`` while scoring many
-    perturbed images on the CPU; put every tensor back afterwards. Yields whether it did.
-
-    Why: PyTorch's CPU convolutions (oneDNN) run small networks faster in channels_last than in
-    the default layout (``benchmarks/faithfulness_speed.py`` measures it; the README has the
-    figures). Values change by
-    float rounding only. Skipped where it was not measured (other devices, a PyTorch built
-    without oneDNN), for models without 4-D weights, and for a model that fails on one image
-    in that layout (a ``.view`` of a conv output, say): those run as they are. Use inside
-    ``torch.no_grad()`` and ``eval_mode``. The model's own tensors get their data back, so
-    references to them (an optimizer's) stay valid.
-    """
-    weights = [t for t in (*model.parameters(), *model.buffers()) if t.dim() == 4]
-    on_cpu = isinstance(images, torch.Tensor) and images.device.type == "cpu"
-    if not (on_cpu and weights and torch.backends.mkldnn.is_available()):
-        yield False
-        return
-    originals = [t.data for t in weights]
-
-    def put_back():
-        for tensor, original in zip(weights, originals):
-            tensor.data = original
-
-    for tensor in weights:
-        tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
-    try:
-        try:
-            model(images[:1])  # a probe: does the model run in this layout at all?
-            works = True
-        except Exception:  # noqa: BLE001 -- any failure means: run the model as it was built
-            works = False
-        if not works:  # yielded outside the handler, so later errors do not chain to the probe's
-            put_back()
-        yield works
-    finally:
-        put_back()
-
-
-def check_model(model) -> nn.Module:
-    """``model`` itself when it is a ``torch.nn.Module``, else a ``TypeError`` that says what it is."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
-
-
-def check_images(images: torch.Tensor, model: nn.Module | None = None) -> None:
-    """``images`` must be a finite float ``[B, C, H, W]`` tensor on the model's device and in its dtype."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch tensor [B, C, H, W], got {type(images).__name__}")
-    if images.dim() != 4:
-        raise ValueError(
-            f"images must be [B, C, H, W], got shape {list(images.shape)}; "
-            "for a single image use image.unsqueeze(0)"
-        )
-    if not images.is_floating_point():
-        raise ValueError(f"images must be floating point, got {images.dtype}: e.g. images.float() / 255")
-    _check_finite(images, "the images")
-    if model is None:
-        return
-    parameter = next(check_model(model).parameters(), None)
-    if parameter is not None and (parameter.device != images.device or parameter.dtype != images.dtype):
-        raise ValueError(
-            f"the images are {images.dtype} on {images.device}, the model's parameters {parameter.dtype} on "
-            f"{parameter.device}: move one to the other, e.g. images.to(next(model.parameters()))"
-        )
-
-
-@contextmanager
-def explained_errors(model: nn.Module, images: torch.Tensor) -> Iterator[None]:
-    """Turn torch's error for images a model cannot take into one that names their shape."""
-    try:
-        yield
-    except torch.OutOfMemoryError:
-        raise
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        grey = images.dim() == 4 and images.shape[1] == 1 and "to have 3 channels" in first
-        fix = ("These are grey images and the model takes colour: repeat the channel, images.expand(-1, 3, -1, -1), "
-               "then normalize as its weights expect." if grey
-               else "Check the channels and size the model was built for.")
-        raise ValueError(f"{type(model).__name__} could not run on images of shape {list(images.shape)} "
-                         f"({images.dtype}): {first}. {fix}") from error
-
-
-def check_logits(logits, images: torch.Tensor) -> torch.Tensor:
-    """Logits must be ``[B, num_classes]``, one row per image."""
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        shape = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"the model must return logits [B, num_classes], got {shape}")
-    if logits.shape[0] != images.shape[0]:
-        raise ValueError(
-            f"the model returned {logits.shape[0]} rows of logits for {images.shape[0]} images: its forward "
-            "must keep the batch (one row of class scores per image)"
-        )
-    if logits.shape[1] == 0:
-        raise ValueError("the model returned logits for 0 classes")
-    return logits
-
-
-def run_model(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """``model(images)`` with ``explained_errors`` and ``check_logits``."""
-    with explained_errors(check_model(model), images):
-        logits = model(images)
-    return check_logits(logits, images)
 
 
 def _is_global_average_pool(module: nn.Module | None) -> bool:
@@ -395,7 +227,7 @@ def _check_head_identity(model: nn.Module, logits: torch.Tensor, maps: torch.Ten
             f"linear layer takes {linear.in_features} features; use camlib.gradcam.grad_cam on its last conv layer"
         )
     expected = F.linear(maps.mean(dim=(-2, -1)), linear.weight, linear.bias)
-    tolerance = (2e-2 if logits.dtype in _LOW_PRECISION else 1e-3) * max(1.0, float(expected.detach().abs().max()))
+    tolerance = (2e-2 if logits.dtype in LOW_PRECISION else 1e-3) * max(1.0, float(expected.detach().abs().max()))
     if logits.shape != expected.shape or float((logits - expected).detach().abs().max()) > tolerance:
         raise TypeError(
             f"{type(model).__name__}'s logits are not its linear layer applied to the average of the maps "
@@ -416,7 +248,7 @@ def _forward_with_maps(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
     def keep(_module, inputs, output):
         captured.append(inputs[0] if where == "input" else torch.relu(output))
 
-    with _hooked(module, keep):
+    with hooks([(module, keep)]):
         logits = run_model(model, images)
     if not captured:
         name = next(name for name, m in model.named_modules() if m is module) or type(module).__name__
@@ -427,15 +259,6 @@ def _forward_with_maps(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
         )
     _check_head_identity(model, logits, captured[-1], linear)
     return logits, captured[-1], linear.weight
-
-
-@contextmanager
-def _hooked(module: nn.Module, hook) -> Iterator[None]:
-    handle = module.register_forward_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
 
 
 def compute_cams(
@@ -472,11 +295,11 @@ def compute_cams(
     if normalize not in NORMALIZATIONS:
         raise ValueError(f"normalize={normalize!r}: use one of {NORMALIZATIONS}")
     if size is not None and size != "input":
-        size = _output_size(size)
-    eps = _check_eps(eps)
+        size = check_size(size, "size")
+    eps = check_eps(eps)
     with eval_mode(model):
         logits, maps, weight = _forward_with_maps(model, images)
-    _check_finite(maps, "the model's maps")
+    check_finite(maps, "the model's maps")
     if isinstance(classes, str):
         classes = logits.argmax(dim=1)
     cams = class_activation_maps(maps, weight, classes)

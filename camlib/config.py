@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import numbers
 import os
 import random
 import sys
@@ -22,6 +21,9 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+
+# the argument checks, public here too (camlib.config.check_int) as before the shared core
+from camlib._checks import ArgumentTypeError, check_device, check_file, check_int, check_path  # noqa: F401
 
 PROFILES = ("quick", "full")
 T = TypeVar("T")
@@ -143,52 +145,3 @@ def checkpoint_dir() -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-class ArgumentTypeError(TypeError, ValueError):
-    """An argument of the wrong type. Also a ``ValueError``, which camlib raised for these before."""
-
-
-def check_int(value, name: str, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (NumPy integers too); bools, floats and strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ArgumentTypeError(f"{name}={value!r} must be an integer, not a {type(value).__name__}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}={value} must be at least {minimum}")
-    return value
-
-
-def check_path(path, name: str = "path") -> Path:
-    """``path`` (a ``str`` or ``os.PathLike``, not blank) as a ``Path``, ``~`` expanded."""
-    if not isinstance(path, (str, os.PathLike)) or not str(path).strip():
-        raise ArgumentTypeError(f"{name} must be a file or folder name (str or pathlib.Path), got {path!r}")
-    return Path(path).expanduser()
-
-
-def check_file(path, name: str = "path") -> Path:
-    """``check_path``, and the file must exist: a missing file or a folder is an error that says which."""
-    path = check_path(path, name)
-    if path.is_dir():
-        raise IsADirectoryError(f"{name}={str(path)!r} is a folder: give the path of a file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}={str(path)!r}: there is no such file (check the path and the current folder)")
-    return path
-
-
-def check_device(device, name: str = "device") -> torch.device:
-    """``device`` (a string or ``torch.device``) as a ``torch.device`` that exists on this machine."""
-    if not isinstance(device, (str, torch.device)):
-        raise ArgumentTypeError(f"{name} must be a string such as 'cpu' or 'cuda', or a torch.device; got {device!r}")
-    try:
-        device = torch.device(device.strip() if isinstance(device, str) else device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"{name}={device!r} is not a device torch knows: use 'cpu', 'cuda', 'cuda:1' or 'mps'"
-                         ) from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise ValueError(f"{name}={str(device)!r}, but CUDA is not available on this machine: use 'cpu'")
-        if device.index is not None and device.index >= count:
-            raise ValueError(f"{name}={str(device)!r}, but this machine has {count} CUDA device(s): use 'cuda:0'")
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"{name}={str(device)!r}, but Apple's MPS is not available on this machine: use 'cpu'")
-    return device

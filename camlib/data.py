@@ -32,7 +32,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import datasets as tv_datasets
 
-from camlib.config import ArgumentTypeError, check_file, check_int, data_root
+from camlib._checks import ArgumentTypeError, as_tensor, check_file, check_int
+from camlib.config import data_root
 from camlib.network import DEFAULT_TIMEOUT, network_timeout
 
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -61,7 +62,7 @@ class DigitDataset(Dataset):
     integer class indices into ``classes``."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], source: str):
-        images, labels = _as_tensor(images, "images"), _as_tensor(labels, "labels")
+        images, labels = as_tensor(images, "images"), as_tensor(labels, "labels")
         if images.dim() != 3 or labels.dim() != 1 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"images must be [N, H, W] with one label each; got {list(images.shape)} "
                              f"and {list(labels.shape)} labels")
@@ -91,14 +92,6 @@ class DigitDataset(Dataset):
 
     def __repr__(self) -> str:
         return f"DigitDataset({len(self)} images, {len(self.classes)} classes, source: {self.source})"
-
-
-def _as_tensor(value, name: str) -> torch.Tensor:
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(np.ascontiguousarray(value))
-    if not isinstance(value, torch.Tensor):
-        raise ArgumentTypeError(f"{name} must be a torch.Tensor or a NumPy array, got {type(value).__name__}")
-    return value
 
 
 def _check_labels(labels: torch.Tensor, classes: int) -> None:
@@ -482,7 +475,7 @@ class CanvasDigits(Dataset):
         size = n_source if size is None else check_int(size, "size", minimum=1)
         canvas = check_int(canvas, "canvas", minimum=1)
         clutter, seed = check_int(clutter, "clutter", minimum=0), check_int(seed, "seed")
-        low, high = _scale_range(scale)
+        low, high = check_scale(scale)
         largest = _scaled_side(max(height, width), high)
         if largest > canvas:
             raise ValueError(
@@ -649,7 +642,7 @@ class CanvasDigits(Dataset):
         return f"CanvasDigits({len(self)} canvases, {len(self.classes)} classes, source: {self.source})"
 
 
-def _scale_range(scale) -> tuple[float, float]:
+def check_scale(scale) -> tuple[float, float]:
     try:
         low, high = (float(value) for value in scale)
     except (TypeError, ValueError):

@@ -50,15 +50,9 @@ from scipy.sparse.linalg import spsolve
 from torch import nn
 from tqdm.auto import tqdm
 
-from camlib.cam import (
-    _as_class_indices,
-    _check_finite,
-    channels_last_on_cpu,
-    check_images,
-    eval_mode,
-    normalize_cams,
-    run_model,
-)
+from camlib._checks import as_class_indices, check_finite, check_int
+from camlib._guards import channels_last_on_cpu, check_images, eval_mode, run_model
+from camlib.cam import normalize_cams
 
 SCORES = ("probability", "logit")
 ORDERS = ("morf", "lerf")
@@ -93,7 +87,7 @@ def check_maps(maps, images: torch.Tensor) -> torch.Tensor:
         )
     if maps.is_complex() or maps.dtype == torch.bool:
         raise TypeError(f"maps must hold real numbers, got {maps.dtype}")
-    _check_finite(maps, "the maps")
+    check_finite(maps, "the maps")
     return maps.detach().to(images.device)
 
 
@@ -101,12 +95,6 @@ def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name}={value!r}: use one of {choices}")
     return value
-
-
-def _check_positive_int(value, name: str, hint: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an int >= 1: {hint}")
-    return int(value)
 
 
 class _Prepared(NamedTuple):
@@ -128,7 +116,7 @@ def _prepare(model: nn.Module, images: torch.Tensor, maps, classes: Classes, sco
                       "to use its outputs as they are", UserWarning, stacklevel=3)
     if classes is None:
         return _Prepared(maps, logits.argmax(dim=1), logits)
-    return _Prepared(maps, _as_class_indices(classes, images.shape[0], logits.shape[1]).to(images.device), logits)
+    return _Prepared(maps, as_class_indices(classes, images.shape[0], logits.shape[1]).to(images.device), logits)
 
 
 def _already_probabilities(outputs: torch.Tensor) -> bool:
@@ -226,7 +214,7 @@ def blur_substrate(images: torch.Tensor, kernel_size: int = 11, sigma: float = 5
     To use it anyway, pass ``substrate=lambda x: gaussian_blur(x, [11, 11], [5.0, 5.0])``.
     """
     check_images(images)
-    kernel_size = _check_positive_int(kernel_size, "kernel_size", "an odd number of taps such as 11")
+    kernel_size = check_int(kernel_size, "kernel_size", 1, "an odd number of taps such as 11")
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size={kernel_size} must be odd, e.g. 11")
     if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 < sigma < math.inf:
@@ -256,7 +244,7 @@ def _substrate(substrate, images: torch.Tensor) -> torch.Tensor:
     except RuntimeError as error:
         raise ValueError(f"a substrate of shape {list(substrate.shape)} does not broadcast to the images' "
                          f"{list(images.shape)}: give [B, C, H, W], [C, 1, 1] or a scalar tensor") from error
-    _check_finite(substrate, "the substrate")
+    check_finite(substrate, "the substrate")
     return substrate
 
 
@@ -273,8 +261,8 @@ def _changing_points(start: torch.Tensor, finish: torch.Tensor, ranks: torch.Ten
 
 
 def _causal_curve(model, images, maps, classes, *, mode, step, substrate, score, batch_size, progress) -> CausalCurve:
-    step = _check_positive_int(step, "step", "the number of pixels changed per step (e.g. H*W // 50 for 50 steps)")
-    batch_size = _check_positive_int(batch_size, "batch_size", "the number of perturbed images per forward pass")
+    step = check_int(step, "step", 1, "the number of pixels changed per step (e.g. H*W // 50 for 50 steps)")
+    batch_size = check_int(batch_size, "batch_size", 1, "the number of perturbed images per forward pass")
     _check_choice(score, "score", SCORES)
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         maps, classes, logits = _prepare(model, images, maps, classes, score)
@@ -401,7 +389,7 @@ def confidence_change(
     ``DropInConfidence`` is the *absolute* ``max(0, Y - O)`` (not divided by ``Y``) and
     ``IncreaseInConfidence`` the per-image indicator; neither averages nor multiplies by 100.
     """
-    batch_size = _check_positive_int(batch_size, "batch_size", "the number of images per forward pass")
+    batch_size = check_int(batch_size, "batch_size", 1, "the number of images per forward pass")
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):
         maps, classes, logits = _prepare(model, images, maps, classes)
         explanation = images * normalize_cams(maps, "minmax").to(images.dtype)[:, None]
@@ -556,7 +544,7 @@ def road(
     """
     _check_choice(order, "order", ORDERS)
     _check_choice(score, "score", SCORES)
-    batch_size = _check_positive_int(batch_size, "batch_size", "the number of imputed images per forward pass")
+    batch_size = check_int(batch_size, "batch_size", 1, "the number of imputed images per forward pass")
     _check_noise(noise)
     percentages = _check_percentages(percentages)
     with torch.no_grad(), eval_mode(model), channels_last_on_cpu(model, images):

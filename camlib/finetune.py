@@ -65,7 +65,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -75,11 +74,12 @@ from torchvision.models import VGG16_Weights
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
 
-from camlib.config import check_device, check_int, data_root, get_device, seed_everything
+from camlib._checks import check_device, check_int, is_int
+from camlib.config import data_root, get_device, seed_everything
 from camlib.data import DataNotFoundError
 from camlib.models import vgg16_gap
 from camlib.network import network_timeout
-from camlib.photos import IMAGENET_MEAN, IMAGENET_STD
+from camlib.photos import IMAGENET_MEAN, IMAGENET_STD, read_rgb
 from camlib.pretrained import offline_recipe, pretrained_weights, weights_file
 from camlib.train import CHECKPOINT_FORMAT, atomic_save, save_checkpoint
 
@@ -258,22 +258,10 @@ def _check_train_folder(root: Path) -> None:
         )
 
 
-def _read_rgb(path: str) -> Image.Image:
-    """ImageFolder's loader, with the file's name and the fix in the error (a worker's error reaches rank 0's log)."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise DataNotFoundError(
-            f"cannot read the image {path} ({type(error).__name__}: {error}): delete or replace it, then run the "
-            "same command again (camlib.finetune resumes from its last checkpoint)"
-        ) from None
-
-
 def _folder(directory: Path, classes: list[str], train: bool, image_size: int) -> datasets.ImageFolder:
     try:
         return _ChosenClassesFolder(directory, classes, transform=image_transforms(image_size, train=train),
-                                    loader=_read_rgb)
+                                    loader=read_rgb)
     except FileNotFoundError as error:  # a class folder without any image file
         raise DataNotFoundError(f"{directory}: {error}. Every class folder needs at least one image") from None
 
@@ -323,7 +311,7 @@ def _imagenette(config: FinetuneConfig, rank_first) -> tuple[Dataset, Dataset, l
             with rank_first(), network_timeout(config.download_timeout):  # one download per node, with a timeout
                 splits[split] = datasets.Imagenette(
                     root, split=split, size=config.imagenette_size, download=config.download,
-                    transform=image_transforms(config.image_size, train=split == "train"), loader=_read_rgb,
+                    transform=image_transforms(config.image_size, train=split == "train"), loader=read_rgb,
                 )
         except (OSError, RuntimeError, http.client.HTTPException) as error:  # no network, timeout, bad md5
             if not config.download:
@@ -651,8 +639,8 @@ def _check_number(config: FinetuneConfig, name: str, kind: type, low: float, str
     value = getattr(config, name)
     if optional and value is None:
         return
-    numeric = isinstance(value, kind) and not isinstance(value, bool) and (
-        isinstance(value, Integral) or math.isfinite(value))  # NaN and inf pass comparisons silently
+    numeric = is_int(value) if kind is Integral else (  # NaN and inf pass comparisons silently
+        isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value))
     if not numeric or value < low or (strict and value == low):
         what = "an integer" if kind is Integral else "a number"
         bound = "" if low == -math.inf else f" {'>' if strict else '>='} {low}"
@@ -660,18 +648,11 @@ def _check_number(config: FinetuneConfig, name: str, kind: type, low: float, str
 
 
 def _check_device(name) -> None:
-    if name is None:
-        return
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise FinetuneError(f"{_option('device')}={name!r} is not a device: use cpu, cuda, cuda:1, mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FinetuneError(f"{_option('device')}={name!r}, but CUDA is not available here: use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise FinetuneError(f"{_option('device')}={name!r}, but there are {torch.cuda.device_count()} CUDA devices")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise FinetuneError(f"{_option('device')}={name!r}, but MPS is not available here: use --device cpu")
+    if name is not None:
+        try:
+            check_device(name, _option("device"))
+        except ValueError as error:  # also ArgumentTypeError
+            raise FinetuneError(str(error)) from None
 
 
 def _check_weights(weights) -> None:

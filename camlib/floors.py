@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from camlib._checks import check_int
 from camlib.cam import normalize_cams
-from camlib.config import check_int
 from camlib.localize import box_iou, boxes_from_cam_all_components, gt_known_loc, pointing_accuracy
 
 __all__ = ["CentrePrior", "centre_gaussian", "fit_centre_prior", "box_accuracy_of_one_map", "FLOOR_METRICS"]

@@ -67,21 +67,19 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from camlib.cam import check_model, compute_cams
-from camlib.config import check_device, check_file, check_int, check_path
+from camlib._checks import as_tensor, check_device, check_file, check_int, check_path, check_size, real_float
+from camlib._guards import check_model
+from camlib.cam import compute_cams
 from camlib.localize import (
-    _as_tensor,
-    _check_image_size,
-    _check_in_frame,
-    _frame,
-    _real_float,
     bbox_from_cam,
+    check_boxes_in_frame,
     gt_known_loc,
     max_box_acc_v2,
     paired_iou,
     top1_loc,
     top5_loc,
 )
+from camlib.photos import read_rgb
 
 __all__ = [
     "PAPER_TABLE",
@@ -227,7 +225,7 @@ def read_loc_solution_csv(path: str | Path, sizes: Mapping[str, tuple[int, int]]
     path = check_file(path)
     if sizes is not None and not isinstance(sizes, Mapping):
         raise TypeError(f"sizes must be a dict {{image_id: (W, H)}} or None, got {type(sizes).__name__}")
-    sizes = {image_id: _check_size(size, f"sizes[{image_id!r}]") for image_id, size in (sizes or {}).items()}
+    sizes = {image_id: check_size(size, f"sizes[{image_id!r}]", "(W, H)") for image_id, size in (sizes or {}).items()}
     try:
         return _read_loc_rows(path, sizes)
     except (UnicodeDecodeError, csv.Error) as error:
@@ -277,17 +275,6 @@ def _read_loc_rows(path: Path, sizes: Mapping[str, tuple[int, int]]) -> dict[str
 # --------------------------------------------------------------------------------------
 
 
-def _positive_int(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1
-
-
-def _check_size(size, name: str) -> tuple[int, int]:
-    pair = tuple(size) if isinstance(size, Sequence | np.ndarray | torch.Size) and not isinstance(size, str) else ()
-    if len(pair) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in pair):
-        raise ValueError(f"{name} must be (W, H), two positive ints, got {size!r}")
-    return int(pair[0]), int(pair[1])
-
-
 def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[int, int]) -> torch.Tensor:
     """Boxes ``[..., 4]`` of a ``from_size = (W, H)`` image mapped to the same image resized to
     ``to_size = (W', H')`` (e.g. ``(224, 224)``, the plain resize of the CAM paper): x times
@@ -300,11 +287,11 @@ def scale_boxes(boxes: torch.Tensor, from_size: tuple[int, int], to_size: tuple[
     IoUs of evaluating in the photograph with the predicted boxes scaled back. That does not
     hold for a center crop, which cuts boxes; crops are not handled here.
     """
-    (w0, h0), (w1, h1) = _check_size(from_size, "from_size"), _check_size(to_size, "to_size")
-    boxes = _as_tensor(boxes, "boxes")
+    (w0, h0), (w1, h1) = check_size(from_size, "from_size", "(W, H)"), check_size(to_size, "to_size", "(W, H)")
+    boxes = as_tensor(boxes, "boxes")
     if boxes.shape[-1:] != (4,):
         raise ValueError(f"boxes must be [..., 4], got shape {list(boxes.shape)}")
-    boxes = _real_float(boxes, "boxes")  # integers, float16 and bfloat16 as float32: no overflow
+    boxes = real_float(boxes, "boxes")  # integers, float16 and bfloat16 as float32: no overflow
     if not torch.isfinite(boxes).all():
         raise ValueError("boxes hold NaN or infinite coordinates")
     factor = torch.tensor([w1 / w0, h1 / h0, w1 / w0, h1 / h0], dtype=boxes.dtype, device=boxes.device)
@@ -439,7 +426,7 @@ def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, tor
         raise ValueError(f"true_boxes holds {len(true_boxes)} box sets but there are {n} images")
     sets = []
     for i, b in enumerate(true_boxes):
-        b = _real_float(_as_tensor(b, f"true_boxes[{i}]"), f"true_boxes[{i}]").float().detach().cpu()
+        b = real_float(as_tensor(b, f"true_boxes[{i}]"), f"true_boxes[{i}]").float().detach().cpu()
         b = b[None] if b.shape == (4,) else b
         if b.dim() != 2 or b.shape[1] != 4:
             raise ValueError(f"true_boxes[{i}] must be [M, 4] boxes, got shape {list(b.shape)}")
@@ -506,14 +493,14 @@ def evaluate_ilsvrc(
         as accuracies in [0, 1], and for each but MaxBoxAccV2 (an accuracy by convention) the
         error ``<name>_error = 1 - accuracy``, as the CAM paper reports its tables.
     """
-    top5_classes = _as_tensor(top5_classes, "top5_classes")
+    top5_classes = as_tensor(top5_classes, "top5_classes")
     if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
         raise ValueError(f"top5_classes must be [N, 5], got shape {list(top5_classes.shape)}")
     n = top5_classes.shape[0]
     if n == 0:
         raise ValueError("evaluate_ilsvrc got no images (N = 0)")
     top5_classes = top5_classes.cpu()
-    true_classes = _as_tensor(true_classes, "true_classes").cpu()
+    true_classes = as_tensor(true_classes, "true_classes").cpu()
     if true_classes.shape != (n,):
         raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
     if any(c.is_floating_point() or c.is_complex() or c.dtype == torch.bool for c in (top5_classes, true_classes)):
@@ -529,13 +516,14 @@ def evaluate_ilsvrc(
         raise ValueError(f"iou_threshold={iou_threshold!r}: use a number in (0, 1] (ILSVRC: 0.5)")
     sets, gt, owner = _box_sets(true_boxes, n)
 
-    top5 = _real_float(_as_tensor(top5, "top5"), "top5")
-    true_class = None if true_class is None else _real_float(_as_tensor(true_class, "true_class"), "true_class")
+    top5 = real_float(as_tensor(top5, "top5"), "top5")
+    true_class = None if true_class is None else real_float(as_tensor(true_class, "true_class"), "true_class")
     for name, value in (("top5", top5), ("true_class", true_class)):
         if value is not None and not torch.isfinite(value).all():
             raise ValueError(f"{name} holds NaN or infinite values: no box can be read from them")
     if top5.dim() == 4:  # CAMs: ground truth wholly outside their frame would silently score 0
-        _check_in_frame(gt, owner, *_frame(tuple(top5.shape[-2:]), _check_image_size(image_size)))
+        size = None if image_size is None else check_size(image_size, "image_size", "(H, W)")
+        check_boxes_in_frame(gt, owner, tuple(top5.shape[-2:]), size)
     if top5.dim() == 4 and top5.shape[:2] == (n, 5):
         boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
         boxes5 = boxes5.reshape(n, 5, 4)
@@ -683,7 +671,6 @@ def ilsvrc_cams(
     from torchvision import datasets
     from tqdm.auto import tqdm
 
-    from camlib.finetune import _read_rgb  # ImageFolder's loader, with the file's name and the fix in its error
     from camlib.photos import imagenet_transform
 
     check_model(model)
@@ -695,10 +682,8 @@ def ilsvrc_cams(
     if len(set(class_names)) != len(class_names):
         twice = sorted({name for name in class_names if class_names.count(name) > 1})
         raise ValueError(f"class_names names {twice} more than once: give each model output's wnid once")
-    if limit is not None and not _positive_int(limit):
-        raise ValueError(f"limit={limit!r}: use a positive int, or None for all images")
-    if not _positive_int(batch_size):
-        raise ValueError(f"batch_size={batch_size!r}: use a positive int")
+    limit = None if limit is None else check_int(limit, "limit", 1, "None evaluates every image")
+    batch_size = check_int(batch_size, "batch_size", 1)
     workers = check_int(workers, "workers", minimum=0)
     device = next(model.parameters()).device if device is None else check_device(device)
     first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
@@ -710,7 +695,7 @@ def ilsvrc_cams(
     if not (root / "val").is_dir():
         raise FileNotFoundError(f"no {root / 'val'} folder: ilsvrc_cams reads val/<wnid>/*.JPEG and val_boxes/*.xml "
                                 "or LOC_val_solution.csv under root (write_synthetic_ilsvrc writes this layout)")
-    val = datasets.ImageFolder(root / "val", transform=transform, loader=_read_rgb)
+    val = datasets.ImageFolder(root / "val", transform=transform, loader=read_rgb)
     index = {wnid: i for i, wnid in enumerate(class_names)}
     keep = [k for k, (_, target) in enumerate(val.samples) if val.classes[target] in index]
     if limit is not None:
@@ -835,7 +820,7 @@ def write_synthetic_ilsvrc(
                          "a folder name and a CSV token")
     if isinstance(images_per_class, bool) or not isinstance(images_per_class, Integral) or images_per_class < 1:
         raise ValueError(f"images_per_class must be a positive int, got {images_per_class!r}")
-    width, height = _check_size(size, "size")
+    width, height = check_size(size, "size", "(W, H)")
     if width < 8 or height < 8:
         raise ValueError(f"size must be at least (8, 8), got {size!r}")
     seed = check_int(seed, "seed")

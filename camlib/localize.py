@@ -60,12 +60,15 @@ import torch
 import torchvision.ops
 from scipy import ndimage
 
+from camlib._checks import as_tensor, check_fraction, check_size, real_float
+
 __all__ = [
     "Extent",
     "MaxBoxAccV2Result",
     "PxAPResult",
     "bbox_from_cam",
     "box_iou",
+    "check_boxes_in_frame",
     "boxes_from_cam_all_components",
     "extent",
     "gt_known_loc",
@@ -76,6 +79,8 @@ __all__ = [
     "top1_loc",
     "top5_loc",
 ]
+
+_IOU_ZERO = " (an IoU threshold of 0 would count every box as a hit)"
 
 # 2-D neighbourhoods for scipy.ndimage.label.
 _STRUCTURES = {
@@ -88,41 +93,6 @@ _STRUCTURES = {
 # --------------------------------------------------------------------------------------
 
 
-def _as_tensor(value, name: str) -> torch.Tensor:
-    """``torch.as_tensor(value)``, with an error naming ``name`` instead of torch's."""
-    if isinstance(value, torch.Tensor):
-        return value
-    if value is None or isinstance(value, str | bytes):
-        raise TypeError(f"{name} must be a tensor (or an array or nested list of numbers), got {value!r}")
-    try:
-        return torch.as_tensor(np.ascontiguousarray(value) if isinstance(value, np.ndarray) else value)
-    except (TypeError, ValueError, RuntimeError) as error:
-        hint = " (a list of tensors: torch.stack them first)" if _holds_tensors(value) else ""
-        raise TypeError(
-            f"{name} must be a tensor (or an array or nested list of numbers of one shape){hint}; "
-            f"got {type(value).__name__} that torch cannot convert ({error})"
-        ) from None
-
-
-def _holds_tensors(value) -> bool:
-    return isinstance(value, Sequence) and any(isinstance(v, torch.Tensor) for v in value)
-
-
-def _check_fraction(name: str, value, *, allow_zero: bool = True) -> float:
-    interval = "[0, 1]" if allow_zero else "(0, 1]"
-    if isinstance(value, bool | str | bytes) or value is None:  # True would silently mean 1.0
-        raise TypeError(f"{name} must be a number in {interval}, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{name} must be a number in {interval}, got {value!r}") from None
-    low_ok = value >= 0 if allow_zero else value > 0
-    if not (low_ok and value <= 1):  # also refuses NaN
-        why = "" if allow_zero else " (an IoU threshold of 0 would count every box as a hit)"
-        raise ValueError(f"{name} must lie in {interval}{why}, got {value}")
-    return value
-
-
 def _check_connectivity(connectivity) -> np.ndarray:
     if isinstance(connectivity, bool) or not isinstance(connectivity, Integral) or connectivity not in _STRUCTURES:
         raise ValueError(
@@ -131,30 +101,8 @@ def _check_connectivity(connectivity) -> np.ndarray:
     return _STRUCTURES[int(connectivity)]
 
 
-def _check_image_size(image_size) -> tuple[int, int] | None:
-    if image_size is None:
-        return None
-    problem = f"image_size must be a positive int or a pair (H, W) of positive ints, got {image_size!r}"
-    if isinstance(image_size, Integral):
-        size = (image_size, image_size)
-    elif isinstance(image_size, Sequence | torch.Size | np.ndarray) and not isinstance(image_size, str):
-        size = tuple(image_size)
-    else:
-        raise ValueError(problem)
-    if len(size) != 2 or not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size):
-        raise ValueError(problem)
-    return int(size[0]), int(size[1])
-
-
-def _real_float(tensor: torch.Tensor, name: str) -> torch.Tensor:
-    """float32 or float64: integers and float16 / bfloat16 become float32 (no overflow in areas)."""
-    if tensor.dtype == torch.bool or tensor.is_complex():
-        raise ValueError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
-    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
-
-
 def _check_cams(cams, name: str = "cams", ranks: tuple[int, ...] = (3,)) -> torch.Tensor:
-    cams = _as_tensor(cams, name)
+    cams = as_tensor(cams, name)
     if cams.dim() not in ranks:
         wanted = " or ".join({2: "[h, w]", 3: "[N, h, w]"}[r] for r in ranks)
         hint = " (one map per image, e.g. the CAM of one class)" if 3 in ranks else ""
@@ -163,7 +111,7 @@ def _check_cams(cams, name: str = "cams", ranks: tuple[int, ...] = (3,)) -> torc
         raise ValueError(f"{name} must be {wanted}{hint}; got shape {list(cams.shape)}")
     if cams.shape[-1] == 0 or cams.shape[-2] == 0:
         raise ValueError(f"{name} must have h, w >= 1; got shape {list(cams.shape)}")
-    cams = _real_float(cams, name)
+    cams = real_float(cams, name)
     if not torch.isfinite(cams).all():
         raise ValueError(
             f"{name} hold NaN or infinite values (shape {list(cams.shape)}); a CAM must be finite: "
@@ -173,7 +121,7 @@ def _check_cams(cams, name: str = "cams", ranks: tuple[int, ...] = (3,)) -> torc
 
 
 def _check_boxes(boxes, name: str, n: int | None = None) -> torch.Tensor:
-    boxes = _as_tensor(boxes, name)
+    boxes = as_tensor(boxes, name)
     if boxes.dim() != 2 or boxes.shape[1] != 4:
         hint = f"; for one box use {name}[None]" if boxes.shape == (4,) else ""
         raise ValueError(
@@ -181,7 +129,7 @@ def _check_boxes(boxes, name: str, n: int | None = None) -> torch.Tensor:
         )
     if n is not None and boxes.shape[0] != n:
         raise ValueError(f"{name} hold {boxes.shape[0]} boxes (shape {list(boxes.shape)}) but there are {n} images")
-    boxes = _real_float(boxes, name)
+    boxes = real_float(boxes, name)
     if not torch.isfinite(boxes).all():
         raise ValueError(f"{name} hold NaN or infinite coordinates (shape {list(boxes.shape)})")
     if (boxes[:, 2] < boxes[:, 0]).any() or (boxes[:, 3] < boxes[:, 1]).any():
@@ -194,11 +142,17 @@ def _check_boxes(boxes, name: str, n: int | None = None) -> torch.Tensor:
     return boxes
 
 
-def _check_in_frame(boxes: torch.Tensor, owner: torch.Tensor, frame: tuple[int, int], where: str) -> None:
-    """Refuse ground-truth boxes that lie wholly outside the ``width x height`` frame: no CAM
-    can reach them, so every metric would silently read 0 (usually boxes in image pixels
-    given without ``image_size``)."""
-    height, width = frame
+def _check_image_size(image_size) -> tuple[int, int] | None:
+    return None if image_size is None else check_size(image_size, "image_size", "(H, W)")
+
+
+def check_boxes_in_frame(boxes: torch.Tensor, owner: torch.Tensor, map_size: tuple[int, int],
+                         image_size: tuple[int, int] | None) -> None:
+    """Refuse ground-truth boxes ``[N, 4]`` (of images ``owner[i]``) that lie wholly outside the
+    frame: the image's when ``image_size`` is given, else the map's. No CAM can reach them, so every
+    metric would silently read 0 (usually boxes in image pixels given without ``image_size``)."""
+    height, width = map_size if image_size is None else image_size
+    where = "map (boxes in map pixels: no image_size given)" if image_size is None else "image (image_size)"
     outside = (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
     if outside.any():
         k = int(torch.nonzero(outside)[0])
@@ -210,14 +164,8 @@ def _check_in_frame(boxes: torch.Tensor, owner: torch.Tensor, frame: tuple[int, 
         )
 
 
-def _frame(map_size: tuple[int, int], image_size: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
-    if image_size is None:
-        return map_size, "map (boxes in map pixels: no image_size given)"
-    return image_size, "image (image_size)"
-
-
 def _check_classes(classes, name: str, n: int | None = None) -> torch.Tensor:
-    classes = _as_tensor(classes, name)
+    classes = as_tensor(classes, name)
     if classes.dim() != 1 or (n is not None and classes.shape[0] != n):
         shape = f"[{n}]" if n is not None else "[N]"
         raise ValueError(
@@ -391,7 +339,7 @@ def bbox_from_cam(
     All maps are labelled by one ``scipy.ndimage.label`` call on the CPU, with vectorized
     sizes and boxes (``benchmarks/`` times it; the README has the figures).
     """
-    threshold = _check_fraction("threshold", threshold)
+    threshold = check_fraction(threshold, "threshold")
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
     cams = _check_cams(cams, ranks=(2, 3)).detach()
@@ -428,7 +376,7 @@ def boxes_from_cam_all_components(
         float32 ``[K, 4]`` boxes (K >= 1), one per component, in raster order of each
         component's first pixel, on the device of ``cam``.
     """
-    threshold = _check_fraction("threshold", threshold)
+    threshold = check_fraction(threshold, "threshold")
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
     cam = _check_cams(cam, name="cam", ranks=(2,)).detach()
@@ -513,7 +461,7 @@ def top1_loc(
     Returns:
         the fraction of images localized correctly, a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", zero=False, why=_IOU_ZERO)
     pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
     n = pred_boxes.shape[0]
     _nonempty(n, "top1_loc")
@@ -548,8 +496,8 @@ def top5_loc(
     Returns:
         a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
-    top5_classes = _as_tensor(top5_classes, "top5_classes")
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", zero=False, why=_IOU_ZERO)
+    top5_classes = as_tensor(top5_classes, "top5_classes")
     if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
         raise ValueError(
             f"top5_classes must be [N, 5] (five class guesses per image), got shape {list(top5_classes.shape)}"
@@ -563,7 +511,7 @@ def top5_loc(
             "top5_classes must hold 5 different classes per image (Top-5 Loc needs a model with at least "
             "5 classes); some rows repeat a class"
         )
-    boxes_per_class = _as_tensor(boxes_per_class, "boxes_per_class")
+    boxes_per_class = as_tensor(boxes_per_class, "boxes_per_class")
     if boxes_per_class.shape != (n, 5, 4):
         raise ValueError(
             f"boxes_per_class must be [N, 5, 4] = [{n}, 5, 4] (one box per guessed class), "
@@ -591,7 +539,7 @@ def gt_known_loc(pred_boxes: torch.Tensor, true_boxes: torch.Tensor, iou_thresho
     Returns:
         a float in [0, 1].
     """
-    iou_threshold = _check_fraction("iou_threshold", iou_threshold, allow_zero=False)
+    iou_threshold = check_fraction(iou_threshold, "iou_threshold", zero=False, why=_IOU_ZERO)
     pred_boxes = _check_boxes(pred_boxes, "pred_boxes")
     _nonempty(pred_boxes.shape[0], "gt_known_loc")
     true_boxes = _check_boxes(true_boxes, "true_boxes", pred_boxes.shape[0])
@@ -641,7 +589,7 @@ def _one_box_per_image(true_boxes) -> bool:
     if isinstance(true_boxes, str | bytes):
         return True  # refused by _check_boxes with a TypeError
     first = true_boxes[0] if len(true_boxes) else None
-    return first is None or _as_tensor(first, "true_boxes[0]").dim() == 1
+    return first is None or as_tensor(first, "true_boxes[0]").dim() == 1
 
 
 NORMALIZATIONS = ("minmax", "max", "none")
@@ -733,7 +681,7 @@ def max_box_acc_v2(
     gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
     # inclusive corners in the reference convention: (0, 0, 0, 0) is pixel (0, 0), not an empty box
     pixels_covered = gt_boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64) * (convention != "camlib")
-    _check_in_frame(pixels_covered, gt_owner, *_frame((h, w), size))
+    check_boxes_in_frame(pixels_covered, gt_owner, (h, w), size)
     scores, everywhere = _score_maps(cams, normalize)
     best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
     for t, tau in enumerate(taus.tolist()):
@@ -767,7 +715,7 @@ def _check_iou_thresholds(iou_thresholds) -> tuple[float, ...]:
         iou_thresholds = (iou_thresholds,)  # one threshold given as a number
     if iou_thresholds is None:
         raise TypeError("iou_thresholds is None: give the IoU thresholds, e.g. (0.3, 0.5, 0.7) as MaxBoxAccV2 uses")
-    deltas = tuple(_check_fraction("each IoU threshold", d, allow_zero=False) for d in iou_thresholds)
+    deltas = tuple(check_fraction(d, "each IoU threshold", zero=False, why=_IOU_ZERO) for d in iou_thresholds)
     if not deltas:
         raise ValueError("iou_thresholds is empty; MaxBoxAccV2 uses (0.3, 0.5, 0.7)")
     return deltas
@@ -776,7 +724,7 @@ def _check_iou_thresholds(iou_thresholds) -> tuple[float, ...]:
 def _check_cam_thresholds(cam_thresholds) -> torch.Tensor:
     if cam_thresholds is None:
         return torch.from_numpy(np.arange(0, 1, 0.01))
-    taus = _as_tensor(cam_thresholds, "cam_thresholds")
+    taus = as_tensor(cam_thresholds, "cam_thresholds")
     taus = (taus[None] if taus.dim() == 0 else taus).detach().cpu()
     if taus.is_complex() or taus.dtype == torch.bool:
         raise ValueError(f"cam_thresholds must be numbers in [0, 1], got dtype {taus.dtype}")
@@ -784,7 +732,7 @@ def _check_cam_thresholds(cam_thresholds) -> torch.Tensor:
     if taus.dim() != 1 or taus.numel() == 0:
         raise ValueError(f"cam_thresholds must be a non-empty 1-D sequence, got shape {list(taus.shape)}")
     for tau in taus.tolist():
-        _check_fraction("each CAM threshold", tau)
+        check_fraction(tau, "each CAM threshold")
     return taus
 
 
@@ -892,7 +840,7 @@ def pointing_accuracy(
     n, h, w = cams.shape
     _nonempty(n, "pointing_accuracy")
     true_boxes = _check_boxes(true_boxes, "true_boxes", n).to(cams.device)
-    _check_in_frame(true_boxes, torch.arange(n), *_frame((h, w), size))
+    check_boxes_in_frame(true_boxes, torch.arange(n), (h, w), size)
     flat = cams.reshape(n, -1).argmax(dim=1)
     centres = torch.stack([flat % w, flat // w], dim=1).to(true_boxes.dtype) + 0.5
     if size is not None:
@@ -963,7 +911,7 @@ def pxap(cams: torch.Tensor, masks: torch.Tensor, *, cam_thresholds=None, ignore
 
 
 def _check_masks(masks, shape: torch.Size, name: str) -> torch.Tensor:
-    masks = _as_tensor(masks, name)
+    masks = as_tensor(masks, name)
     if masks.shape != shape:
         raise ValueError(f"{name} must have the shape of cams, {list(shape)} ([N, h, w]); got {list(masks.shape)}")
     if masks.dtype != torch.bool:
@@ -1000,7 +948,7 @@ def extent(
     Returns:
         ``Extent(coverage, precision)``, each in [0, 1].
     """
-    threshold = _check_fraction("threshold", threshold)
+    threshold = check_fraction(threshold, "threshold")
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction={reduction!r}: use 'mean' or 'none'")
     cams = _check_cams(cams)

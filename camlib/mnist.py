@@ -17,8 +17,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from camlib import config
+from camlib._checks import check_device, check_int
 from camlib.data import TORCHVISION_CLASSES, DigitDataset, DigitSplits, load_digits
-from camlib.models import FlattenFCNet, GAPNet, positive_int
+from camlib.models import FlattenFCNet, GAPNet
 from camlib.train import fit_or_load
 
 KINDS = {"gapnet": GAPNet, "flattenfc": FlattenFCNet}
@@ -61,7 +62,7 @@ def digit_data(
     by ``seed``; Adebayo et al.'s data randomization test); the held-out digits keep their true
     labels, so the test accuracy of a network trained on them shows what it learned: chance.
     """
-    profile, batch_size = _profile(profile), positive_int("batch_size", batch_size)
+    profile, batch_size = _profile(profile), check_int(batch_size, "batch_size", 1)
     labels = _check_labels_option(labels)
     generator = config.seed_everything(seed)
     splits = load_digits(dataset, seed=seed)
@@ -89,7 +90,7 @@ def checkpoint_path(
             or dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"kind={kind!r}, dataset={dataset!r}: use a kind of {sorted(KINDS)} and a data set of "
                          f"{sorted(TORCHVISION_CLASSES)}")
-    profile, seed = _profile(profile), config.check_int(seed, "seed")
+    profile, seed = _profile(profile), check_int(seed, "seed")
     infix = "_shuffled-labels" if _check_labels_option(labels) == "shuffled" else ""
     return config.checkpoint_dir() / f"{dataset}_{kind}_{profile.name}{infix}_seed{seed}.pt"
 
@@ -117,11 +118,11 @@ def trained_network(
         raise ValueError(f"kind={kind!r}: use one of {sorted(KINDS)}")
     if not isinstance(data, DigitData):
         raise TypeError(f"data must be camlib.mnist.digit_data(profile)'s DigitData, got {type(data).__name__}")
-    profile, seed, device = _profile(profile), config.check_int(seed, "seed"), config.check_device(device)
+    profile, seed, device = _profile(profile), check_int(seed, "seed"), check_device(device)
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     # `epochs or default` would train epochs=0 for the default number of epochs
-    epochs = profile.pick(quick=5, full=15) if epochs is None else positive_int("epochs", epochs)
+    epochs = profile.pick(quick=5, full=15) if epochs is None else check_int(epochs, "epochs", 1)
     if kind == "flattenfc":
         epochs = max(1, epochs - 1)
     torch.manual_seed(seed)  # the same initial weights whatever ran before

@@ -31,16 +31,10 @@ from torchvision.models import VGG16_Weights
 from torchvision.models.vgg import cfgs as _VGG_CONFIGS
 from torchvision.models.vgg import make_layers as _vgg_make_layers
 
-from camlib.cam import check_images, check_model, explained_errors
+from camlib._checks import check_int
+from camlib._guards import check_images, check_model, explained_errors, hooks
 
 POOLINGS = {"gap": nn.AdaptiveAvgPool2d, "gmp": nn.AdaptiveMaxPool2d}
-
-
-def positive_int(name: str, value) -> int:
-    """``value`` as an int >= 1; bools, floats and strings are refused by name."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _check_widths(widths) -> list[int]:
@@ -50,7 +44,7 @@ def _check_widths(widths) -> list[int]:
         raise ValueError(f"widths must be a sequence of channel counts, one per stage, e.g. (32, 64); got {widths!r}")
     if not widths:
         raise ValueError("widths must name at least one stage, e.g. widths=(32, 64, 128)")
-    return [positive_int(f"widths[{i}]", width) for i, width in enumerate(widths)]
+    return [check_int(width, f"widths[{i}]", 1) for i, width in enumerate(widths)]
 
 
 def _check_downsample(downsample, stages: int) -> int:
@@ -94,7 +88,7 @@ def conv_backbone(
     The maps leave the backbone at stride ``2 ** downsample`` and after a ReLU, so
     f_k(x, y) >= 0 as in the paper.
     """
-    in_channels = positive_int("in_channels", in_channels)
+    in_channels = check_int(in_channels, "in_channels", 1)
     widths = _check_widths(widths)
     downsample = _check_downsample(downsample, len(widths))
     if isinstance(convs_per_stage, bool) or not isinstance(convs_per_stage, Integral) or convs_per_stage < 1:
@@ -158,7 +152,7 @@ class GAPNet(GAPClassifier):
         if not isinstance(pool, str) or pool not in POOLINGS:
             raise ValueError(f"pool={pool!r}: use 'gap' (global average) or 'gmp' (global max)")
         widths = _check_widths(widths)
-        num_classes = positive_int("num_classes", num_classes)
+        num_classes = check_int(num_classes, "num_classes", 1)
         if not isinstance(bias, bool):
             raise ValueError(f"bias must be True or False, got {bias!r}")
         downsample = len(widths) - 1 if downsample is None else downsample
@@ -194,8 +188,8 @@ class FlattenFCNet(nn.Module):
     ):
         super().__init__()
         widths = _check_widths(widths)
-        num_classes = positive_int("num_classes", num_classes)
-        input_size = positive_int("input_size", input_size)
+        num_classes = check_int(num_classes, "num_classes", 1)
+        input_size = check_int(input_size, "input_size", 1)
         downsample = _check_downsample(len(widths) - 1 if downsample is None else downsample, len(widths))
         if input_size < 2**downsample:
             raise ValueError(f"input_size={input_size} is smaller than the stride 2**downsample = {2**downsample}")
@@ -258,7 +252,7 @@ class VGG16GAP(GAPClassifier):
 
     def __init__(self, num_classes: int = 1000, freeze_backbone: bool = False):
         super().__init__()
-        num_classes = positive_int("num_classes", num_classes)
+        num_classes = check_int(num_classes, "num_classes", 1)
         if not isinstance(freeze_backbone, bool):
             raise TypeError(f"freeze_backbone={freeze_backbone!r}: use True or False")
         self.config = dict(num_classes=num_classes, freeze_backbone=freeze_backbone)
@@ -437,19 +431,18 @@ def layer_summary(model: nn.Module, images: torch.Tensor) -> list[LayerRecord]:
     with its output shape: one forward pass under ``no_grad``, forward hooks removed afterwards. Images the model
     cannot take (``camlib.cam.check_images``: type, shape, dtype, device, NaN; or channels, size) are a ValueError."""
     check_images(images, check_model(model))
-    records, handles = [], []
-    for name, module in model.named_modules():
-        if next(module.children(), None) is None:
-            def record(module, inputs, output, name=name):
-                shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else ()  # e.g. an LSTM's tuple
-                records.append(LayerRecord(name, module, shape, count_parameters(module)))
-            handles.append(module.register_forward_hook(record))
-    try:
-        with torch.no_grad(), explained_errors(model, images):
-            model(images)
-    finally:
-        for handle in handles:
-            handle.remove()
+    records = []
+
+    def recorder(name):
+        def record(module, inputs, output):
+            shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else ()  # e.g. an LSTM's tuple
+            records.append(LayerRecord(name, module, shape, count_parameters(module)))
+        return record
+
+    leaves = [(module, recorder(name)) for name, module in model.named_modules()
+              if next(module.children(), None) is None]
+    with hooks(leaves), torch.no_grad(), explained_errors(model, images):
+        model(images)
     return records
 
 

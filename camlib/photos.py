@@ -23,6 +23,8 @@ from PIL import Image
 from torchvision.models import VGG16_Weights
 from torchvision.transforms import v2
 
+from camlib.data import DataNotFoundError
+
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -186,3 +188,16 @@ def imagenet_categories() -> list[str]:
     """The 1000 ImageNet-1k class names, index i = output i of torchvision's ImageNet classifiers
     (and of a network fine-tuned on the 1000 ILSVRC class folders in sorted wnid order)."""
     return list(VGG16_Weights.IMAGENET1K_V1.meta["categories"])
+
+
+def read_rgb(path: str) -> Image.Image:
+    """One image file as RGB: ImageFolder's loader, with the file's name and the fix in the error (a
+    data-loader worker's error reaches the main process's log)."""
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise DataNotFoundError(
+            f"cannot read the image {path} ({type(error).__name__}: {error}): delete or replace it, then run the "
+            "same command again (camlib.finetune resumes from its last checkpoint)"
+        ) from None

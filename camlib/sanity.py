@@ -29,10 +29,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from camlib import config
-from camlib.attribution import _progress_bar
-from camlib.cam import check_images, check_model, eval_mode, run_model
-from camlib.gradcam import _target_classes
+from camlib._checks import check_int
+from camlib._guards import check_images, check_model, eval_mode, progress_bar, run_model, target_classes
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 ORIGINAL = "original"
@@ -87,13 +85,13 @@ def _fixed_classes(model: nn.Module, images: torch.Tensor, classes) -> torch.Ten
     """The classes to explain at every step: the given ones, or the trained model's predictions."""
     check_images(images, model)
     with torch.no_grad(), eval_mode(model):
-        return _target_classes(run_model(model, images), classes)
+        return target_classes(run_model(model, images), classes)
 
 
 def _randomization(model, layer_names, method_fn, images, classes, seed, same_seed, independent, progress):
     check_model(model)
     names = _check_layer_names(model, layer_names)
-    seed = config.check_int(seed, "seed", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     if seed + len(names) >= 2**63:  # torch.manual_seed(seed + i) must take every layer's seed
         raise ValueError(f"seed={seed} is too large: layer i is seeded with seed + i, which must stay below 2**63; "
                          "use a small seed such as 0")
@@ -106,7 +104,7 @@ def _randomization(model, layer_names, method_fn, images, classes, seed, same_se
     copied = copy.deepcopy(model)
     trained = copy.deepcopy(copied.state_dict()) if independent else None
     results = {ORIGINAL: _maps(method_fn, copied, images, classes, ORIGINAL)}
-    for step, name in enumerate(_progress_bar(names, "randomizing", progress)):
+    for step, name in enumerate(progress_bar(names, "randomizing", progress)):
         if independent:
             copied.load_state_dict(trained)
         _reset(copied.get_submodule(name), seed if same_seed else seed + step)
@@ -326,7 +324,7 @@ def shuffled_labels(dataset: Dataset, seed: int = 0):
     """
     from camlib.data import DigitDataset
 
-    seed = config.check_int(seed, "seed")
+    seed = check_int(seed, "seed")
     if not isinstance(dataset, Dataset) or not hasattr(dataset, "__len__"):
         raise TypeError(f"dataset must be a map-style torch Dataset of (image, label) pairs, "
                         f"got {type(dataset).__name__}")

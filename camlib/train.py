@@ -29,8 +29,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from camlib.cam import explained_errors
-from camlib.config import ArgumentTypeError, check_device, check_int
+from camlib._checks import ArgumentTypeError, check_device, check_int
+from camlib._guards import explained_errors
 from camlib.models import ARCHITECTURES, build_model, known_architectures
 
 CHECKPOINT_FORMAT = "camlib-checkpoint/1"

@@ -30,8 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from camlib import config
-from camlib.cam import check_images, class_activation_maps, eval_mode, find_gap_head
+from camlib._checks import check_device, check_int
+from camlib._guards import check_images, eval_mode, hooks
+from camlib.cam import class_activation_maps, find_gap_head
 
 __all__ = ["Features", "LinearWeights", "gap_features", "linear_cams", "linear_weights"]
 
@@ -59,11 +60,8 @@ def _maps_reader(model: nn.Module):
 
     def read(images):
         caught.clear()
-        handle = module.register_forward_hook(hook)
-        try:
+        with hooks([(module, hook)]):
             model(images)
-        finally:
-            handle.remove()
         return caught[0]
 
     return read
@@ -113,10 +111,10 @@ def gap_features(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch nn.Module (a GAP network), got {type(model).__name__}")
-    batch_size = config.check_int(batch_size, "batch_size", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     parameter = next(model.parameters(), None)
     device = (parameter.device if parameter is not None else torch.device("cpu")) if device is None \
-        else config.check_device(device)
+        else check_device(device)
     read = _maps_reader(model)
     features, labels, maps = [], [], []
     with eval_mode(model):

@@ -19,23 +19,16 @@ resizing: ``camlib.cam.upsample_cams`` and ``normalize_cams`` are separate steps
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 
 import torch
 from torch import nn
 
-from camlib.cam import (
-    _LOW_PRECISION,
-    CAMOutput,
-    _as_class_indices,
-    check_images,
-    class_activation_maps,
-    eval_mode,
-    run_model,
-)
-from camlib.models import ARCHITECTURES, positive_int
+from camlib._checks import LOW_PRECISION, as_class_indices, check_int, check_size
+from camlib._guards import check_images, eval_mode, hooks, run_model
+from camlib.cam import CAMOutput, class_activation_maps
+from camlib.models import ARCHITECTURES
 
 HEADS = ("mean", "cls")
 STEMS = ("patch", "conv")
@@ -44,15 +37,6 @@ NO_CAM = "use grad_cam with reshape or attention_rollout: a CLS head has no CAM"
 
 
 # --- the model -----------------------------------------------------------------------------
-
-
-def _pair(name: str, value) -> tuple[int, int]:
-    """An int or an (height, width) pair of positive ints, as a pair."""
-    if isinstance(value, Integral) and not isinstance(value, bool):
-        value = (value, value)
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise ValueError(f"{name} must be a positive int or a (height, width) pair, got {value!r}")
-    return positive_int(f"{name}[0]", value[0]), positive_int(f"{name}[1]", value[1])
 
 
 class Attention(nn.Module):
@@ -111,7 +95,7 @@ def conv_stem(in_channels: int, dim: int, patch_size: int) -> nn.Sequential:
 def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_ratio, head,
                       stem) -> dict:
     """TinyViT's arguments, checked, as the ``config`` dict that rebuilds the model."""
-    image_size, patch_size = _pair("image_size", image_size), positive_int("patch_size", patch_size)
+    image_size, patch_size = check_size(image_size, "image_size"), check_int(patch_size, "patch_size", 1)
     if image_size[0] % patch_size or image_size[1] % patch_size:
         raise ValueError(f"image_size {image_size} is not divisible by patch_size {patch_size}: use an image "
                          "size that is a multiple of the patch, or crop or pad the images to one")
@@ -126,7 +110,7 @@ def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, dep
     if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, Real) or not mlp_ratio > 0:
         raise ValueError(f"mlp_ratio must be a positive number, got {mlp_ratio!r}")
     counts = dict(in_channels=in_channels, num_classes=num_classes, dim=dim, depth=depth, heads=heads)
-    config = dict(image_size=image_size, patch_size=patch_size, **{k: positive_int(k, v) for k, v in counts.items()})
+    config = dict(image_size=image_size, patch_size=patch_size, **{k: check_int(v, k, 1) for k, v in counts.items()})
     if config["dim"] % config["heads"]:
         raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
     return {**config, "mlp_ratio": mlp_ratio, "head": head, "stem": stem}
@@ -215,10 +199,7 @@ ARCHITECTURES["TinyViT"] = TinyViT  # so camlib.train's checkpoints store and re
 
 
 def _prefix(prefix_tokens) -> int:
-    if isinstance(prefix_tokens, bool) or not isinstance(prefix_tokens, Integral) or prefix_tokens < 0:
-        raise ValueError(f"prefix_tokens must be an int >= 0 (CLS and register tokens before the patches), "
-                         f"got {prefix_tokens!r}")
-    return int(prefix_tokens)
+    return check_int(prefix_tokens, "prefix_tokens", 0, "the CLS and register tokens before the patches")
 
 
 def _check_token_count(n: int, grid: tuple[int, int], prefix: int) -> None:
@@ -267,7 +248,7 @@ def token_cams(
             f"{list(weight.shape)}, not [C, {tokens.shape[2]}]: pass the weight of the linear head that reads "
             "these tokens"
         )
-    maps = _patch_maps(tokens, _pair("grid", grid), _prefix(prefix_tokens))
+    maps = _patch_maps(tokens, check_size(grid, "grid"), _prefix(prefix_tokens))
     return class_activation_maps(maps, weight, classes)  # one einsum, with camlib.cam's checks
 
 
@@ -286,7 +267,7 @@ def _check_token_model(model: nn.Module) -> None:
 def _captured_tokens(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, output of ``model.norm``) from one forward pass."""
     captured = []
-    with _hooks([(model.norm, lambda _module, _inputs, output: captured.append(output))]):
+    with hooks([(model.norm, lambda _module, _inputs, output: captured.append(output))]):
         logits = run_model(model, images)
     if not captured or not isinstance(captured[-1], torch.Tensor) or captured[-1].dim() != 3:
         raise TypeError(f"{type(model).__name__}.norm did not return tokens [B, N, K] during the forward pass; "
@@ -303,7 +284,7 @@ def _check_token_identity(model: nn.Module, logits: torch.Tensor, cams: torch.Te
     scores = (logits if classes is None else logits.gather(1, classes[:, None])[:, 0]).detach()
     if bias is not None:
         pooled = pooled + (bias if classes is None else bias[classes]).detach()
-    tolerance = (2e-2 if logits.dtype in _LOW_PRECISION else 1e-3) * max(1.0, float(scores.abs().max()))
+    tolerance = (2e-2 if logits.dtype in LOW_PRECISION else 1e-3) * max(1.0, float(scores.abs().max()))
     if float((scores - pooled).abs().max()) > tolerance:
         raise TypeError(
             f"{type(model).__name__}'s logits are not its classifier applied to the mean of its patch tokens "
@@ -337,7 +318,7 @@ def compute_token_cams(
     if isinstance(classes, str):
         classes = logits.argmax(dim=1)
     elif classes is not None:
-        classes = _as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
+        classes = as_class_indices(classes, logits.shape[0], logits.shape[1]).to(logits.device)
     cams = token_cams(tokens, model.classifier.weight, model.grid, classes, prefix_tokens=model.prefix_tokens)
     _check_token_identity(model, logits, cams, classes)
     return CAMOutput(logits, cams)
@@ -350,7 +331,7 @@ def token_reshape(grid: int | tuple[int, int], prefix_tokens: int = 0) -> Callab
     ``[B, h, w, K]``, move the channels first), for ``camlib.gradcam.grad_cam(..., reshape=...)``.
     For torchvision's ``vit_b_16`` at 224 x 224: ``token_reshape((14, 14), prefix_tokens=1)``.
     """
-    grid, prefix = _pair("grid", grid), _prefix(prefix_tokens)
+    grid, prefix = check_size(grid, "grid"), _prefix(prefix_tokens)
 
     def reshape(tokens: torch.Tensor) -> torch.Tensor:
         if not isinstance(tokens, torch.Tensor) or tokens.dim() != 3:
@@ -363,17 +344,6 @@ def token_reshape(grid: int | tuple[int, int], prefix_tokens: int = 0) -> Callab
 
 
 # --- attention rollout ---------------------------------------------------------------------
-
-
-@contextmanager
-def _hooks(pairs, *, pre: bool = False) -> Iterator[None]:
-    """Forward hooks (or forward pre-hooks with kwargs) on modules, removed on exit."""
-    with ExitStack() as stack:
-        for module, hook in pairs:
-            handle = (module.register_forward_pre_hook(hook, with_kwargs=True) if pre
-                      else module.register_forward_hook(hook))
-            stack.callback(handle.remove)
-        yield
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module] | None:
@@ -412,7 +382,7 @@ def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
         captured.append(output[1] if isinstance(output, tuple) else output)
 
     pre = [(m, _need_weights) for m in modules if isinstance(m, nn.MultiheadAttention)]
-    with eval_mode(model), torch.no_grad(), _hooks(pre, pre=True), _hooks([(m, keep) for m in modules]):
+    with eval_mode(model), torch.no_grad(), hooks(pre, pre=True), hooks([(m, keep) for m in modules]):
         logits = run_model(model, images)
     if len(captured) != len(modules) or any(a is None or a.dim() != 4 for a in captured):
         raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "

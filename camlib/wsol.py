@@ -39,7 +39,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +48,9 @@ from torch import nn
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from camlib import config
+from camlib._checks import check_device, check_file, check_fraction, check_int, check_path
 from camlib.cam import class_activation_maps, upsample_cams
-from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, _scale_range, localization_splits
+from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, check_scale, localization_splits
 from camlib.floors import FLOOR_METRICS, fit_centre_prior
 from camlib.localize import (
     bbox_from_cam,
@@ -134,24 +135,24 @@ class WSOLSettings:
 
     def __post_init__(self):
         for name in ("train_size", "test_size", "epochs", "batch_size", "canvas", "fragment", "convs_per_stage"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("clutter", self.clutter, minimum=0)
+            check_int(getattr(self, name), name, 1)
+        check_int(self.clutter, "clutter", 0)
         if self.gap_epochs is not None:
-            _check_int("gap_epochs", self.gap_epochs, minimum=1)
+            check_int(self.gap_epochs, "gap_epochs", 1)
         if not self.widths or isinstance(self.widths, str):
             raise ValueError(f"widths must name at least one stage, e.g. (8, 16, 32, 64); got {self.widths!r}")
         for k, width in enumerate(self.widths):
-            _check_int(f"widths[{k}]", width, minimum=1)
-        _check_int("downsample", self.downsample, minimum=0)
+            check_int(width, f"widths[{k}]", 1)
+        check_int(self.downsample, "downsample", 0)
         if not 0 <= self.downsample <= len(self.widths):
             raise ValueError(f"downsample={self.downsample} must lie between 0 and len(widths)={len(self.widths)}")
         if self.canvas < self.stride:
             raise ValueError(f"canvas={self.canvas} is smaller than the CAM's stride 2**downsample = {self.stride}")
         for name in ("threshold", "cam_step"):
-            _check_fraction(name, getattr(self, name))
+            check_fraction(getattr(self, name), name, zero=False)
         if self.dataset not in TORCHVISION_CLASSES:
             raise ValueError(f"dataset={self.dataset!r}: use one of {sorted(TORCHVISION_CLASSES)}")
-        _scale_range(self.scale)
+        check_scale(self.scale)
         if self.fragment > self.canvas:
             raise ValueError(f"fragment={self.fragment} is larger than the canvas ({self.canvas} pixels)")
         if not _is_number(self.lr) or not math.isfinite(self.lr) or self.lr <= 0:
@@ -199,22 +200,10 @@ def _is_number(value) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
 def _check_settings(settings) -> WSOLSettings:
     if not isinstance(settings, WSOLSettings):
         raise TypeError(f"settings must be a WSOLSettings (camlib.wsol.settings_for(profile)), got {settings!r:.60}")
     return settings
-
-
-def _check_fraction(name: str, value) -> float:
-    """A number in (0, 1]: a CAM threshold or the step of a grid of them."""
-    if not _is_number(value) or not 0 < value <= 1:  # also refuses NaN
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
 
 
 # quick: ~15 s (GMP, 5 epochs) and ~30 s (GAP, 10 epochs) per network on 2 CPU cores (the
@@ -347,7 +336,7 @@ def checkpoint_path(settings: WSOLSettings, pool: str, seed: int) -> Path:
     _check_settings(settings)
     if pool not in POOLINGS:
         raise ValueError(f"pool={pool!r}: use one of {sorted(POOLINGS)}")
-    seed = config.check_int(seed, "seed")
+    seed = check_int(seed, "seed")
     return config.checkpoint_dir() / f"wsol_{pool}_seed{seed}_{_training_key(settings, pool)}.pt"
 
 
@@ -473,7 +462,7 @@ def predict(
     ``camlib.localize.bbox_from_cam`` at ``threshold`` of their maximum.
     """
     _check_predict_arguments(model, dataset, threshold, batch_size)
-    device = next(model.parameters(), torch.empty(0)).device if device is None else config.check_device(device)
+    device = next(model.parameters(), torch.empty(0)).device if device is None else check_device(device)
     was_training = model.training
     model.eval()
     size = (dataset.canvas, dataset.canvas)
@@ -520,7 +509,7 @@ def _check_predict_arguments(model, dataset, threshold, batch_size) -> None:
         raise ValueError("dataset holds no canvas: there is nothing to predict")
     if not _is_number(threshold) or not 0 <= threshold <= 1:
         raise ValueError(f"threshold must be a number in [0, 1] (a fraction of each CAM's maximum), got {threshold!r}")
-    _check_int("batch_size", batch_size, minimum=1)
+    check_int(batch_size, "batch_size", 1)
 
 
 def _box_area(boxes: torch.Tensor) -> torch.Tensor:
@@ -582,7 +571,7 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
     if len(p) == 0:
         raise ValueError("predictions hold no canvas: metrics over nothing are undefined")
     size = tuple(p.cams.shape[-2:])
-    taus = torch.arange(0, 1, _check_fraction("cam_step", cam_step), dtype=torch.float64)
+    taus = torch.arange(0, 1, check_fraction(cam_step, "cam_step", zero=False), dtype=torch.float64)
     maxbox = max_box_acc_v2(p.cams, p.gt_boxes, cam_thresholds=taus)
     by_max = max_box_acc_v2(p.cams, p.gt_boxes, cam_thresholds=taus, normalize="max")
     reference = max_box_acc_v2(p.cams, p.gt_boxes, cam_thresholds=taus, convention="wsolevaluation")
@@ -888,7 +877,7 @@ def load_results(path: str | Path | None = None, *, shipped: str = SHIPPED_RESUL
         where = f"camlib/results/{shipped}"
         text = importlib.resources.files("camlib").joinpath("results", shipped).read_text()
     else:
-        path = config.check_file(path)
+        path = check_file(path)
         where, text = str(path), path.read_text()
     try:
         payload = json.loads(text)
@@ -905,7 +894,7 @@ def load_results(path: str | Path | None = None, *, shipped: str = SHIPPED_RESUL
 def save_results(path: str | Path, payload: Mapping) -> Path:
     """Write ``payload`` as indented JSON (NaN as null; NumPy numbers and tensors as numbers and lists),
     atomically: a file already at ``path`` is replaced only once the new one is complete."""
-    path = config.check_path(path)
+    path = check_path(path)
     if not isinstance(payload, Mapping):
         raise TypeError(f"payload must be a dict, got {type(payload).__name__}")
     if path.is_dir():

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
+from camlib._guards import activations_and_gradients
 from camlib.attribution import (
     GRAD_CAM_PP_EPS,
     LAYER_METHODS,
     METHODS,
-    _activations_and_gradients,
     attribution_maps,
     cam_map,
     gaussian_map,
@@ -69,7 +69,7 @@ def test_grad_cam_plus_plus_matches_pytorch_grad_cam(network):
     classes = [3, 7]
     theirs, their_activations, their_gradients, their_weights = _pytorch_grad_cam_plus_plus(
         model, layer, images, classes)
-    activations, gradients = _activations_and_gradients(model, layer, images, classes, "test")
+    activations, gradients, _ = activations_and_gradients(model, layer, images, classes, "test")
     np.testing.assert_array_equal(activations.numpy(), their_activations)
     np.testing.assert_array_equal(gradients.numpy(), their_gradients)
     weights = grad_cam_plus_plus_weights(activations, gradients).numpy()

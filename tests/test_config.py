@@ -253,9 +253,9 @@ def test_folder_variable_naming_a_file_or_blank(no_env, tmp_path, function, vari
 
 def test_check_int():
     assert config.check_int(np.int32(3), "n", minimum=1) == 3
-    with pytest.raises(ValueError, match="n=0 must be at least 1"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1, got 0"):
         config.check_int(0, "n", minimum=1)
-    with pytest.raises(TypeError, match="n=2.0 must be an integer") as error:
+    with pytest.raises(TypeError, match="n must be an integer, got 2.0") as error:
         config.check_int(2.0, "n")
     assert isinstance(error.value, ValueError)  # callers that caught ValueError still do
 

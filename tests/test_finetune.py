@@ -431,8 +431,8 @@ def test_folders_that_are_files_are_refused_before_training(data, tmp_path):
 
 
 def test_image_transforms_and_precision_check_their_arguments():
-    with pytest.raises(ValueError, match="image_size=0 must be at least 1"):
+    with pytest.raises(ValueError, match="image_size must be an integer >= 1, got 0"):
         camlib.finetune.image_transforms(0, train=True)
-    with pytest.raises(TypeError, match="image_size='224' must be an integer"):
+    with pytest.raises(TypeError, match="image_size must be an integer >= 1, got '224'"):
         camlib.finetune.image_transforms("224", train=False)
     assert camlib.finetune.precision("cpu", None)[0] is None  # a device name is taken too

@@ -534,8 +534,8 @@ def test_ilsvrc_cams_refuses_arguments_that_cannot_work(tmp_path):
     for kwargs, error, match in [
         (dict(class_names=names[:4] + names[:1]), ValueError, r"names \['n01440764'\] more than once"),
         (dict(class_names="n01440764"), TypeError, r"class_names is one string"),
-        (dict(limit=0), ValueError, r"limit=0: use a positive int"),
-        (dict(batch_size=0), ValueError, r"batch_size=0"),
+        (dict(limit=0), ValueError, r"limit must be an integer >= 1, got 0"),
+        (dict(batch_size=0), ValueError, r"batch_size must be an integer >= 1, got 0"),
         (dict(class_names=[*names, "n09999999"]), ValueError, r"the model has 5 outputs but class_names names 6"),
         (dict(root=tmp_path / "elsewhere"), FileNotFoundError, r"no .*elsewhere/val folder"),
         (dict(model=GAPNet(in_channels=1, num_classes=5, widths=(4, 8))), ValueError, r"takes 1 channels"),
@@ -585,11 +585,13 @@ def test_readers_name_paths_sizes_and_fields_they_cannot_take(tmp_path):
         (lambda: read_loc_solution_csv(None), TypeError, "path must be a file or folder name"),
         (lambda: read_loc_solution_csv(tmp_path), IsADirectoryError, "is a folder"),
         (lambda: read_loc_solution_csv(csv_path, sizes=[(4, 4)]), TypeError, r"sizes must be a dict"),
-        (lambda: read_loc_solution_csv(csv_path, sizes={"img": "big"}), ValueError, r"sizes\['img'\] must be \(W, H\)"),
-        (lambda: scale_boxes(torch.zeros(1, 4), 10, (20, 20)), ValueError, r"from_size must be \(W, H\).*got 10"),
+        (lambda: read_loc_solution_csv(csv_path, sizes={"img": "big"}), ValueError,
+         r"sizes\['img'\] must be a positive integer or a \(W, H\) pair"),
+        (lambda: scale_boxes(torch.zeros(1, 4), (10,), (20, 20)), ValueError,
+         r"from_size must be a positive integer or a \(W, H\) pair of them, got \(10,\)"),
         (lambda: scale_boxes(None, (10, 10), (20, 20)), TypeError, "boxes must be a tensor"),
         (lambda: scale_boxes(torch.ones(1, 4, dtype=torch.bool), (10, 10), (20, 20)), ValueError, "real numbers"),
-        (lambda: write_synthetic_ilsvrc(tmp_path / "s", seed="x"), TypeError, "seed='x' must be an integer"),
+        (lambda: write_synthetic_ilsvrc(tmp_path / "s", seed="x"), TypeError, "seed must be an integer, got 'x'"),
     ]:
         with pytest.raises(error, match=match):
             call()
@@ -625,7 +627,7 @@ def test_ilsvrc_cams_names_its_model_device_workers_and_a_damaged_image(tmp_path
     torch.manual_seed(0)
     model, names = GAPNet(in_channels=3, num_classes=5, widths=(4, 8)).eval(), list(WNIDS[:5])
     for kwargs, error, match in [(dict(model=None), TypeError, "model must be a torch.nn.Module"),
-                                 (dict(workers=-1), ValueError, "workers=-1 must be at least 0"),
+                                 (dict(workers=-1), ValueError, "workers must be an integer >= 0, got -1"),
                                  (dict(device="gpu"), ValueError, "not a device torch knows")]:
         with pytest.raises(error, match=match):
             ilsvrc_cams(**(dict(model=model, class_names=names, root=data.root, size=32, progress=False) | kwargs))

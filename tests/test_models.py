@@ -192,12 +192,12 @@ def test_vgg16_layer_names_follow_the_paper_over_torchvisions_features():
     [
         ({"pool": "avg"}, r"pool='avg': use 'gap'"),
         ({"pool": ["gap"]}, r"pool=\['gap'\]: use 'gap'"),
-        ({"in_channels": 0}, r"in_channels must be a positive int, got 0"),
-        ({"in_channels": -1}, r"in_channels must be a positive int, got -1"),
-        ({"in_channels": 1.5}, r"in_channels must be a positive int, got 1.5"),
-        ({"num_classes": 0}, r"num_classes must be a positive int, got 0"),
-        ({"widths": (0, 4)}, r"widths\[0\] must be a positive int, got 0"),
-        ({"widths": (4.0, 8)}, r"widths\[0\] must be a positive int"),
+        ({"in_channels": 0}, r"in_channels must be an integer >= 1, got 0"),
+        ({"in_channels": -1}, r"in_channels must be an integer >= 1, got -1"),
+        ({"in_channels": 1.5}, r"in_channels must be an integer >= 1, got 1.5"),
+        ({"num_classes": 0}, r"num_classes must be an integer >= 1, got 0"),
+        ({"widths": (0, 4)}, r"widths\[0\] must be an integer >= 1, got 0"),
+        ({"widths": (4.0, 8)}, r"widths\[0\] must be an integer >= 1"),
         ({"widths": 8}, r"widths must be a sequence"),
         ({"downsample": 1.5}, r"downsample=1.5 must be an int"),
         ({"convs_per_stage": 0}, r"convs_per_stage must be at least 1"),
@@ -240,7 +240,7 @@ def test_flattenfcnet_and_vgg16gap_refuse_sizes_they_cannot_take():
         FlattenFCNet()(torch.rand(1, 1, 32, 32))
     with pytest.raises(ValueError, match="input_size=2 is smaller than the stride"):
         FlattenFCNet(input_size=2)
-    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
         VGG16GAP(num_classes=0)
 
 

@@ -85,7 +85,7 @@ def test_transform_accepts_arrays_as_tensors_and_refuses_bad_sizes():
     tensor = torch.zeros(3, 300, 300, dtype=torch.uint8)
     assert imagenet_transform(224)(tensor).shape == (3, 224, 224)
     for size in (0, 2.5, True):
-        with pytest.raises(ValueError, match="size must be a positive int"):
+        with pytest.raises(ValueError, match="size must be an integer >= 1"):
             imagenet_transform(size)
 
 

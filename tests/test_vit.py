@@ -72,7 +72,7 @@ def test_tiny_vit_errors():
         TinyViT(32, 8, 1, 10, dim=30)
     with pytest.raises(ValueError, match="mlp_ratio must be a positive number"):
         TinyViT(32, 8, 1, 10, mlp_ratio=0)
-    with pytest.raises(ValueError, match="patch_size must be a positive int"):
+    with pytest.raises(ValueError, match="patch_size must be an integer >= 1"):
         TinyViT(32, 0, 1, 10)
     with pytest.raises(ValueError, match="stem='resnet': use 'patch'"):
         TinyViT(32, 8, 1, 10, stem="resnet")
@@ -141,9 +141,9 @@ def test_token_cam_errors():
         token_cams(tokens, weight, (4, 4), [0, 3], prefix_tokens=1)
     with pytest.raises(ValueError, match=r"tokens must be \[B, N, K\]"):
         token_cams(tokens[0], weight, (4, 4))
-    with pytest.raises(ValueError, match="prefix_tokens must be an int >= 0"):
+    with pytest.raises(ValueError, match="prefix_tokens must be an integer >= 0"):
         token_cams(tokens, weight, (4, 4), prefix_tokens=-1)
-    with pytest.raises(ValueError, match="grid must be a positive int or a"):
+    with pytest.raises(ValueError, match="grid must be a positive integer or a"):
         token_cams(tokens, weight, (4, 4, 1), prefix_tokens=1)
     with pytest.raises(TypeError, match="tokens and weight must be torch tensors"):
         token_cams(tokens.numpy(), weight, (4, 4))

@@ -228,16 +228,16 @@ def _splits(settings, seed):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"canvas": 0}, r"canvas must be an int >= 1, got 0"),
+        ({"canvas": 0}, r"canvas must be an integer >= 1, got 0"),
         ({"canvas": 2, "downsample": 2}, r"canvas=2 is smaller than the CAM's stride"),
-        ({"clutter": -1}, r"clutter must be an int >= 0"),
+        ({"clutter": -1}, r"clutter must be an integer >= 0"),
         ({"train_size": 2.5}, r"train_size must be an int"),
         ({"widths": ()}, r"widths must name at least one stage"),
-        ({"widths": (8, 0)}, r"widths\[1\] must be an int >= 1"),
+        ({"widths": (8, 0)}, r"widths\[1\] must be an integer >= 1"),
         ({"lr": 0.0}, r"lr must be a positive finite number"),
         ({"lr": float("nan")}, r"lr must be a positive finite number"),
         ({"threshold": "0.2"}, r"threshold must be a number in \(0, 1\]"),
-        ({"cam_step": float("nan")}, r"cam_step must be a number in \(0, 1\]"),
+        ({"cam_step": float("nan")}, r"cam_step must lie in \(0, 1\]"),
         ({"colour": "red"}, r"WSOLSettings has no field colour"),
     ],
 )
@@ -269,7 +269,7 @@ def test_metrics_of_fewer_than_five_classes_are_numbers_not_nan(canvases):
     m = wsol.localization_metrics(p, cam_step=0.1)
     assert not any(math.isnan(v) for v in m.values())
     assert m["top5_loc"] == m["gt_known_loc"]
-    with pytest.raises(ValueError, match=r"cam_step must be a number in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"cam_step must lie in \(0, 1\]"):
         wsol.localization_metrics(p, cam_step=0)
 
 
@@ -315,7 +315,7 @@ def test_arguments_of_the_wrong_kind_are_named(canvases):
             call()
     with pytest.raises(ValueError, match=r"pool='../x': use one of \['gap', 'gmp'\]"):
         wsol.checkpoint_path(TINY, "../x", 0)
-    with pytest.raises(TypeError, match="seed='0' must be an integer"):
+    with pytest.raises(TypeError, match="seed must be an integer, got '0'"):
         wsol.checkpoint_path(TINY, "gap", "0")
     with pytest.raises(TypeError, match="splits must be camlib.data.LocalizationSplits"):
         wsol.train_model(TINY, "gap", splits="splits", checkpoint=False, progress=False)
