@@ -69,7 +69,7 @@ run: $(VENV)/.installed-notebooks
 # Student notebooks (students/, committed: the badges open them) and autograder zips (build/autograder/) from
 # the Otter-Grader masters in notebooks/, by Otter Assign. Run after editing a notebook; a test fails until then.
 students: $(VENV)/.installed-notebooks
-	$(BIN)/python -m camlib.exercises notebooks students --autograder build/autograder
+	$(BIN)/python scripts/build_students.py notebooks students --autograder build/autograder
 
 clean:
 	rm -rf build .pytest_cache

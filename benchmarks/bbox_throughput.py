@@ -1,4 +1,4 @@
-"""Throughput of camlib.localize.bbox_from_cam: 16x16 maps per second on one CPU core.
+"""Throughput of camlib.metrics.localize.bbox_from_cam: 16x16 maps per second on one CPU core.
 
     python benchmarks/bbox_throughput.py [--maps 20000] [--repeats 5]
 
@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from camlib.localize import bbox_from_cam
+from camlib.metrics.localize import bbox_from_cam
 
 
 def blob_maps(count: int, side: int, generator: torch.Generator) -> torch.Tensor:

@@ -8,7 +8,7 @@ time and as CPU time of this process (all its threads; steadier on a shared mach
     python benchmarks/faithfulness_speed.py                   # CPU, 2 threads (the course laptop)
     python benchmarks/faithfulness_speed.py --json out.json   # also write the rows as JSON
 
-Workloads: the trained MNIST GAPNet (``camlib.mnist.checkpoint_path("gapnet", quick)``) on MNIST
+Workloads: the trained MNIST GAPNet (``camlib.lab.mnist_recipe.checkpoint_path("gapnet", quick)``) on MNIST
 test digits with their CAMs, when the checkpoint and the digits are there; and always a
 random-weight GAPNet on uniform noise with random maps (no pixel equals the substrate, so
 camlib cannot skip a step: the worst case for it). CAMs are bilinear upsamplings with tied
@@ -26,7 +26,7 @@ Peers, configured to camlib's conventions:
   Its percentile is the percent *kept*; camlib is given the pixel counts it removes.
 
 The "camlib, weights in their own layout" rows run camlib with its channels_last switch off
-(``camlib.cam.channels_last_on_cpu``): what that layout is worth, apart from the work camlib skips.
+(``camlib.methods.cam.channels_last_on_cpu``): what that layout is worth, apart from the work camlib skips.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from camlib import faithfulness
-from camlib.cam import compute_cams
-from camlib.faithfulness import blur_substrate, deletion, insertion, road, salient_ranks
+from camlib.methods.cam import compute_cams
+from camlib.metrics import faithfulness
+from camlib.metrics.faithfulness import blur_substrate, deletion, insertion, road, salient_ranks
 from camlib.models import GAPNet
 
 PERCENTILES_KEPT = (90, 80, 70, 60, 50, 40, 30, 20, 10)  # pytorch-grad-cam's: 10 ... 90 % removed
@@ -57,7 +57,8 @@ def workloads(count: int, device: torch.device) -> list[tuple[str, nn.Module, to
     """(name, model, images): trained GAPNet on MNIST digits when available, random GAPNet on noise."""
     found = []
     try:
-        from camlib import config, data, mnist, train
+        from camlib import config, data, train
+        from camlib.lab import mnist_recipe as mnist
 
         model = train.load_checkpoint(mnist.checkpoint_path("gapnet", config.get_profile("quick"))).model
         with warnings.catch_warnings():

@@ -4,9 +4,9 @@
     python benchmarks/gpu_throughput.py --device cpu --batch-size 4 --steps 2 --warmup 1 --image-size 64  # smoke
 
 The images are random tensors already on the device (no data loading is measured) and the network is
-``vgg16_gap(num_classes=1000)`` with random weights. A fine-tuning step is ``camlib.finetune.train_step``,
-the step ``python -m camlib.finetune`` runs: forward, cross-entropy, backward and SGD with momentum
-(with AMP: float16 autocast and a ``GradScaler``). CAM inference is ``camlib.cam.compute_cams(model,
+``vgg16_gap(num_classes=1000)`` with random weights. A fine-tuning step is ``camlib.train.finetune.train_step``,
+the step ``python -m camlib.train.finetune`` runs: forward, cross-entropy, backward and SGD with momentum
+(with AMP: float16 autocast and a ``GradScaler``). CAM inference is ``camlib.methods.cam.compute_cams(model,
 images, "predicted")`` under ``torch.no_grad()`` in eval mode: one forward pass, then the predicted
 class's CAM upsampled to the input. Each row runs ``--warmup`` calls, then times ``--steps`` calls
 (``torch.cuda.synchronize`` before the clock stops, through ``benchmarks/speed.py``'s ``timed``).
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from camlib.cam import compute_cams
 from camlib.config import get_device
-from camlib.finetune import maybe_autocast, precision, train_step
+from camlib.methods.cam import compute_cams
 from camlib.models import vgg16_gap
+from camlib.train.finetune import maybe_autocast, precision, train_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import timed  # benchmarks/speed.py: one call, synchronized on CUDA  # noqa: E402
@@ -105,7 +105,7 @@ def main(argv=None) -> list[dict]:
         torch.set_num_threads(args.threads)
     device = get_device(args.device)
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # as camlib.finetune sets it
+        torch.backends.cudnn.benchmark = True  # as camlib.train.finetune sets it
     rows = []
     for task in TASKS:
         for amp in (False, True):

@@ -1,12 +1,12 @@
 """Weakly supervised localization benchmark: GAP against GMP across object sizes and types.
 
-The experiment of notebook 03 (``camlib.wsol``) as a command: for MNIST digits and
+The experiment of notebook 03 (``camlib.lab.wsol``) as a command: for MNIST digits and
 Fashion-MNIST garments at three object sizes (``wsol.OBJECT_SIZES``), each on a canvas that grows
 with it (``wsol.SIZE_CANVASES``: 64, 80 and 96 pixels, clutter at the same density), and for small
 digits without clutter, it trains GAPNet with GAP and with GMP for every seed (GAP with
 ``gap_epochs``, so that both reach about the same accuracy), evaluates every metric of
 ``wsol.localization_metrics`` (MaxBoxAccV2 by Choe et al.'s protocol) and prints mean ± std over
-seeds, each box and pointing metric beside its floor: the centre prior of ``camlib.floors``,
+seeds, each box and pointing metric beside its floor: the centre prior of ``camlib.metrics.floors``,
 fitted on the training canvases' boxes, which never sees the image (``wsol.centre_prior_rows``).
 
     python benchmarks/localization.py --profile quick --json localization.json
@@ -34,8 +34,9 @@ from pathlib import Path
 
 import torch
 
-from camlib import config, wsol
-from camlib.floors import FLOOR_METRICS
+from camlib import config
+from camlib.lab import wsol
+from camlib.metrics.floors import FLOOR_METRICS
 
 TABLE_METRICS = ("accuracy", "maxboxacc_v2", "gt_known_loc", "top1_loc", "pointing", "coverage", "precision",
                  "box_area_ratio", "maxboxacc_v2_max_rule", "maxboxacc_v2_wsolevaluation")
@@ -43,7 +44,7 @@ TABLE_METRICS = ("accuracy", "maxboxacc_v2", "gt_known_loc", "top1_loc", "pointi
 
 def size_table(summary: list[dict], metric: str, floors: list[dict] | None = None) -> str:
     """One row per variant: canvas, mean object area and ``metric`` for GAP and GMP, mean ± std; for the
-    metrics a centre prior answers (``camlib.floors``), the prior's value and GAP's margin over it."""
+    metrics a centre prior answers (``camlib.metrics.floors``), the prior's value and GAP's margin over it."""
     floors = {e["variant"]: e for e in floors or []}
     with_floor = bool(floors) and metric in FLOOR_METRICS
     head = f"| objects | canvas | object area (% of canvas) | GAP {metric} | GMP {metric} | GAP − GMP |"

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from camlib.attribution import score_cam
-from camlib.cam import compute_cams, normalize_cams, upsample_cams
-from camlib.gradcam import grad_cam
+from camlib.methods.attribution import score_cam
+from camlib.methods.cam import compute_cams, normalize_cams, upsample_cams
+from camlib.methods.gradcam import grad_cam
 from camlib.models import GAPNet
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -228,7 +228,7 @@ class ActivationCapture:
             raise ValueError(
                 f"layer {self.name!r} returns tokens of shape {list(output.shape)} ([B, N, K], as in a vision "
                 "transformer), but Grad-CAM weighs [B, K, h, w] maps: pass "
-                "reshape=camlib.vit.token_reshape(grid, prefix_tokens) to lay the tokens on the patch grid"
+                "reshape=camlib.token_reshape(grid, prefix_tokens) to lay the tokens on the patch grid"
             )
         if output.dim() != 4 and not self.any_shape:
             raise ValueError(
@@ -251,7 +251,7 @@ class ActivationCapture:
 
 def check_reshape(reshape) -> None:
     if reshape is not None and not callable(reshape):
-        raise TypeError(f"reshape must be a callable [B, N, K] -> [B, K, h, w] (e.g. camlib.vit.token_reshape(grid, "
+        raise TypeError(f"reshape must be a callable [B, N, K] -> [B, K, h, w] (e.g. camlib.token_reshape(grid, "
                         f"prefix_tokens)) or None, got {type(reshape).__name__}")
 
 
@@ -264,7 +264,7 @@ def reshaped(reshape: Callable[[torch.Tensor], torch.Tensor], activation: torch.
             or not isinstance(grads, torch.Tensor) or grads.shape != maps.shape:
         got = list(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
         raise ValueError(f"reshape turned layer {name!r}'s output of shape {list(activation.shape)} into {got}; it "
-                         "must return maps [B, K, h, w], e.g. reshape=camlib.vit.token_reshape(grid, prefix_tokens)")
+                         "must return maps [B, K, h, w], e.g. reshape=camlib.token_reshape(grid, prefix_tokens)")
     if gradients.any() and not grads.any():  # a blank map would read as "no evidence"
         raise ValueError(f"at layer {name!r} only the prefix (CLS) tokens reach the class scores: the patch "
                          "tokens' gradients are 0. Pick a layer before the last attention (blocks[-1].norm1 of "

@@ -2,7 +2,7 @@
 # Every notebook with every seed: `make test-seeds` (SEEDS="1 2 3", PROFILE=quick by default).
 # Executed copies go to build/seeds/NAME_seedN.ipynb; a table of pass/fail and minutes is printed at
 # the end, and the exit status is 1 when any run failed. Notebook 04 reuses notebook 02's networks of
-# the same seed (camlib.mnist names checkpoints per seed), so 02 runs before 04.
+# the same seed (camlib.lab.mnist_recipe names checkpoints per seed), so 02 runs before 04.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 papermill=${PAPERMILL:-.venv/bin/papermill}

@@ -67,7 +67,7 @@ ANSWERS: dict[str, list[tuple]] = {
                   "    finally:\n        hook.remove()\n": "    finally:\n        pass\n"}),  # left on a submodule
         (PUBLIC, {"weights = model.classifier.weight[classes]": "weights = model.classifier.weight[classes].abs()"}),
         (HIDDEN, {"model.features.register_forward_hook": "model.features[-2].register_forward_hook"}),  # BatchNorm
-        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.cam import compute_cams\n"
+        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.methods.cam import compute_cams\n"
                   "    return compute_cams(model, images, classes, size=None).cams\n    # BEGIN SOLUTION\n"}),
     ],
     "ex03_1": [
@@ -88,7 +88,7 @@ ANSWERS: dict[str, list[tuple]] = {
         (PUBLIC, {"structure=np.ones((3, 3))": "structure=None"}),  # 4-connectivity for 8
         (PUBLIC, {"cols.max() + 1, rows.max() + 1": "cols.max(), rows.max()"}),  # max inclusive
         (PUBLIC, {"labels == 1 + int(np.argmax(sizes))": "labels > 0"}),  # every component, not the largest
-        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.localize import bbox_from_cam\n"
+        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.metrics.localize import bbox_from_cam\n"
                   "    return bbox_from_cam(cam[None], threshold)[0]\n    # BEGIN SOLUTION\n"}),
     ],
     "ex03_4": [
@@ -133,7 +133,7 @@ ANSWERS: dict[str, list[tuple]] = {
         # HiResCAM, not Grad-CAM: the same at the GAP network's last layer, where the gradient is constant
         (HIDDEN, {"alpha = gradient.mean(dim=(-2, -1), keepdim=True)": "alpha = gradient"}),
         (PUBLIC, {"    finally:\n        hook.remove()\n": "    finally:\n        pass\n"}),
-        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.gradcam import grad_cam\n"
+        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.methods.gradcam import grad_cam\n"
                   "    return grad_cam(model, layer, images, classes)\n    # BEGIN SOLUTION\n"}),
     ],
     "ex05_1": [

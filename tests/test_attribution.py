@@ -1,4 +1,4 @@
-"""camlib.attribution: each saliency method against a hand-computed case or its reference code.
+"""camlib.methods.attribution: each saliency method against a hand-computed case or its reference code.
 
 Grad-CAM++ is checked against pytorch-grad-cam's GradCAMPlusPlus (weights and maps) and
 against the closed form it takes on a GAP network; Score-CAM is pytorch-grad-cam's own code
@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from camlib._guards import activations_and_gradients
-from camlib.attribution import (
+from camlib.methods.attribution import (
     GRAD_CAM_PP_EPS,
     LAYER_METHODS,
     METHODS,
@@ -33,8 +33,8 @@ from camlib.attribution import (
     random_map,
     score_cam,
 )
-from camlib.cam import compute_cams, upsample_cams
-from camlib.gradcam import grad_cam, guided_backprop
+from camlib.methods.cam import compute_cams, upsample_cams
+from camlib.methods.gradcam import grad_cam, guided_backprop
 from camlib.models import GAPNet
 
 
@@ -236,7 +236,7 @@ def test_score_cam_needs_no_test_only_package():
     import sys
 
     code = ("import sys, torch\n"
-            "from camlib.attribution import attribution_maps\n"
+            "from camlib.methods.attribution import attribution_maps\n"
             "from camlib.models import GAPNet\n"
             "torch.manual_seed(0)\n"
             "model = GAPNet(in_channels=1, num_classes=3, widths=(4, 8))\n"
@@ -295,7 +295,7 @@ def test_hirescam_by_hand_lights_only_the_positions_the_score_uses_where_grad_ca
 
 
 def test_hirescam_is_the_cam_over_z_on_a_gap_network_and_sums_to_the_score_on_a_flatten_head():
-    from camlib.cam import class_activation_maps
+    from camlib.methods.cam import class_activation_maps
     from camlib.models import FlattenFCNet
 
     torch.manual_seed(2)

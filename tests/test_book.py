@@ -7,10 +7,8 @@ PNG made by matplotlib, papermill's run record, a saved widget state) with nbfor
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import re
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -20,17 +18,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
-
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
+from scripts_loader import load_script
 
 build_book_module = load_script("build_book")
 readme_figures = load_script("readme_figures")
@@ -255,13 +243,13 @@ def test_slides_without_executed_notebooks_say_what_to_run(tmp_path):
 
 
 def test_a_described_figure_keeps_its_alt_text_and_caption_in_the_page(tmp_path, monkeypatch):
-    import camlib.viz
+    import camlib.lab.viz
 
     shown = []
-    monkeypatch.setattr(camlib.viz, "_ipython_display", lambda: lambda data, metadata, raw: shown.append(
+    monkeypatch.setattr(camlib.lab.viz, "_ipython_display", lambda: lambda data, metadata, raw: shown.append(
         new_output("display_data", data=data, metadata=metadata)))
     plt.subplots(figsize=(1, 1), dpi=20)
-    camlib.viz.show_figure("Two squares of grey, one light and one dark.")
+    camlib.lab.viz.show_figure("Two squares of grey, one light and one dark.")
     folder = tmp_path / "executed"
     folder.mkdir()
     notebook = new_notebook(cells=[new_markdown_cell("# 01 · Alt"), new_code_cell("draw()", outputs=shown)])

@@ -296,7 +296,7 @@ def test_explorer_renders_and_its_image_slider_changes_the_picture(chromium: str
             try:
                 run_notebook(page, lab)
 
-                # The explorer and its parts carry CSS classes (camlib.widgets.CAMExplorer).
+                # The explorer and its parts carry CSS classes (camlib.lab.widgets.CAMExplorer).
                 explorer = page.locator(".jp-OutputArea-output .camlib-explorer")
                 expect(explorer).to_have_count(1, timeout=60_000)
                 explorer.scroll_into_view_if_needed()

@@ -1,4 +1,4 @@
-"""camlib.cam: M_c(x, y) = sum_k w^c_k f_k(x, y), its resizing, normalization and compute_cams."""
+"""camlib.methods.cam: M_c(x, y) = sum_k w^c_k f_k(x, y), its resizing, normalization and compute_cams."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from camlib.cam import (
+from camlib.methods.cam import (
     class_activation_maps,
     compute_cams,
     eval_mode,
@@ -606,8 +606,8 @@ def test_a_model_that_is_no_module_is_named_not_traced():
 
 
 def test_finer_cams_are_the_cam_of_the_difference_of_two_rows_and_pytorch_grad_cams_finer_cam():
-    from camlib.cam import finer_cams
-    from camlib.gradcam import grad_cam
+    from camlib.methods.cam import finer_cams
+    from camlib.methods.gradcam import grad_cam
     from camlib.models import GAPNet
 
     torch.manual_seed(4)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torchvision import models
 
-from camlib.cam import class_activation_maps, compute_cams, find_gap_head
+from camlib.methods.cam import class_activation_maps, compute_cams, find_gap_head
 
 
 def resnet_maps(model, images):

@@ -292,8 +292,8 @@ def test_successful_download_gives_the_official_split(tmp_path, synthetic_mnist,
 def debian_fashion(tmp_path, monkeypatch) -> tuple[Path, SyntheticFiles]:
     files = SyntheticFiles(synthetic_files(train_offset=150))
     folder = tmp_path / "usr-share-datasets-fashion-mnist"
-    monkeypatch.setattr(camlib.data, "FASHION_MNIST_DEBIAN_DIR", folder)
-    monkeypatch.setattr(camlib.data, "DEBIAN_FASHION_MNIST_MD5", dict(files.md5s))
+    monkeypatch.setattr(camlib.data.digits, "FASHION_MNIST_DEBIAN_DIR", folder)
+    monkeypatch.setattr(camlib.data.digits, "DEBIAN_FASHION_MNIST_MD5", dict(files.md5s))
     return folder, files
 
 
@@ -446,7 +446,7 @@ def _denied(paths):
 
 def test_a_file_that_cannot_be_read_is_named(tmp_path, synthetic_mnist, monkeypatch):
     raw = synthetic_mnist.write(tmp_path / "MNIST" / "raw")
-    monkeypatch.setattr(camlib.data, "open", _denied({raw / TEST_FILES[1]}), raising=False)
+    monkeypatch.setattr(camlib.data.digits, "open", _denied({raw / TEST_FILES[1]}), raising=False)
     with pytest.raises(DataNotFoundError) as error:
         load_digits("mnist", tmp_path, download=False)
     (line,) = [line for line in str(error.value).splitlines() if "cannot be read" in line]
@@ -463,8 +463,8 @@ def test_a_folder_that_cannot_be_read_is_named(tmp_path, synthetic_mnist, monkey
             raise PermissionError(13, "Permission denied", str(path))
         return listdir(path)
 
-    monkeypatch.setattr(camlib.data.os, "listdir", fake_listdir)
-    monkeypatch.setattr(camlib.data, "open", _denied({raw / name for name in ALL_FILES}), raising=False)
+    monkeypatch.setattr(camlib.data.digits.os, "listdir", fake_listdir)
+    monkeypatch.setattr(camlib.data.digits, "open", _denied({raw / name for name in ALL_FILES}), raising=False)
     with pytest.raises(DataNotFoundError) as error:
         load_digits("mnist", tmp_path, download=False)
     assert f"{raw}: the folder cannot be read (Permission denied)" in str(error.value)
@@ -504,7 +504,7 @@ def test_a_silent_server_does_not_hang_the_download(tmp_path, synthetic_mnist, s
 def test_the_download_runs_under_the_default_timeout(tmp_path, monkeypatch):
     import socket
 
-    from camlib.network import DEFAULT_TIMEOUT
+    from camlib.data.download import DEFAULT_TIMEOUT
 
     seen = []
 

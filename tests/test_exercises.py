@@ -1,4 +1,4 @@
-"""camlib.exercises: the answer checks, and the student notebooks Otter-Grader builds from the masters."""
+"""camlib.lab.exercises: the answer checks, and the student notebooks Otter-Grader builds from the masters."""
 
 import copy
 import io
@@ -15,9 +15,13 @@ import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
+from scripts_loader import load_script
 
-from camlib import launch
-from camlib.exercises import answer_code, compare, expect, expect_written, student_notebook, write_student_notebooks
+from camlib.lab import launch
+from camlib.lab.exercises import answer_code, compare, expect, expect_written
+
+build_students = load_script("build_students")
+student_notebook, write_student_notebooks = build_students.student_notebook, build_students.write_student_notebooks
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -429,7 +433,7 @@ def test_expect_written_grades_how_an_answer_was_computed():
 
 
 def test_expect_written_reads_a_functions_own_code():
-    from camlib.gradcam import grad_cam
+    from camlib.methods.gradcam import grad_cam
 
     def lazy(model, layer, images, classes):
         return grad_cam(model, layer, images, classes)
@@ -502,7 +506,7 @@ def test_on_colab_missing_student_tests_are_fetched_from_the_repository(tmp_path
 
 
 def test_a_fingerprint_checks_an_answer_without_holding_it():
-    from camlib.exercises import expect_fingerprint, fingerprint
+    from camlib.lab.exercises import expect_fingerprint, fingerprint
 
     digest = fingerprint(torch.tensor([[2.0, -3.0], [3.0, 2.0]]))
     # the same values in any numeric form, within rounding, match; -0.0 is 0.0; one element is a number

@@ -1,4 +1,4 @@
-"""camlib.faithfulness: hand-computed curves, RISE's loop, and agreement with Quantus and pytorch-grad-cam.
+"""camlib.metrics.faithfulness: hand-computed curves, RISE's loop, and agreement with Quantus and pytorch-grad-cam.
 
 Conventions fixed for the comparisons (each test says which):
 * maps without ties (seeded random values, checked distinct), because camlib breaks ties in
@@ -21,8 +21,8 @@ from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from camlib._guards import channels_last_on_cpu, eval_mode
-from camlib.cam import normalize_cams, upsample_cams
-from camlib.faithfulness import (
+from camlib.methods.cam import normalize_cams, upsample_cams
+from camlib.metrics.faithfulness import (
     auc,
     blur_substrate,
     confidence_change,
@@ -471,7 +471,7 @@ def inputs():
 
 def test_maps_that_do_not_fit_the_images(inputs):
     model, images, maps = inputs
-    with pytest.raises(ValueError, match="camlib.cam.upsample_cams"):
+    with pytest.raises(ValueError, match="camlib.methods.cam.upsample_cams"):
         deletion(model, images, maps[:, :4, :4])
     with pytest.raises(ValueError, match="3 maps for 2 images"):
         insertion(model, images, untied_maps(3, 8))

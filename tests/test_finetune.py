@@ -1,4 +1,4 @@
-"""camlib.finetune: fine-tuning VGG16-GAP as a command, in one process and under torchrun (gloo, CPU).
+"""camlib.train.finetune: fine-tuning VGG16-GAP as a command, in one process and under torchrun (gloo, CPU).
 
 Offline and CPU only: the data is camlib.imagenet's synthetic ILSVRC tree (3 classes, 4 images
 each in train/ and val/, 24x24) of which runs keep 2 images per class (``images_per_class=2``: an
@@ -26,13 +26,13 @@ import torch
 from torchvision import datasets
 from torchvision.models import VGG16_Weights
 
-import camlib.finetune
+import camlib.train.finetune
 from camlib.config import seed_everything
 from camlib.data import DataNotFoundError
-from camlib.finetune import FinetuneConfig, FinetuneError, _ResumableSampler, finetune, main
-from camlib.imagenet import write_synthetic_ilsvrc
+from camlib.data.ilsvrc import write_synthetic_ilsvrc
 from camlib.models import VGG16GAP, vgg16_gap
 from camlib.train import CHECKPOINT_FORMAT, load_checkpoint
+from camlib.train.finetune import FinetuneConfig, FinetuneError, _ResumableSampler, finetune, main
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
 REPO = Path(__file__).resolve().parent.parent
@@ -171,7 +171,7 @@ def test_the_command_line_maps_onto_the_config_and_reports_errors(tmp_path, caps
         main(["--help"])
     assert exit_info.value.code == 0
     help_text = capsys.readouterr().out
-    assert "torchrun --nproc_per_node=8 -m camlib.finetune" in help_text and "--rdzv-endpoint" in help_text
+    assert "torchrun --nproc_per_node=8 -m camlib.train.finetune" in help_text and "--rdzv-endpoint" in help_text
     for f in fields(FinetuneConfig):
         assert f"--{f.name.replace('_', '-')}" in help_text
     assert "--no-amp" in help_text and "--no-channels-last" in help_text
@@ -179,7 +179,7 @@ def test_the_command_line_maps_onto_the_config_and_reports_errors(tmp_path, caps
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(tmp_path / "missing"), "--output", str(tmp_path / "out.pt"), "--classes", "a,b"])
     assert exit_info.value.code == 2
-    assert f"camlib.finetune: error: {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    assert f"camlib.train.finetune: error: {tmp_path / 'missing'} does not exist" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_torchrun_two_processes_on_cpu_train_the_same_parameters(data, tmp_path)
     output, digests = tmp_path / "ddp.pt", tmp_path / "digests"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "camlib.finetune", "--data", str(data), "--output", str(output), "--device", "cpu",
+        "-m", "camlib.train.finetune", "--data", str(data), "--output", str(output), "--device", "cpu",
         "--image-size", "16", "--batch-size", "2", "--images-per-class", "2", "--max-steps", "2", "--workers", "0",
         "--rank-digest-dir", str(digests),
     ]
@@ -256,7 +256,7 @@ def no_build(monkeypatch):
     def build(**kwargs):
         raise AssertionError(f"the network was built ({kwargs}) before the settings were checked")
 
-    monkeypatch.setitem(camlib.finetune.ARCHITECTURES, "vgg16_gap", build)
+    monkeypatch.setitem(camlib.train.finetune.ARCHITECTURES, "vgg16_gap", build)
 
 
 def test_weights_default_on_a_silent_network_fail_fast_saying_what_to_download(data, tmp_path, hub, silent_server,
@@ -343,7 +343,7 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_built(data, tm
         main(["--data", str(data), "--output", str(tmp_path / "out.pt"), "--device", "cpu", *arguments])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
-    assert error.startswith("usage: python -m camlib.finetune") and "camlib.finetune: error: " in error
+    assert error.startswith("usage: python -m camlib.train.finetune") and "camlib.train.finetune: error: " in error
     assert len(re.findall(match, error)) == 1, error
     assert not (tmp_path / "out.pt").exists()
 
@@ -384,7 +384,7 @@ def test_a_corrupt_checkpoint_is_refused_and_left_as_it_is(data, tmp_path, two_s
     payload = torch.load(two_steps[1].checkpoint, weights_only=True)
     del payload["epoch_records"]
     torch.save(payload, output)
-    with pytest.raises(FinetuneError, match=r"not a camlib.finetune checkpoint \(it lacks epoch_records\)"):
+    with pytest.raises(FinetuneError, match=r"not a camlib.train.finetune checkpoint \(it lacks epoch_records\)"):
         finetune(_small(data, output, max_steps=3))
 
     payload = torch.load(two_steps[1].checkpoint, weights_only=True)
@@ -420,19 +420,19 @@ def test_an_unreadable_image_and_an_empty_class_folder_are_named(data, tmp_path)
 ])
 def test_switches_and_the_seed_are_checked_before_anything_runs(data, tmp_path, overrides, match):
     with pytest.raises(FinetuneError, match=match):
-        camlib.finetune.check_config(_small(data, tmp_path / "out.pt", **overrides))
+        camlib.train.finetune.check_config(_small(data, tmp_path / "out.pt", **overrides))
 
 
 def test_folders_that_are_files_are_refused_before_training(data, tmp_path):
     (tmp_path / "a_file").write_text("notes")
     for name in ("root", "rank_digest_dir"):
         with pytest.raises(FinetuneError, match=rf"{name} .*a_file'.*give a folder"):
-            camlib.finetune.check_config(_small(data, tmp_path / "out.pt", **{name: tmp_path / "a_file"}))
+            camlib.train.finetune.check_config(_small(data, tmp_path / "out.pt", **{name: tmp_path / "a_file"}))
 
 
 def test_image_transforms_and_precision_check_their_arguments():
     with pytest.raises(ValueError, match="image_size must be an integer >= 1, got 0"):
-        camlib.finetune.image_transforms(0, train=True)
+        camlib.train.finetune.image_transforms(0, train=True)
     with pytest.raises(TypeError, match="image_size must be an integer >= 1, got '224'"):
-        camlib.finetune.image_transforms("224", train=False)
-    assert camlib.finetune.precision("cpu", None)[0] is None  # a device name is taken too
+        camlib.train.finetune.image_transforms("224", train=False)
+    assert camlib.train.finetune.precision("cpu", None)[0] is None  # a device name is taken too

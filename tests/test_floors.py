@@ -1,13 +1,14 @@
-"""camlib.floors: the centre prior, a localization floor that never looks at the image."""
+"""camlib.metrics.floors: the centre prior, a localization floor that never looks at the image."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from camlib import floors, wsol
 from camlib.data import CanvasDigits, DigitDataset, LocalizationSplits
-from camlib.localize import gt_known_loc, max_box_acc_v2, pointing_accuracy
+from camlib.lab import wsol
+from camlib.metrics import floors
+from camlib.metrics.localize import gt_known_loc, max_box_acc_v2, pointing_accuracy
 
 
 def _random_boxes(n: int, canvas: int, side: tuple[int, int], seed: int = 0) -> torch.Tensor:

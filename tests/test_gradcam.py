@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from camlib.cam import class_activation_maps, normalize_cams, upsample_cams
-from camlib.gradcam import grad_cam, guided_backprop, guided_grad_cam
+from camlib.methods.cam import class_activation_maps, normalize_cams, upsample_cams
+from camlib.methods.gradcam import grad_cam, guided_backprop, guided_grad_cam
 from camlib.models import GAPNet
 
 # A: two 2x2 maps; the head is flatten + linear with W[c] = one weight per (k, x, y).

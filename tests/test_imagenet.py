@@ -12,15 +12,9 @@ import torch
 import torchvision
 from PIL import Image
 
-from camlib.cam import compute_cams
-from camlib.imagenet import (
-    PAPER_TABLE,
+from camlib.data.ilsvrc import (
     Annotation,
-    ILSVRCPredictions,
-    evaluate_ilsvrc,
     ground_truth,
-    ilsvrc_cams,
-    ilsvrc_table,
     read_annotations,
     read_loc_solution_csv,
     read_voc_boxes,
@@ -28,9 +22,11 @@ from camlib.imagenet import (
     scale_boxes,
     write_synthetic_ilsvrc,
 )
-from camlib.localize import box_iou, max_box_acc_v2
+from camlib.data.photos import imagenet_transform
+from camlib.methods.cam import compute_cams
+from camlib.metrics.ilsvrc import PAPER_TABLE, ILSVRCPredictions, evaluate_ilsvrc, ilsvrc_cams, ilsvrc_table
+from camlib.metrics.localize import box_iou, max_box_acc_v2
 from camlib.models import GAPNet
-from camlib.photos import imagenet_transform
 
 XML = """<annotation>
     <folder>val</folder>

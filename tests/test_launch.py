@@ -1,4 +1,4 @@
-"""camlib.launch: badges and install lines derived from the one repository URL, and the Colab GPU warning."""
+"""camlib.lab.launch: badges and install lines derived from the one repository URL, and the Colab GPU warning."""
 
 import re
 import sys
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from scripts_loader import load_script
 
-from camlib import launch
+from camlib.lab import launch
+
+sync_badges = load_script("sync_badges")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -47,7 +50,7 @@ def test_with_repository_rewrites_badges_and_install_lines_only():
         '    %pip install -q "camlib @ git+https://github.com/old/repo"\n'
         "see https://github.com/pytorch/vision for torchvision\n"
     )
-    new = launch.with_repository(old, "https://github.com/new/place")
+    new = sync_badges.with_repository(old, "https://github.com/new/place")
     assert new == (
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
         "(https://colab.research.google.com/github/new/place/blob/main/notebooks/01_x.ipynb) "
@@ -58,16 +61,16 @@ def test_with_repository_rewrites_badges_and_install_lines_only():
 
 
 def test_readme_and_notebooks_agree_with_the_url():
-    stale = launch.sync_links(ROOT, write=False)
-    assert not stale, f"run `python -m camlib.launch` to point these at {URL}: {[str(p) for p in stale]}"
+    stale = sync_badges.sync_links(ROOT, write=False)
+    assert not stale, f"run `python -m camlib.lab.launch` to point these at {URL}: {[str(p) for p in stale]}"
 
 
 def test_sync_rewrites_a_stale_copy(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "README.md").write_text("[b](https://mybinder.org/v2/gh/old/repo/main?labpath=notebooks)\n")
     (tmp_path / "notebooks" / "01_a.ipynb").write_text(launch.badges("01_a"))
-    assert launch.sync_links(tmp_path, write=True) == [tmp_path / "README.md"]
-    assert launch.sync_links(tmp_path, write=False) == []
+    assert sync_badges.sync_links(tmp_path, write=True) == [tmp_path / "README.md"]
+    assert sync_badges.sync_links(tmp_path, write=False) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -104,7 +107,7 @@ def test_check_runtime_is_silent_elsewhere(monkeypatch):
 
 
 def test_the_command_checks_and_exits_nonzero_when_stale(monkeypatch, capsys):
-    assert launch.main(["--check"]) == 0
+    assert sync_badges.main(["--check"]) == 0
     assert f"repository: {launch.repository_url()}" in capsys.readouterr().out
 
 
@@ -122,4 +125,4 @@ def test_notebook_names_with_folder_or_suffix_give_the_same_link_and_bad_names_a
     with pytest.raises(TypeError, match="repository URL must be a string"):
         launch.colab_url("02_mnist", 42)
     with pytest.raises(TypeError, match="text must be a string"):
-        launch.with_repository(None, url)
+        sync_badges.with_repository(None, url)

@@ -1,4 +1,4 @@
-"""camlib.localize: CAM -> box (20 % of max, largest 8-connected component), IoU, and the
+"""camlib.metrics.localize: CAM -> box (20 % of max, largest 8-connected component), IoU, and the
 localization metrics, on maps small enough that every answer is worked out by hand."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import torch
 import torchvision
 from scipy import ndimage
 
-import camlib.localize as localize
-from camlib.cam import normalize_cams, upsample_cams
-from camlib.localize import (
+import camlib.metrics.localize as localize
+from camlib.methods.cam import normalize_cams, upsample_cams
+from camlib.metrics.localize import (
     Extent,
     MaxBoxAccV2Result,
     bbox_from_cam,
@@ -866,7 +866,7 @@ def test_max_box_acc_v2_names_iou_thresholds_none():
 
 
 def test_pxap_by_hand_and_its_errors():
-    from camlib.localize import pxap
+    from camlib.metrics.localize import pxap
 
     # Two 2x2 maps. Object pixels score 1.0 and 0.5 (map 0), background 0.0 and 0.25 (map 0) and
     # 0 (map 1, whose object pixel scores 1). From the top: at scores >= 1, 2 object pixels and no

@@ -1,4 +1,4 @@
-"""camlib.localize.max_box_acc_v2 against an independent port of clovaai/wsolevaluation.
+"""camlib.metrics.localize.max_box_acc_v2 against an independent port of clovaai/wsolevaluation.
 
 ``wsolevaluation_reference.py`` (next to this file) is the reference code of Choe et al.
 (CVPR 2020) copied statement for statement, OpenCV and all. Here it is
@@ -38,7 +38,7 @@ from wsolevaluation_reference import (  # noqa: E402
     pxap_reference,
 )
 
-from camlib.localize import max_box_acc_v2  # noqa: E402
+from camlib.metrics.localize import max_box_acc_v2  # noqa: E402
 
 DELTAS = (0.3, 0.5, 0.7)
 
@@ -491,7 +491,7 @@ def test_camlib_convention_close_to_reference_pooled():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pxap_equals_wsolevaluations_mask_evaluator(seed):
-    from camlib.localize import pxap
+    from camlib.metrics.localize import pxap
 
     generator = torch.Generator().manual_seed(seed)
     maps = torch.rand(8, 16, 16, generator=generator, dtype=torch.float64) * 3 - 1

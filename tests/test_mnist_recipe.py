@@ -1,4 +1,4 @@
-"""camlib.mnist: the one recipe notebooks 02 and 04 share."""
+"""camlib.lab.mnist_recipe: the one recipe notebooks 02 and 04 share."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader
 
 from camlib import config
 from camlib.data import DigitDataset, DigitSplits
-from camlib.mnist import DigitData, checkpoint_path, trained_network
+from camlib.lab.mnist_recipe import DigitData, checkpoint_path, trained_network
 from camlib.models import FlattenFCNet, GAPNet
 
 CLASSES = [str(c) for c in range(10)]
@@ -81,7 +81,7 @@ def test_checkpoint_names_take_only_known_kinds_data_sets_and_integer_seeds(monk
 
 def test_trained_network_names_its_data_device_and_seed_before_training(tiny_data, monkeypatch, tmp_path):
     monkeypatch.setenv("CAMLIB_CHECKPOINTS", str(tmp_path))
-    for kwargs, error, match in [(dict(data=None), TypeError, "data must be camlib.mnist.digit_data"),
+    for kwargs, error, match in [(dict(data=None), TypeError, "data must be camlib.lab.mnist_recipe.digit_data"),
                                  (dict(device="gpu"), ValueError, "not a device torch knows"),
                                  (dict(seed="zero"), TypeError, "seed must be an integer, got 'zero'"),
                                  (dict(seed=0.5), TypeError, "seed must be an integer, got 0.5")]:

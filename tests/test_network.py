@@ -1,11 +1,11 @@
-"""camlib.network: the socket timeout every download runs under."""
+"""camlib.data.download: the socket timeout every download runs under."""
 
 import math
 import socket
 
 import pytest
 
-from camlib.network import network_timeout
+from camlib.data.download import network_timeout
 
 
 def test_the_timeout_applies_inside_the_block_only():

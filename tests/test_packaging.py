@@ -125,7 +125,7 @@ DRAWS = re.compile(r"plt\.subplots\(|plt\.figure\(|cam_grid\(|plot_history\(")
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_every_figure_is_shown_with_a_description(path):
-    """A figure reaches the reader through camlib.viz.show_figure("what it shows"): its alt text and
+    """A figure reaches the reader through camlib.lab.viz.show_figure("what it shows"): its alt text and
     caption. plt.show() (or a figure left for the inline backend) would show it without either."""
     for index, cell in enumerate(json.loads(path.read_text())["cells"]):
         source = "".join(cell["source"])

@@ -1,4 +1,4 @@
-"""camlib.photos: the demo photographs, ImageNet preprocessing and class names. No network needed."""
+"""camlib.data.photos: the demo photographs, ImageNet preprocessing and class names. No network needed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from camlib.photos import (
+from camlib.data.photos import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     PHOTOS,

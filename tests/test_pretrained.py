@@ -1,4 +1,4 @@
-"""camlib.pretrained: pretrained_weights and imagenet_classifier: torchvision's cache, or an honest fallback.
+"""camlib.models.pretrained: pretrained_weights and imagenet_classifier: torchvision's cache, or an honest fallback.
 
 No network: torch's hub folder is redirected to a temporary folder, and downloads are replaced by
 functions that fail (as they do offline) or that must not be called (when the cache holds the file),
@@ -21,7 +21,7 @@ import torch
 import torchvision
 from torchvision.models import ResNet18_Weights, SqueezeNet1_0_Weights, VGG16_Weights
 
-from camlib.pretrained import (
+from camlib.models.pretrained import (
     WeightsChoice,
     WeightsUnavailableError,
     imagenet_classifier,
@@ -289,7 +289,7 @@ def test_names_and_arguments_that_cannot_work_are_refused_before_any_download(hu
 
 @pytest.mark.parametrize("weights", ["DEFAULT", None, 5])
 def test_weights_file_names_a_weights_name_that_is_no_enum_member(weights):
-    from camlib.pretrained import offline_recipe
+    from camlib.models.pretrained import offline_recipe
 
     for call in (weights_file, offline_recipe):
         with pytest.raises(TypeError, match="weights must be a torchvision weights enum member .*resolve_weights"):

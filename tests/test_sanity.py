@@ -1,4 +1,4 @@
-"""camlib.sanity: model and data randomization (Adebayo et al., NeurIPS 2018) and map similarities.
+"""camlib.metrics.sanity: model and data randomization (Adebayo et al., NeurIPS 2018) and map similarities.
 
 The model randomization is checked against Quantus 0.6's MPRT on the same tiny network and the
 same explanation function: with Quantus's seeding reproduced (``seed=42 + 1, same_seed=True``)
@@ -19,11 +19,10 @@ from scipy.stats import spearmanr
 from torch.utils.data import TensorDataset
 
 from camlib import config
-from camlib.attribution import attribution_maps
 from camlib.data import DigitDataset
-from camlib.mnist import checkpoint_path
-from camlib.models import GAPNet
-from camlib.sanity import (
+from camlib.lab.mnist_recipe import checkpoint_path
+from camlib.methods.attribution import attribution_maps
+from camlib.metrics.sanity import (
     ORIGINAL,
     ShuffledLabels,
     cascading_randomization,
@@ -34,6 +33,7 @@ from camlib.sanity import (
     spearman_similarity,
     ssim_similarity,
 )
+from camlib.models import GAPNet
 
 GRADIENT = functools.partial(attribution_maps, "gradient")
 GRAD_CAM = functools.partial(attribution_maps, "grad_cam", layer="features", relu=False)

@@ -390,7 +390,7 @@ def test_fit_or_load_trains_once_then_loads(tmp_path, separable_loader, monkeypa
     assert loaded is False and path.is_file()
     assert len(history["train_loss"]) == 1
 
-    monkeypatch.setattr("camlib.train.fit", _no_training)
+    monkeypatch.setattr("camlib.train.loop.fit", _no_training)
     again = _small_model()
     history_again, loaded_again = _fit_or_load(path, again, separable_loader)
     assert loaded_again is True
@@ -430,7 +430,7 @@ def test_a_failed_retraining_leaves_a_stale_checkpoint_where_it_was(tmp_path, se
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("camlib.train.fit", fail)
+    monkeypatch.setattr("camlib.train.loop.fit", fail)
     with pytest.raises(KeyboardInterrupt):
         _fit_or_load(path, _small_model(pool="gmp"), separable_loader)
     assert path.read_bytes() == before and list(tmp_path.iterdir()) == [path]
@@ -571,7 +571,7 @@ def test_a_device_error_inside_torch_load_is_no_corrupt_file(tmp_path, separable
         raise RuntimeError("Attempting to deserialize object on a CUDA device but torch.cuda.is_available() is False.")
 
     monkeypatch.setattr(torch, "load", cuda_tensors)
-    monkeypatch.setattr("camlib.train.fit", _no_training)
+    monkeypatch.setattr("camlib.train.loop.fit", _no_training)
     with pytest.raises(ValueError, match="map_location='cpu'") as error:
         _fit_or_load(path, _small_model(), separable_loader)
     assert not isinstance(error.value, CheckpointMismatchError) and "delete" not in str(error.value)
@@ -585,8 +585,8 @@ def test_a_checkpoint_that_cannot_be_opened_is_not_called_corrupt(tmp_path, sepa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("camlib.train.open", denied, raising=False)  # root ignores chmod
-    monkeypatch.setattr("camlib.train.fit", _no_training)
+    monkeypatch.setattr("camlib.train.loop.open", denied, raising=False)  # root ignores chmod
+    monkeypatch.setattr("camlib.train.loop.fit", _no_training)
     with pytest.raises(PermissionError, match="permissions") as error:
         _fit_or_load(path, _small_model(), separable_loader)
     assert str(path) in str(error.value)
@@ -668,7 +668,7 @@ def test_unwritable_checkpoint_folder(tmp_path, tiny_gapnet, monkeypatch):
 def test_fit_or_load_checks_before_training(tmp_path, separable_loader, monkeypatch):
     from camlib.train import fit_or_load
 
-    monkeypatch.setattr("camlib.train.fit", _no_training)
+    monkeypatch.setattr("camlib.train.loop.fit", _no_training)
     with pytest.raises(TypeError, match="class_names"):
         fit_or_load(tmp_path / "m.pt", _small_model(), separable_loader, class_names="left right", data_source="s")
     with pytest.raises(ValueError, match="2 classes"):

@@ -1,4 +1,4 @@
-"""camlib.transfer: frozen GAP features, linear models on them, and their CAMs (notebook 06)."""
+"""camlib.methods.transfer: frozen GAP features, linear models on them, and their CAMs (notebook 06)."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import LinearSVC
 from torch import nn
 
+from camlib.methods.transfer import gap_features, linear_cams, linear_weights
 from camlib.models import GAPNet
-from camlib.transfer import gap_features, linear_cams, linear_weights
 
 # Two channels on a 2x2 grid, by hand: f_0 = [[1, 2], [3, 4]], f_1 = [[0, 0], [0, 4]].
 MAPS = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 0.0], [0.0, 4.0]]]])

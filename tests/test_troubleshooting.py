@@ -19,10 +19,12 @@ import torch
 from torch import nn
 from torchvision.models import VGG16_Weights, vgg11
 
-from camlib import cam, launch, pretrained, viz
-from camlib.gradcam import grad_cam
-from camlib.models import GAPNet
-from camlib.vit import TinyViT, compute_token_cams, token_reshape
+from camlib.lab import launch, viz
+from camlib.methods import cam
+from camlib.methods.gradcam import grad_cam
+from camlib.methods.token_cams import compute_token_cams, token_reshape
+from camlib.models import GAPNet, pretrained
+from camlib.models.vit import TinyViT
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
 QUOTE = re.compile(r"<!-- says: (\w+) -->\n```text\n(.*?)\n```", re.S)

@@ -15,7 +15,7 @@ import torchvision
 from torch import nn
 from torchvision.models import VGG16_Weights
 
-from camlib.cam import compute_cams
+from camlib.methods.cam import compute_cams
 from camlib.models import VGG16GAP, build_model, count_parameters, vgg16_gap
 from camlib.train import load_checkpoint, save_checkpoint
 
@@ -142,8 +142,9 @@ def test_checkpoint_round_trip_rebuilds_from_config(tmp_path):
     "weights", [VGG16_Weights.IMAGENET1K_V1, "IMAGENET1K_V1", "VGG16_Weights.DEFAULT"], ids=["enum", "name", "full"]
 )
 def test_torchvision_weights_come_from_torchs_cache_through_camlib_pretrained(monkeypatch, tmp_path, weights):
-    """The file is found (or downloaded with a timeout) by camlib.pretrained, then read with weights_only=True."""
-    import camlib.pretrained as pretrained
+    """The file is found (or downloaded with a timeout) by camlib.models.pretrained, then read with
+    weights_only=True."""
+    import camlib.models.pretrained as pretrained
 
     source = VGG16GAP(num_classes=1).backbone  # VGG16's conv layers, other random values
     cached = tmp_path / "vgg16-stand-in.pth"
@@ -163,7 +164,7 @@ def test_torchvision_weights_come_from_torchs_cache_through_camlib_pretrained(mo
 
 
 def test_weights_that_cannot_be_had_say_which_file_to_put_where(monkeypatch):
-    import camlib.pretrained as pretrained
+    import camlib.models.pretrained as pretrained
 
     monkeypatch.setattr(pretrained, "pretrained_weights",
                         lambda member, architecture=None, **_: pretrained.WeightsChoice(None, "no network"))

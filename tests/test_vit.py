@@ -5,10 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from camlib.cam import upsample_cams
-from camlib.gradcam import grad_cam
-from camlib.vit import (
-    TinyViT,
+from camlib.methods.cam import upsample_cams
+from camlib.methods.gradcam import grad_cam
+from camlib.methods.token_cams import (
     attention_rollout,
     capture_attentions,
     compute_token_cams,
@@ -16,6 +15,7 @@ from camlib.vit import (
     token_cams,
     token_reshape,
 )
+from camlib.models.vit import TinyViT
 
 
 def hooks_of(model: nn.Module) -> int:
@@ -217,7 +217,7 @@ def test_grad_cam_token_errors():
     model = random_vit("cls")
     images = torch.randn(2, 1, 16, 16, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"'blocks.1.norm1' returns tokens of shape \[2, 17, 16\].*pass "
-                                         r"reshape=camlib.vit.token_reshape\(grid, prefix_tokens\)"):
+                                         r"reshape=camlib\.token_reshape\(grid, prefix_tokens\)"):
         grad_cam(model, "blocks.1.norm1", images)
     with pytest.raises(TypeError, match="reshape must be a callable"):
         grad_cam(model, "blocks.1.norm1", images, reshape=(4, 4))
@@ -235,7 +235,7 @@ def test_grad_cam_on_torchvision_vit_b_16_agrees_with_pytorch_grad_cam():
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from torchvision.models import vit_b_16
 
-    from camlib.cam import normalize_cams
+    from camlib.methods.cam import normalize_cams
 
     torch.manual_seed(0)
     model = vit_b_16(weights=None).eval()
@@ -431,8 +431,8 @@ def test_a_tiny_vit_checkpoint_loads_in_a_process_that_never_imported_camlib_vit
 
 
 def test_every_entry_point_takes_the_vit_and_every_use_x_of_an_error_can_be_followed():
-    from camlib.attribution import attribution_maps, grad_cam_plus_plus
-    from camlib.vit import compute_token_cams, token_reshape
+    from camlib.methods.attribution import attribution_maps, grad_cam_plus_plus
+    from camlib.methods.token_cams import compute_token_cams, token_reshape
 
     mean_vit, cls_vit = random_vit("mean").float(), random_vit("cls").float()
     images = torch.rand(2, 1, 16, 16)
@@ -446,7 +446,7 @@ def test_every_entry_point_takes_the_vit_and_every_use_x_of_an_error_can_be_foll
     assert grad_cam(model, "norm", images, reshape=reshape).shape == (2, *model.grid)
     # tokens without reshape: the message says to pass reshape=token_reshape(grid, prefix_tokens); followed, maps
     for method in ("grad_cam", "grad_cam_pp"):
-        with pytest.raises(ValueError, match=r"reshape=camlib\.vit\.token_reshape\(grid, prefix_tokens\)"):
+        with pytest.raises(ValueError, match=r"reshape=camlib\.token_reshape\(grid, prefix_tokens\)"):
             attribution_maps(method, mean_vit, images, layer="norm")
         maps = attribution_maps(method, mean_vit, images, layer="norm",
                                 reshape=token_reshape(mean_vit.grid, mean_vit.prefix_tokens))

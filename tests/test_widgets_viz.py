@@ -10,10 +10,10 @@ import torch
 from torch.utils.data import TensorDataset
 
 from camlib.data import DigitDataset
+from camlib.lab.viz import cam_grid, image_to_numpy, overlay, plot_history, show_figure
+from camlib.lab.widgets import PREDICTED, cam_explorer
 from camlib.models import GAPNet
 from camlib.train import History
-from camlib.viz import cam_grid, image_to_numpy, overlay, plot_history, show_figure
-from camlib.widgets import PREDICTED, cam_explorer
 
 CLASSES = ["left", "right", "middle"]
 
@@ -269,10 +269,10 @@ def test_plot_history_names_lists_that_are_not_one_number_per_epoch(history, mat
 def test_show_figure_displays_the_png_with_its_alt_text_and_caption_then_closes_it(monkeypatch):
     import base64
 
-    import camlib.viz
+    import camlib.lab.viz
 
     shown = []
-    monkeypatch.setattr(camlib.viz, "_ipython_display", lambda: lambda data, **kwargs: shown.append((data, kwargs)))
+    monkeypatch.setattr(camlib.lab.viz, "_ipython_display", lambda: lambda data, **kwargs: shown.append((data, kwargs)))
     figure, ax = plt.subplots()
     ax.imshow(torch.rand(4, 4))
     show_figure('A 4×4 map of random values, "drawn" <here>.')

@@ -1,4 +1,4 @@
-"""camlib.wsol: the GAP-vs-GMP localization experiment, on tiny settings and hand-built models."""
+"""camlib.lab.wsol: the GAP-vs-GMP localization experiment, on tiny settings and hand-built models."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from camlib import wsol
 from camlib.data import CanvasDigits, DigitDataset
+from camlib.lab import wsol
 
 TINY = wsol.WSOLSettings(train_size=64, test_size=40, canvas=32, scale=(0.75, 1.0), clutter=1,
                          widths=(4, 8), downsample=1, epochs=1, gap_epochs=None, batch_size=32, cam_step=0.1)
@@ -325,7 +325,7 @@ def test_arguments_of_the_wrong_kind_are_named(canvases):
         with pytest.raises(ValueError, match=message):
             wsol.predict(wsol.build_model(TINY, "gap"), canvases, device=device)
     for call in (lambda: wsol.localization_metrics(None), lambda: wsol.threshold_sweep(None)):
-        with pytest.raises(TypeError, match="predictions must be what camlib.wsol.predict returns"):
+        with pytest.raises(TypeError, match="predictions must be what camlib.lab.wsol.predict returns"):
             call()
 
 

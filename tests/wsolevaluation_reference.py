@@ -3,7 +3,7 @@
 Choe et al., "Evaluating Weakly Supervised Object Localization Methods Right", CVPR 2020;
 code at https://github.com/clovaai/wsolevaluation (MIT licence, Copyright (c) 2020-present
 NAVER Corp.; the permission notice is reproduced below). This module exists only so that the
-tests can compare ``camlib.localize.max_box_acc_v2`` with the numbers the original code gives.
+tests can compare ``camlib.metrics.localize.max_box_acc_v2`` with the numbers the original code gives.
 
 Where each piece comes from (files of the repository, as stored in the public-code index):
 

@@ -9,7 +9,7 @@ points = 2
     failure_message="hook model.features with register_forward_hook, keep its output, call hook.remove(); then M = einsum of model.classifier.weight[classes] with the maps")
 def test_cam_by_hand(cam_by_hand, model, images, labels):
     import torch
-    from camlib.exercises import expect
+    from camlib.lab.exercises import expect
     classes = labels[:16].to(images.device)
     mine = cam_by_hand(model, images[:16], classes)
     left = [name or 'model' for name, module in model.named_modules() if module._forward_hooks]

@@ -9,7 +9,7 @@ points = 2
     failure_message="keep cam >= threshold * cam.max(); label with structure=np.ones((3, 3)); keep the largest component (labels start at 1, 0 is background); the max is exclusive: add 1")
 def test_boxes_of_four_small_maps(my_box):
     import torch
-    from camlib.exercises import expect_fingerprint
+    from camlib.lab.exercises import expect_fingerprint
     maps = torch.zeros(4, 8, 8)
     maps[0, 2, 5] = 1.0
     maps[1, 1, 1] = maps[1, 2, 2] = maps[1, 3, 3] = 1.0

@@ -55,7 +55,7 @@ def _check_downsample(downsample, stages: int) -> int:
 
 def check_input(model: nn.Module, images: torch.Tensor, in_channels: int, stride: int) -> None:
     """Refuse, in words, images a network built here cannot take, before torch fails deep inside:
-    not a finite float ``[B, C, H, W]`` tensor in the model's dtype and device (``camlib.cam.check_images``),
+    not a finite float ``[B, C, H, W]`` tensor in the model's dtype and device (``camlib.methods.cam.check_images``),
     another channel count, a side smaller than the stride, or (training) one value per BatchNorm channel."""
     check_images(images, model)
     name = type(model).__name__
@@ -334,8 +334,8 @@ def _carry_over_vgg16(model: VGG16GAP, state_dict: dict, source: str) -> None:
 
 def _cached_vgg16_weights(weights: VGG16_Weights | str, timeout: float | None) -> Path:
     """The hash-checked file of torchvision's VGG16 ``weights`` in torch's cache, downloaded with a timeout
-    when missing (``camlib.pretrained``); torchvision's own builder would wait forever on a silent network."""
-    from camlib import pretrained  # imported here: camlib.pretrained builds torchvision's models, not ours
+    when missing (``camlib.models.pretrained``); torchvision's own builder would wait forever on a silent network."""
+    from camlib import pretrained  # imported here: camlib.models.pretrained builds torchvision's models, not ours
 
     member = pretrained.resolve_weights(weights, "vgg16")
     choice = pretrained.pretrained_weights(member, timeout=timeout, verbose=False)
@@ -357,7 +357,7 @@ def vgg16_gap(
         weights: ``None`` (torchvision's random VGG initialization); a ``VGG16_Weights`` or
             its name (``"IMAGENET1K_V1"``, ``"DEFAULT"``, ...), read from torch's cache
             (hash-checked) or downloaded into it the first time, as torchvision does, but with
-            ``timeout`` (``camlib.pretrained``; ``WeightsUnavailableError`` says which file to put
+            ``timeout`` (``camlib.models.pretrained``; ``WeightsUnavailableError`` says which file to put
             where when it cannot be had); or the path (``str`` or ``Path``) of a local file holding a
             torchvision VGG16 state dict, read with ``weights_only=True``. Only the
             ``features.*`` tensors of conv1_1 ... conv5_3 are used; VGG16's fully connected
@@ -429,7 +429,7 @@ class LayerRecord(NamedTuple):
 def layer_summary(model: nn.Module, images: torch.Tensor) -> list[LayerRecord]:
     """Every leaf module (Conv2d, ReLU, pooling, Linear, ...) in the order ``model(images)`` calls it,
     with its output shape: one forward pass under ``no_grad``, forward hooks removed afterwards. Images the model
-    cannot take (``camlib.cam.check_images``: type, shape, dtype, device, NaN; or channels, size) are a ValueError."""
+    cannot take (``check_images``: type, shape, dtype, device, NaN; or channels, size) are a ValueError."""
     check_images(images, check_model(model))
     records = []
 

@@ -1,6 +1,6 @@
 """Fine-tune VGG16-GAP on ImageNet-style folders or Imagenette, on one device or many (``torchrun``).
 
-``python -m camlib.finetune --help`` lists every option; ``finetune(FinetuneConfig(...))`` is the
+``python -m camlib.train.finetune --help`` lists every option; ``finetune(FinetuneConfig(...))`` is the
 same from Python (notebook 05). What it does:
 
 * **Data.** An ``ImageFolder`` tree in the ILSVRC layout (``root/train/<wnid>/*.JPEG`` and,
@@ -37,7 +37,7 @@ same from Python (notebook 05). What it does:
 Every setting is checked before anything is built, read or downloaded (``check_config``; on the command
 line an argparse error naming the option): a negative learning rate, an unknown weights name or an
 output folder that cannot be written costs a second, not a training run. ``weights`` given by name go
-through ``camlib.pretrained`` (torch's cache, hash-checked, else a download that times out after
+through ``camlib.models.pretrained`` (torch's cache, hash-checked, else a download that times out after
 ``download_timeout`` seconds of silence and says which file to put where); the file is then read with
 ``weights_only=True``. A file at ``output`` that cannot be resumed is refused and left as it is.
 
@@ -76,12 +76,12 @@ from tqdm.auto import tqdm
 
 from camlib._checks import check_device, check_int, is_int
 from camlib.config import data_root, get_device, seed_everything
-from camlib.data import DataNotFoundError
-from camlib.models import vgg16_gap
-from camlib.network import network_timeout
-from camlib.photos import IMAGENET_MEAN, IMAGENET_STD, read_rgb
-from camlib.pretrained import offline_recipe, pretrained_weights, weights_file
-from camlib.train import CHECKPOINT_FORMAT, atomic_save, save_checkpoint
+from camlib.data.digits import DataNotFoundError
+from camlib.data.download import network_timeout
+from camlib.data.photos import IMAGENET_MEAN, IMAGENET_STD, read_rgb
+from camlib.models.cnn import vgg16_gap
+from camlib.models.pretrained import offline_recipe, pretrained_weights, weights_file
+from camlib.train.loop import CHECKPOINT_FORMAT, atomic_save, save_checkpoint
 
 __all__ = [
     "FinetuneConfig", "FinetuneError", "FinetuneResult", "check_config", "finetune", "image_transforms", "main",
@@ -251,10 +251,10 @@ def _check_train_folder(root: Path) -> None:
         found = "does not exist" if not root.exists() else (
             f"has no train/ folder (it holds: {_listing(root)})" if root.is_dir() else "is a file, not a folder")
         raise DataNotFoundError(
-            f"{root} {found}. camlib.finetune reads {EXPECTED_LAYOUT}. "
+            f"{root} {found}. camlib.train.finetune reads {EXPECTED_LAYOUT}. "
             "For a ready-made ten-class subset of ImageNet, pass data='imagenette' with download=True "
             "(command line: --data imagenette --download), which fetches torchvision.datasets.Imagenette; "
-            "camlib.imagenet.write_synthetic_ilsvrc(root) writes a tiny offline stand-in in this layout."
+            "camlib.data.ilsvrc.write_synthetic_ilsvrc(root) writes a tiny offline stand-in in this layout."
         )
 
 
@@ -272,7 +272,7 @@ def _image_folders(config: FinetuneConfig) -> tuple[Dataset, Dataset | None, lis
     _check_train_folder(root)
     available = sorted(entry.name for entry in os.scandir(train_dir) if entry.is_dir())
     if not available:
-        raise DataNotFoundError(f"{train_dir} holds no class folders: camlib.finetune reads {EXPECTED_LAYOUT}")
+        raise DataNotFoundError(f"{train_dir} holds no class folders: camlib.train.finetune reads {EXPECTED_LAYOUT}")
     classes = _choose_classes(available, config.classes, f"{train_dir}")
     train = _folder(train_dir, classes, True, config.image_size)
     train = _subset(train, _first_per_class(train.targets, config.images_per_class))
@@ -528,7 +528,8 @@ def _read_checkpoint(path: Path) -> dict:
     missing = [key for key in _RESUME_KEYS if key not in payload] if isinstance(payload, dict) else list(_RESUME_KEYS)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or missing:
         raise FinetuneError(
-            f"{path} exists but is not a camlib.finetune checkpoint (it lacks {', '.join(missing[:4]) or 'the format'}"
+            f"{path} exists but is not a camlib.train.finetune checkpoint "
+            f"(it lacks {', '.join(missing[:4]) or 'the format'}"
             "), so there is nothing to resume; it is left as it is: move it away or choose another --output"
         )
     return payload
@@ -543,7 +544,7 @@ def _vgg16_member(weights) -> VGG16_Weights | None:
 
 
 def _vgg16_file(weights, timeout: float) -> Path | None:
-    """The local file the backbone's weights come from. torchvision names go through camlib.pretrained: its cache
+    """The local file the backbone's weights come from. torchvision names go through camlib.models.pretrained: its cache
     (hash-checked), else a download with a timeout; the file is then read with weights_only=True by vgg16_gap."""
     if weights is None:
         return None
@@ -923,20 +924,20 @@ def _elapsed(start: float, device: torch.device) -> float:
 EXAMPLES = """\
 examples:
   # one GPU (or the CPU), two ImageNet classes of a local ILSVRC tree, ImageNet-pretrained conv layers
-  python -m camlib.finetune --data /data/ILSVRC2012 --classes n01440764,n02102040 \\
+  python -m camlib.train.finetune --data /data/ILSVRC2012 --classes n01440764,n02102040 \\
       --weights DEFAULT --epochs 5 --output checkpoints/vgg16_gap_2cls.pt
 
   # Imagenette (downloaded to data/ the first time), a quick smoke run
-  python -m camlib.finetune --data imagenette --download --weights DEFAULT \\
+  python -m camlib.train.finetune --data imagenette --download --weights DEFAULT \\
       --max-steps 20 --batch-size 16 --output checkpoints/vgg16_gap_imagenette.pt
 
   # eight GPUs on one machine: DistributedDataParallel, --batch-size is per GPU (global 8 x 64)
-  torchrun --nproc_per_node=8 -m camlib.finetune --data /data/ILSVRC2012 --weights DEFAULT \\
+  torchrun --nproc_per_node=8 -m camlib.train.finetune --data /data/ILSVRC2012 --weights DEFAULT \\
       --batch-size 64 --epochs 10 --lr-step-epochs 4 --output checkpoints/vgg16_gap_imagenet.pt
 
   # two nodes with eight GPUs each: run on every node (same --output, on shared storage)
   torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=node0.example:29500 \\
-      --rdzv-id=camlab -m camlib.finetune --data /data/ILSVRC2012 --weights DEFAULT \\
+      --rdzv-id=camlab -m camlib.train.finetune --data /data/ILSVRC2012 --weights DEFAULT \\
       --output /shared/checkpoints/vgg16_gap_imagenet.pt
 
 Run the same command again to resume from --output (the line "resuming from ..." says so).
@@ -947,7 +948,7 @@ Expected data layout: <data>/train/<wnid>/*.JPEG and, optionally, <data>/val/<wn
 def _parser() -> argparse.ArgumentParser:
     defaults = FinetuneConfig(data="", output="")
     parser = argparse.ArgumentParser(
-        prog="python -m camlib.finetune",
+        prog="python -m camlib.train.finetune",
         description="Fine-tune VGG16-GAP (Zhou et al., CVPR 2016) with the SGD recipe VGG16 was trained with "
         "(momentum 0.9, weight decay 5e-4, lr 1e-2 divided by 10 in steps; the CAM paper gives no settings), "
         "on one device or, "
@@ -1005,7 +1006,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m camlib.finetune ...``: parse the options into a ``FinetuneConfig`` and run ``finetune``."""
+    """``python -m camlib.train.finetune ...``: parse the options into a ``FinetuneConfig`` and run ``finetune``."""
     parser = _parser()
     config = FinetuneConfig(**vars(parser.parse_args(argv)))
     main_rank = os.environ.get("RANK", "0") == "0"
@@ -1019,7 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
         finetune(config)
     except (FinetuneError, DataNotFoundError) as error:
         if main_rank:
-            print(f"camlib.finetune: error: {error}", file=sys.stderr)
+            print(f"camlib.train.finetune: error: {error}", file=sys.stderr)
         return 2
     return 0
 

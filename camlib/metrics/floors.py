@@ -15,7 +15,7 @@ baseline would be), the three network-free answers of this module, one per metri
 * ``pointing``: one fixed pixel, the one whose centre lies in the most training boxes.
 
 ``CentrePrior.evaluate(test_boxes)`` scores them on the test boxes with the same metrics
-``camlib.wsol`` computes for the networks (``camlib.localize``); ``pointing_centre`` adds the
+``camlib.lab.wsol`` computes for the networks (``camlib.metrics.localize``); ``pointing_centre`` adds the
 canvas's central pixel itself. Every number is measured, none is assumed: "chance" for a box
 metric is not the box's share of the canvas.
 """
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from camlib._checks import check_int
-from camlib.cam import normalize_cams
-from camlib.localize import box_iou, boxes_from_cam_all_components, gt_known_loc, pointing_accuracy
+from camlib.methods.cam import normalize_cams
+from camlib.metrics.localize import box_iou, boxes_from_cam_all_components, gt_known_loc, pointing_accuracy
 
 __all__ = ["CentrePrior", "centre_gaussian", "fit_centre_prior", "box_accuracy_of_one_map", "FLOOR_METRICS"]
 
@@ -132,7 +132,7 @@ def fit_centre_prior(
 
 
 def _grid(cam_step: float) -> list[float]:
-    """``0, cam_step, 2 cam_step, ... < 1``, as ``camlib.wsol`` gives MaxBoxAccV2."""
+    """``0, cam_step, 2 cam_step, ... < 1``, as ``camlib.lab.wsol`` gives MaxBoxAccV2."""
     return torch.arange(0, 1, cam_step, dtype=torch.float64).tolist()
 
 
@@ -163,7 +163,8 @@ def _best_point(boxes: torch.Tensor, canvas: int) -> tuple[int, int]:
 
 
 def _pointing(point: tuple[int, int], canvas: int, boxes: torch.Tensor) -> float:
-    """The pointing game of a map whose only peak is ``point``, through ``camlib.localize.pointing_accuracy``."""
+    """The pointing game of a map whose only peak is ``point``, through
+    ``camlib.metrics.localize.pointing_accuracy``."""
     peak = torch.zeros(len(boxes), canvas, canvas)
     peak[:, point[1], point[0]] = 1.0
     return pointing_accuracy(peak, boxes.float())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Sequence
-from numbers import Integral
 
 import ipywidgets as widgets
 import torch
@@ -17,8 +16,9 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
-from camlib.cam import compute_cams
-from camlib.viz import overlay
+from camlib._checks import check_int
+from camlib.lab.viz import overlay
+from camlib.methods.cam import compute_cams
 
 PREDICTED = "predicted class"
 
@@ -123,8 +123,7 @@ def _check_arguments(model, dataset, class_names, max_images) -> None:
         raise ValueError("dataset is empty: the explorer needs at least one (image, label) pair")
     if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not class_names:
         raise ValueError(f"class_names must be a non-empty list of names, one per class; got {class_names!r}")
-    if isinstance(max_images, bool) or not isinstance(max_images, Integral) or max_images < 1:
-        raise ValueError(f"max_images must be a positive int, got {max_images!r}")
+    check_int(max_images, "max_images", 1)
 
 
 def _image_and_label(dataset: Dataset, index: int) -> tuple[torch.Tensor, int]:

@@ -13,16 +13,16 @@ The experiment of notebook 03 and ``benchmarks/localization.py``, written once:
    ``camlib.train.fit_or_load`` so a rerun loads the weights (files ``wsol_*.pt`` in
    ``camlib.config.checkpoint_dir()``).
 3. ``predict`` -- one pass over the test canvases: logits, the CAMs of the true class and of
-   the five best-scoring classes (bilinearly upsampled to the canvas, ``camlib.cam``), and
-   their boxes (``camlib.localize.bbox_from_cam``: threshold, largest component).
-4. ``localization_metrics`` -- every metric of ``camlib.localize`` from those predictions:
+   the five best-scoring classes (bilinearly upsampled to the canvas, ``camlib.methods.cam``), and
+   their boxes (``camlib.metrics.localize.bbox_from_cam``: threshold, largest component).
+4. ``localization_metrics`` -- every metric of ``camlib.metrics.localize`` from those predictions:
    accuracy, Top-1 / Top-5 / GT-known Loc, MaxBoxAccV2 and its per-IoU values, pointing
    accuracy, extent (coverage and precision), mean IoU and the predicted box's area relative
    to the ground-truth box's.
 5. ``run_experiment`` -- pools x seeds x variants, one row of metrics per trained network;
    ``summarize`` (mean and sample standard deviation over seeds) and ``markdown_table``;
    ``paper_table`` sets our errors beside the paper's Table 2; ``centre_prior_rows`` and
-   ``floor_table`` put the network-free floor (``camlib.floors``) beside every number. What the numbers mean is
+   ``floor_table`` put the network-free floor (``camlib.metrics.floors``) beside every number. What the numbers mean is
    written in notebook 03, where a student reads the reasoning, not generated here.
 
 The seed fixes the canvases (``localization_splits(seed=...)``), the initial weights and the
@@ -49,10 +49,10 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 
 from camlib import config
 from camlib._checks import check_device, check_file, check_fraction, check_int, check_path
-from camlib.cam import class_activation_maps, upsample_cams
-from camlib.data import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, check_scale, localization_splits
-from camlib.floors import FLOOR_METRICS, fit_centre_prior
-from camlib.localize import (
+from camlib.data.digits import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, check_scale, localization_splits
+from camlib.methods.cam import class_activation_maps, upsample_cams
+from camlib.metrics.floors import FLOOR_METRICS, fit_centre_prior
+from camlib.metrics.localize import (
     bbox_from_cam,
     extent,
     gt_known_loc,
@@ -62,8 +62,8 @@ from camlib.localize import (
     top1_loc,
     top5_loc,
 )
-from camlib.models import POOLINGS, GAPNet
-from camlib.train import fit, fit_or_load
+from camlib.models.cnn import POOLINGS, GAPNet
+from camlib.train.loop import fit, fit_or_load
 
 __all__ = [
     "METRICS",
@@ -202,7 +202,8 @@ def _is_number(value) -> bool:
 
 def _check_settings(settings) -> WSOLSettings:
     if not isinstance(settings, WSOLSettings):
-        raise TypeError(f"settings must be a WSOLSettings (camlib.wsol.settings_for(profile)), got {settings!r:.60}")
+        raise TypeError(f"settings must be a WSOLSettings (camlib.lab.wsol.settings_for(profile)), "
+                        f"got {settings!r:.60}")
     return settings
 
 
@@ -234,7 +235,7 @@ OBJECT_SIZES: dict[str, dict[str, tuple[float, float]]] = {
 # The canvas grows with the object, so that the object can still move. An object is placed
 # uniformly over every position where it fits; on a 64-pixel canvas a large one barely moves, and
 # a centred Gaussian that never sees the image then boxes it better than either network
-# (camlib.floors; notebook 03, section 9b). On these canvases the objects' boxes cover 10-25 % of
+# (camlib.metrics.floors; notebook 03, section 9b). On these canvases the objects' boxes cover 10-25 % of
 # the canvas and the centre prior stays far below GAP. Clutter grows with the canvas's area.
 SIZE_CANVASES: dict[str, int] = {"small": 64, "medium": 80, "large": 96}
 CLUTTER_PER_64X64 = 3  # fragments per 64 x 64 pixels of canvas (the base setting's clutter)
@@ -272,7 +273,7 @@ def size_variants(
 def centre_prior_rows(
     settings: WSOLSettings, variants: Mapping[str, Mapping] | None = None, seeds: Iterable[int] = (0, 1, 2),
 ) -> list[dict]:
-    """The network-free floor of every (variant, seed): ``camlib.floors.fit_centre_prior`` fitted on the
+    """The network-free floor of every (variant, seed): ``camlib.metrics.floors.fit_centre_prior`` fitted on the
     training canvases' boxes and scored on the test canvases, one row per pair, with the same keys as
     ``run_experiment``'s (``variant``, ``seed``, ``canvas``, ``object_area``) and ``sigma``, ``box``,
     ``point`` and the metrics of ``floors.FLOOR_METRICS``. Needs no network: seconds."""
@@ -457,9 +458,9 @@ def predict(
     """Logits, CAMs and boxes of ``model`` on every canvas of ``dataset``.
 
     One forward pass per batch (``model.forward_with_maps``); raw CAMs of all classes by
-    ``camlib.cam.class_activation_maps``; the true class's and the top-5 classes' maps
-    upsampled bilinearly to the canvas (``camlib.cam.upsample_cams``) and boxed by
-    ``camlib.localize.bbox_from_cam`` at ``threshold`` of their maximum.
+    ``camlib.methods.cam.class_activation_maps``; the true class's and the top-5 classes' maps
+    upsampled bilinearly to the canvas (``camlib.methods.cam.upsample_cams``) and boxed by
+    ``camlib.metrics.localize.bbox_from_cam`` at ``threshold`` of their maximum.
     """
     _check_predict_arguments(model, dataset, threshold, batch_size)
     device = next(model.parameters(), torch.empty(0)).device if device is None else check_device(device)
@@ -596,7 +597,7 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
 
 def _check_predictions(predictions) -> Predictions:
     if not isinstance(predictions, Predictions):
-        raise TypeError(f"predictions must be what camlib.wsol.predict returns, got {type(predictions).__name__}")
+        raise TypeError(f"predictions must be what camlib.lab.wsol.predict returns, got {type(predictions).__name__}")
     return predictions
 
 

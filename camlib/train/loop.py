@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from camlib._checks import ArgumentTypeError, check_device, check_int
 from camlib._guards import explained_errors
-from camlib.models import ARCHITECTURES, build_model, known_architectures
+from camlib.models.cnn import ARCHITECTURES, build_model, known_architectures
 
 CHECKPOINT_FORMAT = "camlib-checkpoint/1"
 _UMASK = os.umask(0)  # read the umask once, so checkpoints get the permissions any new file gets
@@ -342,7 +342,7 @@ def save_checkpoint(
     NumPy numbers and arrays in ``metrics``, ``history`` and ``extra`` are stored as Python
     numbers and lists; other objects ``torch.load(weights_only=True)`` could not read back
     (sets, paths, classes) are refused with a ``TypeError`` before anything is written.
-    ``extra`` adds entries that only some readers need (camlib.finetune stores the optimizer,
+    ``extra`` adds entries that only some readers need (camlib.train.finetune stores the optimizer,
     scheduler and position there, to resume).
     """
     architecture = _check_camlib_model(model, "save_checkpoint")

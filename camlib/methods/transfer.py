@@ -17,7 +17,7 @@ a CAM of a class the network never saw. This module holds the two pieces noteboo
   and the CAMs they give.
 
 The network must expose ``forward_with_maps(images) -> (logits, maps)`` (``camlib.models.GAPNet``,
-``VGG16GAP``) or be a torchvision GAP classifier that ``camlib.cam.find_gap_head`` reads
+``VGG16GAP``) or be a torchvision GAP classifier that ``camlib.methods.cam.find_gap_head`` reads
 (ResNet, GoogLeNet, DenseNet).
 """
 
@@ -32,7 +32,7 @@ from torch import nn
 
 from camlib._checks import check_device, check_int
 from camlib._guards import check_images, eval_mode, hooks
-from camlib.cam import class_activation_maps, find_gap_head
+from camlib.methods.cam import class_activation_maps, find_gap_head
 
 __all__ = ["Features", "LinearWeights", "gap_features", "linear_cams", "linear_weights"]
 

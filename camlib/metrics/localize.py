@@ -14,7 +14,7 @@ Conventions (those of ``docs/design.md`` and ``torchvision.ops``):
   ``(j + 0.5, i + 0.5)``.
 * The thresholded region of a map M is ``{M >= threshold * max(M)}`` (``>=``: a pixel at
   exactly 20 % of the maximum is kept). Dividing M by its maximum first
-  (``camlib.cam.normalize_cams(cams, "max")``) gives the same region, so raw and
+  (``camlib.methods.cam.normalize_cams(cams, "max")``) gives the same region, so raw and
   max-normalized maps give the same boxes. MaxBoxAccV2 is the exception: it follows Choe et
   al.'s protocol, which min-max normalizes each map first (``max_box_acc_v2``; raw CAMs are
   negative off the object, so its regions differ from the paper's rule at the same threshold).
@@ -26,7 +26,7 @@ Conventions (those of ``docs/design.md`` and ``torchvision.ops``):
   touch at a corner belong together); ``connectivity=4`` links only edge neighbours.
 * ``image_size=(H, W)`` scales boxes from map pixels to image pixels: x by ``W / w`` and y by
   ``H / h``. This is the geometry of bilinear upsampling with ``align_corners=False``
-  (``camlib.cam.upsample_cams``), where map pixel (i, j) covers the stride x stride block
+  (``camlib.methods.cam.upsample_cams``), where map pixel (i, j) covers the stride x stride block
   ``[j * W / w, (j + 1) * W / w) x [i * H / h, (i + 1) * H / h)`` of the image and its
   centre lands on the block's centre.
 
@@ -674,7 +674,7 @@ def max_box_acc_v2(
     if convention == "wsolevaluation" and size is not None and size != (h, w):
         raise ValueError(
             f"convention='wsolevaluation' scores maps at image resolution, as the reference code does; "
-            f"upsample the {h}x{w} maps to image_size={size} first (camlib.cam.upsample_cams)"
+            f"upsample the {h}x{w} maps to image_size={size} first (camlib.methods.cam.upsample_cams)"
         )
     deltas = _check_iou_thresholds(iou_thresholds)
     taus = _check_cam_thresholds(cam_thresholds)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from numbers import Integral
 
 import numpy as np
 import torch
@@ -23,7 +22,8 @@ from PIL import Image
 from torchvision.models import VGG16_Weights
 from torchvision.transforms import v2
 
-from camlib.data import DataNotFoundError
+from camlib._checks import check_int
+from camlib.data.digits import DataNotFoundError
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -111,11 +111,10 @@ def imagenet_transform(size: int = 224, crop: bool = True) -> v2.Compose:
     ``crop=True``: resize the short side to ``round(size * 256 / 224)`` and center-crop ``size x size``
     (torchvision's evaluation preset; 256 -> 224 at the usual size). ``crop=False``: resize the whole image
     to ``size x size``, changing its aspect ratio but keeping every pixel in view, so that boxes map onto the
-    input by scaling alone (``camlib.imagenet.scale_boxes``). Both then scale to [0, 1] and normalize with
+    input by scaling alone (``camlib.data.ilsvrc.scale_boxes``). Both then scale to [0, 1] and normalize with
     ``IMAGENET_MEAN`` / ``IMAGENET_STD``.
     """
-    if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
+    check_int(size, "size", 1)
     if not isinstance(crop, bool):
         raise TypeError(f"crop={crop!r}: use True (resize and center-crop) or False (resize the whole image)")
     size = int(size)
@@ -199,5 +198,5 @@ def read_rgb(path: str) -> Image.Image:
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise DataNotFoundError(
             f"cannot read the image {path} ({type(error).__name__}: {error}): delete or replace it, then run the "
-            "same command again (camlib.finetune resumes from its last checkpoint)"
+            "same command again (camlib.train.finetune resumes from its last checkpoint)"
         ) from None

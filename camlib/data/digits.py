@@ -34,7 +34,7 @@ from torchvision import datasets as tv_datasets
 
 from camlib._checks import ArgumentTypeError, as_tensor, check_file, check_int
 from camlib.config import data_root
-from camlib.network import DEFAULT_TIMEOUT, network_timeout
+from camlib.data.download import DEFAULT_TIMEOUT, network_timeout
 
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 # Debian recompressed the upstream files, so its .gz checksums differ from torchvision's.
@@ -422,8 +422,8 @@ class CanvasDigits(Dataset):
        pasted at a position drawn uniformly among all those where the square fits entirely inside
        the canvas (``canvas - side + 1`` per axis). ``patch_boxes[i]`` is the pasted square. A
        large object on a small canvas therefore has few positions left, and its box can be
-       guessed without looking at the image: ``camlib.floors`` measures how well, and
-       ``camlib.wsol.SIZE_CANVASES`` grows the canvas with the object for that reason.
+       guessed without looking at the image: ``camlib.metrics.floors`` measures how well, and
+       ``camlib.lab.wsol.SIZE_CANVASES`` grows the canvas with the object for that reason.
     2. its mask: the pasted pixels whose stored intensity is above ``threshold``
        (``MASK_THRESHOLD`` = 0.25 by default); its box: the tight bounding box of the mask,
        ``(x_min, y_min, x_max, y_max)`` with max exclusive, the convention of

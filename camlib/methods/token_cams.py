@@ -8,13 +8,13 @@ network over that grid, and its CAM is exact, as in Zhou et al.:
 
 A ViT that classifies from its CLS token reads one token, not an average, so it has no CAM.
 Two ways to look inside it remain: Grad-CAM over the tokens reshaped to the grid
-(``camlib.gradcam.grad_cam(..., reshape=token_reshape(grid, prefix_tokens=1))``), and attention
+(``camlib.grad_cam(..., reshape=token_reshape(grid, prefix_tokens=1))``), and attention
 rollout (Abnar & Zuidema, ACL 2020), which multiplies the layers' attention matrices.
 
 Conventions: tokens are ``[B, N, K]`` with the ``prefix_tokens`` CLS/register tokens first and
 the patch tokens in row-major grid order (as a Conv2d patch embedding flattened); maps are
 ``[B, h, w]`` or ``[B, C, h, w]`` at the grid's resolution, raw (no ReLU, no normalization, no
-resizing: ``camlib.cam.upsample_cams`` and ``normalize_cams`` are separate steps).
+resizing: ``camlib.methods.cam.upsample_cams`` and ``normalize_cams`` are separate steps).
 """
 
 from __future__ import annotations
@@ -27,175 +27,13 @@ from torch import nn
 
 from camlib._checks import LOW_PRECISION, as_class_indices, check_int, check_size
 from camlib._guards import check_images, eval_mode, hooks, run_model
-from camlib.cam import CAMOutput, class_activation_maps
-from camlib.models import ARCHITECTURES
+from camlib.methods.cam import CAMOutput, class_activation_maps
 
-HEADS = ("mean", "cls")
-STEMS = ("patch", "conv")
 HEAD_FUSIONS = ("mean", "max", "min")
 NO_CAM = "use grad_cam with reshape or attention_rollout: a CLS head has no CAM"
 
 
-# --- the model -----------------------------------------------------------------------------
-
-
-class Attention(nn.Module):
-    """Multi-head self-attention with the attention probabilities computed in the open.
-
-    ``softmax`` is an ``nn.Softmax`` module, so a forward hook on ``blocks[i].attn.softmax``
-    reads the probabilities ``[B, heads, N, N]`` (rows sum to 1: row i is where token i looks).
-    """
-
-    def __init__(self, dim: int, heads: int):
-        super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
-        self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.qkv = nn.Linear(dim, 3 * dim)
-        self.softmax = nn.Softmax(dim=-1)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        batch, n, dim = tokens.shape
-        q, k, v = self.qkv(tokens).reshape(batch, n, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        attention = self.softmax((q @ k.transpose(-2, -1)) * self.scale)  # [B, heads, N, N]
-        return self.proj((attention @ v).transpose(1, 2).reshape(batch, n, dim))
-
-
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float):
-        super().__init__()
-        hidden = max(1, round(dim * mlp_ratio))
-        self.norm1, self.attn = nn.LayerNorm(dim), Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        tokens = tokens + self.attn(self.norm1(tokens))
-        return tokens + self.mlp(self.norm2(tokens))
-
-
-def conv_stem(in_channels: int, dim: int, patch_size: int) -> nn.Sequential:
-    """The convolutional stem of Xiao et al. (NeurIPS 2021): log2(patch) stride-2 3x3 convolutions, then a 1x1.
-
-    It replaces the patch embedding's single ``patch x patch`` convolution with the same grid of
-    tokens; ViTs with it train far faster on small data sets (notebook 08's canvases: about 80 %
-    accuracy in 10 epochs where the plain patch embedding reaches about 35 %).
-    """
-    layers, channels = [], in_channels
-    for stage in range(patch_size.bit_length() - 1):
-        width = min(dim, 16 * 2 ** stage)
-        layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
-        channels = width
-    return nn.Sequential(*layers, nn.Conv2d(channels, dim, 1))
-
-
-def _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth, heads, mlp_ratio, head,
-                      stem) -> dict:
-    """TinyViT's arguments, checked, as the ``config`` dict that rebuilds the model."""
-    image_size, patch_size = check_size(image_size, "image_size"), check_int(patch_size, "patch_size", 1)
-    if image_size[0] % patch_size or image_size[1] % patch_size:
-        raise ValueError(f"image_size {image_size} is not divisible by patch_size {patch_size}: use an image "
-                         "size that is a multiple of the patch, or crop or pad the images to one")
-    if head not in HEADS:
-        raise ValueError(f"head={head!r}: use 'mean' (average of the patch tokens, a CAM exists) or 'cls'")
-    if stem not in STEMS:
-        raise ValueError(f"stem={stem!r}: use 'patch' (one patch x patch convolution) or 'conv' (stride-2 3x3 "
-                         "convolutions)")
-    if stem == "conv" and (patch_size < 2 or patch_size & (patch_size - 1)):
-        raise ValueError(f"stem='conv' halves the image per convolution, so patch_size must be a power of 2 "
-                         f"(2, 4, 8, 16...), got {patch_size}; or use stem='patch'")
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, Real) or not mlp_ratio > 0:
-        raise ValueError(f"mlp_ratio must be a positive number, got {mlp_ratio!r}")
-    counts = dict(in_channels=in_channels, num_classes=num_classes, dim=dim, depth=depth, heads=heads)
-    config = dict(image_size=image_size, patch_size=patch_size, **{k: check_int(v, k, 1) for k, v in counts.items()})
-    if config["dim"] % config["heads"]:
-        raise ValueError(f"dim={dim} is not divisible by heads={heads}: each head gets dim / heads channels")
-    return {**config, "mlp_ratio": mlp_ratio, "head": head, "stem": stem}
-
-
-class TinyViT(nn.Module):
-    """A small vision transformer whose head is a GAP head over tokens or a CLS token.
-
-    Patches of ``patch_size`` pixels become ``dim``-channel tokens (``stem="patch"``: a Conv2d
-    with stride = patch, as in ViT; ``stem="conv"``: ``conv_stem``, stride-2 3x3 convolutions
-    down to the same grid), plus a learned position embedding; ``depth`` pre-norm blocks; a final LayerNorm
-    ``norm``; one linear ``classifier``.
-
-    * ``head="mean"``: logits = classifier(mean of the patch tokens of norm(tokens)), a GAP
-      network over the ``grid``: ``compute_token_cams`` gives its exact CAM.
-    * ``head="cls"``: a CLS token is prepended and logits = classifier(norm(tokens)[:, 0]).
-
-    Attributes: ``grid`` = (h, w) patches, ``prefix_tokens`` = 0 (mean) or 1 (cls),
-    ``head``, ``config`` (the arguments). The initialization is deterministic given
-    ``torch.manual_seed``.
-    """
-
-    def __init__(
-        self,
-        image_size: int | tuple[int, int],
-        patch_size: int,
-        in_channels: int,
-        num_classes: int,
-        dim: int = 64,
-        depth: int = 4,
-        heads: int = 4,
-        mlp_ratio: float = 2,
-        head: str = "mean",
-        stem: str = "patch",
-    ):
-        super().__init__()
-        self.config = config = _check_vit_config(image_size, patch_size, in_channels, num_classes, dim, depth,
-                                                 heads, mlp_ratio, head, stem)
-        self.head, self.image_size, patch, dim = head, config["image_size"], config["patch_size"], config["dim"]
-        self.grid = (self.image_size[0] // patch, self.image_size[1] // patch)
-        self.prefix_tokens = 1 if head == "cls" else 0
-        self.in_channels = config["in_channels"]
-        self.patch_embed = (nn.Conv2d(self.in_channels, dim, patch, stride=patch) if stem == "patch"
-                            else conv_stem(self.in_channels, dim, patch))
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if head == "cls" else None
-        self.pos_embed = nn.Parameter(torch.zeros(1, self.prefix_tokens + self.grid[0] * self.grid[1], dim))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if self.cls_token is not None:
-            nn.init.trunc_normal_(self.cls_token, std=0.02)
-        self.blocks = nn.ModuleList(Block(dim, config["heads"], mlp_ratio) for _ in range(config["depth"]))
-        self.norm = nn.LayerNorm(dim)
-        self.classifier = nn.Linear(dim, config["num_classes"])
-
-    def _check_images(self, images: torch.Tensor) -> None:
-        channels = self.in_channels
-        if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != channels \
-                or tuple(images.shape[-2:]) != self.image_size:
-            got = list(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-            raise ValueError(
-                f"TinyViT was built for images [B, {channels}, {self.image_size[0]}, {self.image_size[1]}] "
-                f"(in_channels={channels}, image_size={self.image_size}), got {got}: resize or crop the images, "
-                "or build the model for their size (the position embedding has one entry per patch)"
-            )
-
-    def forward_tokens(self, images: torch.Tensor) -> torch.Tensor:
-        """The normalized tokens ``norm(tokens)``, ``[B, prefix_tokens + h*w, dim]``."""
-        self._check_images(images)
-        tokens = self.patch_embed(images).flatten(2).transpose(1, 2)  # [B, h*w, dim], row-major grid
-        if self.cls_token is not None:
-            tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
-        tokens = tokens + self.pos_embed
-        for block in self.blocks:
-            tokens = block(tokens)
-        return self.norm(tokens)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        tokens = self.forward_tokens(images)
-        pooled = tokens[:, 0] if self.head == "cls" else tokens[:, self.prefix_tokens:].mean(dim=1)
-        return self.classifier(pooled)
-
-
 # --- token CAMs ----------------------------------------------------------------------------
-
-
-ARCHITECTURES["TinyViT"] = TinyViT  # so camlib.train's checkpoints store and rebuild it by name
 
 
 def _prefix(prefix_tokens) -> int:
@@ -249,7 +87,7 @@ def token_cams(
             "these tokens"
         )
     maps = _patch_maps(tokens, check_size(grid, "grid"), _prefix(prefix_tokens))
-    return class_activation_maps(maps, weight, classes)  # one einsum, with camlib.cam's checks
+    return class_activation_maps(maps, weight, classes)  # one einsum, with camlib.methods.cam's checks
 
 
 def _check_token_model(model: nn.Module) -> None:
@@ -260,7 +98,7 @@ def _check_token_model(model: nn.Module) -> None:
         raise TypeError(
             f"{type(model).__name__} is not a token GAP network: compute_token_cams needs a module `norm` whose output "
             "is the tokens the head averages, an nn.Linear `classifier`, and `grid` and `prefix_tokens` "
-            f"(as camlib.vit.TinyViT(head='mean') has){'; missing: ' + ', '.join(missing) if missing else ''}"
+            f"(as camlib.TinyViT(head='mean') has){'; missing: ' + ', '.join(missing) if missing else ''}"
         )
 
 
@@ -328,7 +166,7 @@ def token_reshape(grid: int | tuple[int, int], prefix_tokens: int = 0) -> Callab
     """A callable ``[B, N, K] -> [B, K, h, w]`` that drops ``prefix_tokens`` and lays the rest on the grid.
 
     It is pytorch-grad-cam's ``reshape_transform`` for ViTs (drop the CLS token, reshape to
-    ``[B, h, w, K]``, move the channels first), for ``camlib.gradcam.grad_cam(..., reshape=...)``.
+    ``[B, h, w, K]``, move the channels first), for ``camlib.grad_cam(..., reshape=...)``.
     For torchvision's ``vit_b_16`` at 224 x 224: ``token_reshape((14, 14), prefix_tokens=1)``.
     """
     grid, prefix = check_size(grid, "grid"), _prefix(prefix_tokens)
@@ -375,7 +213,7 @@ def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
     modules = _attention_modules(model)
     if not modules:
         raise TypeError(f"{type(model).__name__} has no attention layers that attention_rollout can read: it "
-                        "supports camlib.vit.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
+                        "supports camlib.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
     captured: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):

@@ -18,7 +18,7 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Real
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -28,7 +28,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from camlib.cam import upsample_cams
+from camlib._checks import check_int
+from camlib.methods.cam import upsample_cams
 
 SEQUENTIAL = "inferno"  # non-negative maps
 DIVERGING = "RdBu_r"  # signed maps, centred at 0
@@ -193,8 +194,7 @@ def cam_grid(
             f"cams must be [C, h, w] with one map per class name; got shape {list(cams.shape)} "
             f"for {len(class_names)} class names"
         )
-    if isinstance(ncols, bool) or not isinstance(ncols, Integral) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    check_int(ncols, "ncols", 1)
     ncols = min(int(ncols), len(class_names))  # no empty columns (ncols=10**6 would draw a million axes)
     _check_instance("figure", figure, Figure)
     if probabilities is not None:

@@ -7,7 +7,7 @@ logits ``[B, num_classes]``, and each returning one map per image, ``[B, H, W]``
 method               what it is                                   map size
 ==================== ============================================ ======================
 ``cam``              Zhou et al. 2016, read from a GAP head        feature ``[B, h, w]``
-``grad_cam``         Selvaraju et al. 2017 (``camlib.gradcam``)    feature ``[B, h, w]``
+``grad_cam``         Selvaraju et al. 2017 (``camlib.methods.gradcam``)    feature ``[B, h, w]``
 ``grad_cam_pp``      Chattopadhyay et al. 2018 (Grad-CAM++)        feature ``[B, h, w]``
 ``score_cam``        Wang et al. 2020, pytorch-grad-cam's variant  image ``[B, H, W]``
 ``gradient``         Simonyan et al. 2014, max_c |dS/dx|           image ``[B, H, W]``
@@ -20,7 +20,7 @@ method               what it is                                   map size
 
 ``attribution_maps(method, model, images, classes, layer=...)`` is the uniform entry point
 for loops: it returns image-size maps in the images' dtype, CAM-family maps upsampled
-bilinearly (``align_corners=False``, ``camlib.cam.upsample_cams``). No map is normalized;
+bilinearly (``align_corners=False``, ``camlib.methods.cam.upsample_cams``). No map is normalized;
 ReLU is an explicit ``relu=`` option where a method has one.
 
 Conventions shared by every method:
@@ -33,7 +33,7 @@ Conventions shared by every method:
   methods weigh. On ``camlib.models.GAPNet`` the CAM layer is ``"features"``: the last conv
   stage after its ReLU, the maps its GAP head pools (``compute_cams`` reads the same maps;
   notebook 04 hands ``model.features`` to ``grad_cam``). Pass names, not modules, when the
-  model will be copied (``camlib.sanity`` explains deep copies).
+  model will be copied (``camlib.metrics.sanity`` explains deep copies).
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from camlib._guards import (
     run_model,
     target_classes,
 )
-from camlib.cam import compute_cams, normalize_cams, upsample_cams
-from camlib.gradcam import grad_cam, guided_backprop
+from camlib.methods.cam import compute_cams, normalize_cams, upsample_cams
+from camlib.methods.gradcam import grad_cam, guided_backprop
 
 METHODS = {
     "cam": "CAM",
@@ -85,7 +85,7 @@ GRAD_CAM_PP_EPS = 1e-6  # pytorch-grad-cam's GradCAMPlusPlus adds this to alpha'
 
 
 def cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, relu: bool = False) -> torch.Tensor:
-    """Raw CAM ``[B, h, w]`` of one class per image (``camlib.cam.compute_cams``, ``size=None``).
+    """Raw CAM ``[B, h, w]`` of one class per image (``camlib.methods.cam.compute_cams``, ``size=None``).
 
     ``model`` must be a GAP network (``GAPNet``, torchvision's ResNet, ...). ``relu=True``
     clamps negative evidence to 0, as Grad-CAM does; the default keeps the signed M_c.
@@ -98,7 +98,7 @@ def cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, relu: bool 
 
 def grad_cam_map(model: nn.Module, images: torch.Tensor, classes=None, *, layer, relu: bool = True,
                  reshape=None) -> torch.Tensor:
-    """``camlib.gradcam.grad_cam`` with the argument order of this module: ``[B, h, w]``."""
+    """``camlib.grad_cam`` with the argument order of this module: ``[B, h, w]``."""
     return grad_cam(model, layer, images, classes, relu=relu, reshape=reshape)
 
 
@@ -144,7 +144,7 @@ def grad_cam_plus_plus(
 
     Weights: ``grad_cam_plus_plus_weights`` (pytorch-grad-cam's formula, its ``eps`` as default).
     Raw maps: no normalization, no resizing (pytorch-grad-cam returns min-max scaled ones).
-    ``reshape``: for a vision transformer's tokens, as in ``camlib.gradcam.grad_cam``.
+    ``reshape``: for a vision transformer's tokens, as in ``camlib.grad_cam``.
 
     On a GAP network explained at its last conv maps A_k, S_c = sum_k w^c_k F_k + b_c with
     F_k = (1/Z) sum_{a,b} A_k(a, b), so g = dS_c/dA_k(a, b) = w^c_k / Z at every position and
@@ -284,7 +284,7 @@ def gradient_x_input(model: nn.Module, images: torch.Tensor, classes=None) -> to
 
 
 def guided_backprop_map(model: nn.Module, images: torch.Tensor, classes=None) -> torch.Tensor:
-    """``camlib.gradcam.guided_backprop`` reduced as the vanilla gradient: ``max_c |.|``, ``[B, H, W]``."""
+    """``camlib.methods.gradcam.guided_backprop`` reduced as the vanilla gradient: ``max_c |.|``, ``[B, H, W]``."""
     return guided_backprop(model, images, classes).abs().amax(dim=1)
 
 
@@ -332,7 +332,7 @@ def occlusion(
     most the patch size (required) every pixel is covered. Positive values: occluding there
     lowers the score. No gradients are needed. The (image, patch) pairs run through the model
     ``chunk_size`` at a time (on the CPU with its conv weights in channels_last meanwhile, as
-    ``camlib.faithfulness`` does).
+    ``camlib.metrics.faithfulness`` does).
     """
     check_images(images, model)
     if isinstance(baseline, bool) or not isinstance(baseline, Real) or not math.isfinite(baseline):

@@ -32,7 +32,7 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum
 
-from camlib.network import network_timeout
+from camlib.data.download import network_timeout
 
 __all__ = [
     "WeightsChoice", "WeightsUnavailableError", "imagenet_classifier", "offline_recipe", "pretrained_weights",

@@ -3,13 +3,12 @@
 The repository URL lives in one place, ``[project.urls] Repository`` in pyproject.toml (read
 from the installed package's metadata when there is no checkout). The badges in README.md and
 in every notebook, and the ``%pip install`` line of each Colab setup cell, are derived from it:
-``python -m camlib.launch`` rewrites them after the URL changes, and a test fails when they
+``scripts/sync_badges.py`` rewrites them after the URL changes, and a test fails when they
 disagree with it.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import tomllib
@@ -21,7 +20,7 @@ from pathlib import Path
 import torch
 
 from camlib.config import project_root
-from camlib.network import DEFAULT_TIMEOUT, network_timeout
+from camlib.data.download import DEFAULT_TIMEOUT, network_timeout
 
 BRANCH = "main"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -41,7 +40,7 @@ def repository_url() -> str:
     return urls["Repository"].rstrip("/")
 
 
-def _owner_and_name(url: str) -> str:
+def owner_and_name(url: str) -> str:
     if not isinstance(url, str):
         raise TypeError(f"the repository URL must be a string https://github.com/OWNER/NAME, got {url!r}")
     match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(\.git)?", url)
@@ -71,7 +70,7 @@ def colab_url(notebook: str, url: str | None = None, folder: str = "students") -
     """Colab's link to ``<folder>/<notebook>.ipynb`` on the main branch (``notebook`` may carry
     the ``.ipynb`` suffix and a folder). Students get ``students/``, instructors ``notebooks/``."""
     notebook = _notebook_name(notebook)
-    repo = _owner_and_name(url or repository_url())
+    repo = owner_and_name(url or repository_url())
     return f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/{_folder(folder)}/{notebook}.ipynb"
 
 
@@ -79,7 +78,7 @@ def binder_url(notebook: str | None = None, url: str | None = None, folder: str 
     """Binder's link that opens JupyterLab on ``notebook`` (or on the folder)."""
     folder = _folder(folder)
     path = f"{folder}%2F{_notebook_name(notebook)}.ipynb" if notebook is not None else folder
-    return f"https://mybinder.org/v2/gh/{_owner_and_name(url or repository_url())}/{BRANCH}?labpath={path}"
+    return f"https://mybinder.org/v2/gh/{owner_and_name(url or repository_url())}/{BRANCH}?labpath={path}"
 
 
 def badges(notebook: str | None = None, url: str | None = None, folder: str = "students") -> str:
@@ -105,7 +104,7 @@ def student_tests(notebook: str, questions: list[str], folder: str | Path = "tes
             f"the checks {missing} are not in {folder.resolve()}: open the student notebook inside the "
             "students/ folder of the repository (its tests/ lie beside it), or rebuild them with `make students`")
     if missing:
-        repo = _owner_and_name(repository_url())
+        repo = owner_and_name(repository_url())
         folder.mkdir(parents=True, exist_ok=True)
         with network_timeout(timeout):
             for question in missing:
@@ -123,45 +122,6 @@ def student_tests(notebook: str, questions: list[str], folder: str | Path = "tes
     return str(folder)
 
 
-# The four places a URL appears, each with the part that must follow the repository URL.
-_LINKS = [
-    (re.compile(r"https://colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),
-     lambda repo: f"https://colab.research.google.com/github/{repo}/blob/{BRANCH}/"),
-    (re.compile(r"https://mybinder\.org/v2/gh/[\w.-]+/[\w.-]+/[\w.-]+(?=\?|\)|\s|$)"),
-     lambda repo: f"https://mybinder.org/v2/gh/{repo}/{BRANCH}"),
-    (re.compile(r"git\+https://github\.com/[\w.-]+/[\w.-]+?(?=[\"'@\s]|$)"),
-     lambda repo: f"git+https://github.com/{repo}"),
-    (re.compile(r"(?<!\+)https://github\.com/[\w.-]+/[\w.-]+/blob/[\w.-]+/"),  # docs/troubleshooting.md
-     lambda repo: f"https://github.com/{repo}/blob/{BRANCH}/"),
-]
-
-
-def with_repository(text: str, url: str | None = None) -> str:
-    """``text`` with every Colab, Binder and ``pip install git+`` link pointing at ``url``."""
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a string (a README or a notebook's JSON), got {type(text).__name__}")
-    repo = _owner_and_name(url or repository_url())
-    for pattern, replacement in _LINKS:
-        text = pattern.sub(replacement(repo), text)
-    return text
-
-
-def sync_links(root: str | Path, *, write: bool) -> list[Path]:
-    """The files under ``root`` (README.md, notebooks/ and students/NN_*.ipynb) whose links disagree with
-    the repository URL; rewritten in place when ``write``."""
-    root = Path(root)
-    stale = []
-    notebooks = [path for folder in FOLDERS for path in sorted((root / folder).glob("[0-9][0-9]_*.ipynb"))]
-    for path in [root / "README.md", *notebooks]:
-        text = path.read_text()
-        fixed = with_repository(text)
-        if fixed != text:
-            stale.append(path)
-            if write:
-                path.write_text(fixed)
-    return stale
-
-
 def on_colab() -> bool:
     return "google.colab" in sys.modules
 
@@ -175,23 +135,3 @@ def check_runtime() -> None:
             "profile choose Runtime > Change runtime type > T4 GPU (or any GPU), then Runtime > Run all.",
             stacklevel=2,
         )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m camlib.launch",
-        description="Point the Colab/Binder badges and Colab install lines in README.md and notebooks/ "
-        "at the repository URL of pyproject.toml ([project.urls] Repository).",
-    )
-    parser.add_argument("--check", action="store_true", help="only list the files that disagree; exit 1 if any")
-    args = parser.parse_args(argv)
-    root = project_root() or Path.cwd()
-    stale = sync_links(root, write=not args.check)
-    for path in stale:
-        print(f"{'out of date' if args.check else 'rewrote'}: {path.relative_to(root)}")
-    print(f"repository: {repository_url()}")
-    return 1 if args.check and stale else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

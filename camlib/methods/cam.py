@@ -203,18 +203,18 @@ def find_gap_head(model: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     found = _generic_gap_head(model)
     if found is not None:
         return found
-    if hasattr(model, "grid") and hasattr(model, "prefix_tokens"):  # a token model, e.g. camlib.vit.TinyViT
+    if hasattr(model, "grid") and hasattr(model, "prefix_tokens"):  # a token model, e.g. camlib.TinyViT
         raise TypeError(
             f"{type(model).__name__} is a vision transformer: it has tokens, not conv maps. Its exact CAM (for a head "
-            "that averages the patch tokens) is camlib.vit.compute_token_cams(model, images, classes); for any "
-            "head, camlib.gradcam.grad_cam(model, layer, images, reshape=camlib.vit.token_reshape(model.grid, "
+            "that averages the patch tokens) is camlib.compute_token_cams(model, images, classes); for any "
+            "head, camlib.grad_cam(model, layer, images, reshape=camlib.token_reshape(model.grid, "
             "model.prefix_tokens))"
         )
     raise TypeError(
         f"{type(model).__name__} has no GAP + linear head that a CAM can read: CAM needs the last "
         "conv maps to be globally average-pooled into one linear layer (GAPNet, ResNet, GoogLeNet, "
         "DenseNet, or nn.AdaptiveAvgPool2d(1) followed by one nn.Linear). For networks that flatten "
-        "their maps into fully connected layers (VGG16, AlexNet, FlattenFCNet) use camlib.gradcam.grad_cam, "
+        "their maps into fully connected layers (VGG16, AlexNet, FlattenFCNet) use camlib.grad_cam, "
         "or camlib.models.vgg16_gap for the paper's GAP version of VGG16."
     )
 
@@ -224,7 +224,7 @@ def _check_head_identity(model: nn.Module, logits: torch.Tensor, maps: torch.Ten
     if maps.dim() != 4 or maps.shape[1] != linear.in_features:
         raise TypeError(
             f"{type(model).__name__}: the maps read before its pooling have shape {list(maps.shape)}, but its "
-            f"linear layer takes {linear.in_features} features; use camlib.gradcam.grad_cam on its last conv layer"
+            f"linear layer takes {linear.in_features} features; use camlib.grad_cam on its last conv layer"
         )
     expected = F.linear(maps.mean(dim=(-2, -1)), linear.weight, linear.bias)
     tolerance = (2e-2 if logits.dtype in LOW_PRECISION else 1e-3) * max(1.0, float(expected.detach().abs().max()))
@@ -232,7 +232,7 @@ def _check_head_identity(model: nn.Module, logits: torch.Tensor, maps: torch.Ten
         raise TypeError(
             f"{type(model).__name__}'s logits are not its linear layer applied to the average of the maps "
             "the hook read (something else sits between pooling and the linear layer), so a CAM would "
-            "not add up to its scores. Use camlib.gradcam.grad_cam on its last conv layer instead."
+            "not add up to its scores. Use camlib.grad_cam on its last conv layer instead."
         )
 
 
@@ -255,7 +255,7 @@ def _forward_with_maps(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
         raise TypeError(
             f"{type(model).__name__}.{name} was never called during the forward pass: the model pools its "
             "maps some other way (e.g. F.adaptive_avg_pool2d in forward), so its maps cannot be read. "
-            "Use camlib.gradcam.grad_cam on its last conv layer (e.g. 'layer4' of a ResNet)."
+            "Use camlib.grad_cam on its last conv layer (e.g. 'layer4' of a ResNet)."
         )
     _check_head_identity(model, logits, captured[-1], linear)
     return logits, captured[-1], linear.weight

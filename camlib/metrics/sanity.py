@@ -60,7 +60,7 @@ def randomizable_layers(model: nn.Module, *, include_norm: bool = False) -> list
 def _check_layer_names(model: nn.Module, names) -> list[str]:
     if isinstance(names, str) or not isinstance(names, Sequence) or not names:
         raise ValueError(f"layer names must be a non-empty list of dotted module names, e.g. "
-                         f"camlib.sanity.randomizable_layers(model); got {names!r}")
+                         f"camlib.metrics.sanity.randomizable_layers(model); got {names!r}")
     known = randomizable_layers(model, include_norm=True)
     for name in names:
         if not isinstance(name, str) or name not in known:
@@ -139,7 +139,7 @@ def cascading_randomization(
 
     Args:
         method_fn: ``(model, images, classes) -> [B, H, W]``, e.g.
-            ``functools.partial(camlib.attribution.attribution_maps, "grad_cam", layer="features")``.
+            ``functools.partial(camlib.methods.attribution.attribution_maps, "grad_cam", layer="features")``.
             It receives a deep copy: give it layers by name, not as modules of ``model``.
         classes: the class explained in every image at every step; ``None`` takes the trained
             model's predictions once (as the paper does, the class does not follow the random model).
@@ -251,7 +251,7 @@ def ssim_similarity(maps_a, maps_b, *, absolute: bool = False) -> torch.Tensor:
     a, b = _as_float64_maps(maps_a, maps_b)
     if min(a.shape[-2:]) < 7:
         raise ValueError(f"SSIM's 7x7 window needs maps of at least 7x7, got {a.shape[-2]}x{a.shape[-1]}: "
-                         "upsample them to the image size first (camlib.cam.upsample_cams)")
+                         "upsample them to the image size first (camlib.methods.cam.upsample_cams)")
     if absolute:
         a, b = np.abs(a), np.abs(b)
     values = []
@@ -322,7 +322,7 @@ def shuffled_labels(dataset: Dataset, seed: int = 0):
     never taken for the true-label one); any other dataset of ``(image, label)`` pairs as a
     ``ShuffledLabels`` view. Test on true labels: accuracy near chance shows it memorized.
     """
-    from camlib.data import DigitDataset
+    from camlib.data.digits import DigitDataset
 
     seed = check_int(seed, "seed")
     if not isinstance(dataset, Dataset) or not hasattr(dataset, "__len__"):

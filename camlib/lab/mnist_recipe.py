@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader
 
 from camlib import config
 from camlib._checks import check_device, check_int
-from camlib.data import TORCHVISION_CLASSES, DigitDataset, DigitSplits, load_digits
-from camlib.models import FlattenFCNet, GAPNet
-from camlib.train import fit_or_load
+from camlib.data.digits import TORCHVISION_CLASSES, DigitDataset, DigitSplits, load_digits
+from camlib.models.cnn import FlattenFCNet, GAPNet
+from camlib.train.loop import fit_or_load
 
 KINDS = {"gapnet": GAPNet, "flattenfc": FlattenFCNet}
 
@@ -32,7 +32,7 @@ class DigitData:
     test_set: DigitDataset
     train_loader: DataLoader
     test_loader: DataLoader
-    labels: str = "true"  # "shuffled": the training labels are permuted (camlib.sanity.shuffled_labels)
+    labels: str = "true"  # "shuffled": the training labels are permuted (camlib.metrics.sanity.shuffled_labels)
 
 
 def _profile(profile) -> config.Profile:
@@ -58,7 +58,7 @@ def digit_data(
 ) -> DigitData:
     """Training and held-out digits with their loaders; shuffling is seeded by ``seed``.
 
-    ``labels="shuffled"`` permutes the training labels (``camlib.sanity.shuffled_labels``, seeded
+    ``labels="shuffled"`` permutes the training labels (``camlib.metrics.sanity.shuffled_labels``, seeded
     by ``seed``; Adebayo et al.'s data randomization test); the held-out digits keep their true
     labels, so the test accuracy of a network trained on them shows what it learned: chance.
     """
@@ -68,7 +68,7 @@ def digit_data(
     splits = load_digits(dataset, seed=seed)
     train_set = splits.train.subset(profile.pick(quick=10_000, full=len(splits.train)), seed=seed)
     if labels == "shuffled":
-        from camlib.sanity import shuffled_labels
+        from camlib.metrics.sanity import shuffled_labels
 
         train_set = shuffled_labels(train_set, seed)
     return DigitData(
@@ -117,7 +117,8 @@ def trained_network(
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"kind={kind!r}: use one of {sorted(KINDS)}")
     if not isinstance(data, DigitData):
-        raise TypeError(f"data must be camlib.mnist.digit_data(profile)'s DigitData, got {type(data).__name__}")
+        raise TypeError(f"data must be camlib.lab.mnist_recipe.digit_data(profile)'s DigitData, "
+                        f"got {type(data).__name__}")
     profile, seed, device = _profile(profile), check_int(seed, "seed"), check_device(device)
     if isinstance(lr, bool) or not isinstance(lr, Real) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")

@@ -17,7 +17,7 @@ Conventions shared by every function here:
 
 * ``images`` are ``[B, C, H, W]`` on the model's device and in its dtype; ``maps`` are
   ``[B, H, W]``, one map per image, *at the image size* (a CAM at feature resolution must be
-  resized first, explicitly: ``camlib.cam.upsample_cams(maps, images.shape[-2:])``).
+  resized first, explicitly: ``camlib.methods.cam.upsample_cams(maps, images.shape[-2:])``).
 * ``classes=None`` explains each image's predicted class (arg-max on the unperturbed image, as
   RISE does); else one class index per image.
 * Pixels are ranked by the map's value, largest first. Ties keep raster order (row by row, the
@@ -28,7 +28,7 @@ Conventions shared by every function here:
   Python loop per image or per step. A perturbed image equal to one already scored (a deletion
   step over pixels that already hold the substrate's value) is not scored again. The model runs
   in eval mode (its flags are restored) and without autograd; on the CPU its conv weights are held
-  in channels_last meanwhile (``camlib.cam.channels_last_on_cpu``; scores change by float rounding
+  in channels_last meanwhile (``camlib.methods.cam.channels_last_on_cpu``; scores change by float rounding
   only; the README has the timings).
 * Results are torch tensors on the images' device (``.cpu().numpy()`` for NumPy).
 """
@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from camlib._checks import as_class_indices, check_finite, check_int
 from camlib._guards import channels_last_on_cpu, check_images, eval_mode, run_model
-from camlib.cam import normalize_cams
+from camlib.methods.cam import normalize_cams
 
 SCORES = ("probability", "logit")
 ORDERS = ("morf", "lerf")
@@ -83,7 +83,7 @@ def check_maps(maps, images: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"the maps are {maps.shape[-2]}x{maps.shape[-1]} but the images {size[0]}x{size[1]}: pixels are "
             "ranked at the image size, so resize the maps first with "
-            "camlib.cam.upsample_cams(maps, images.shape[-2:])"
+            "camlib.methods.cam.upsample_cams(maps, images.shape[-2:])"
         )
     if maps.is_complex() or maps.dtype == torch.bool:
         raise TypeError(f"maps must hold real numbers, got {maps.dtype}")
@@ -318,7 +318,7 @@ def deletion(
     Args:
         model: a classifier returning logits ``[B, num_classes]``; run in eval mode, flags restored.
         images: ``[B, C, H, W]`` on the model's device and in its dtype.
-        maps: ``[B, H, W]`` saliency maps at the image size (``camlib.cam.upsample_cams`` first).
+        maps: ``[B, H, W]`` saliency maps at the image size (``camlib.methods.cam.upsample_cams`` first).
         classes: one class per image, or ``None`` for each image's predicted class.
         step: pixels removed per step (RISE used 224 on 224x224 images, 224 steps).
         substrate: ``"zeros"`` (RISE's deletion), ``"blur"`` (``blur_substrate``), a tensor
@@ -374,7 +374,7 @@ def confidence_change(
     """Grad-CAM++'s average drop and increase in confidence.
 
     The explanation map is ``E = image * m``, where ``m`` is the map min-max normalized to
-    [0, 1] per image (``camlib.cam.normalize_cams(maps, "minmax")``: a constant map becomes 0),
+    [0, 1] per image (``camlib.methods.cam.normalize_cams(maps, "minmax")``: a constant map becomes 0),
     broadcast over the channels. With ``Y`` the softmax probability of the class on the image and
     ``O`` on ``E``: average drop = ``100 * mean(max(0, Y - O) / Y)`` (lower is better), increase
     in confidence = ``100 * mean(O > Y)`` (higher is better). An image with ``Y == 0`` (softmax

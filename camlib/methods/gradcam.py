@@ -19,7 +19,7 @@ How this implementation stays cheap and clean:
 * Hooks live in ``with`` blocks, so they are removed even when the forward raises; the
   model runs in eval mode and every submodule's train/eval flag is restored afterwards.
 * A vision transformer's layers return tokens ``[B, N, K]``, not maps: ``reshape`` (e.g.
-  ``camlib.vit.token_reshape(grid, prefix_tokens)``) lays the activation and its gradient on
+  ``camlib.token_reshape(grid, prefix_tokens)``) lays the activation and its gradient on
   the patch grid ``[B, K, h, w]`` before the weights and the weighted sum, as
   pytorch-grad-cam's ``reshape_transform`` does.
 """
@@ -42,7 +42,7 @@ from camlib._guards import (
     run_model,
     target_classes,
 )
-from camlib.cam import upsample_cams
+from camlib.methods.cam import upsample_cams
 
 
 def grad_cam(
@@ -68,12 +68,12 @@ def grad_cam(
             the evidence *against* the class lies).
         reshape: for a layer that returns tokens ``[B, N, K]`` (a vision transformer), a
             callable that lays them out as maps ``[B, K, h, w]``, applied to the activation and
-            to its gradient: ``camlib.vit.token_reshape(grid, prefix_tokens)``. For a CLS-token
+            to its gradient: ``camlib.token_reshape(grid, prefix_tokens)``. For a CLS-token
             ViT pick a layer before the last attention (``encoder.layers[-1].ln_1`` of
             torchvision's ViT, ``blocks[-1].norm1`` of ``TinyViT``): after it, only the CLS
             token reaches the logits and the patch tokens' gradients are 0.
 
-    Returns raw maps: no normalization, no resizing (see ``camlib.cam.upsample_cams`` and
+    Returns raw maps: no normalization, no resizing (see ``camlib.methods.cam.upsample_cams`` and
     ``normalize_cams``).
     """
     check_flag(relu, "relu")
