@@ -156,3 +156,47 @@ def test_the_exercise_tests_the_autograder_runs_import_only_what_grading_install
     found = third_party(reached({name for path in tests for name in imported(path.read_text())}))
     missing = {top: dist for top, dist in found.items() if dist not in declared("grading") | KERNEL}
     assert not missing, f"the students' exercise tests import {missing}, which camlib[grading] does not install"
+
+
+def private_names_used_across_modules(folder: Path = ROOT / "camlib") -> list[str]:
+    """``from camlib.x import _name`` and ``x._name`` on another camlib module, anywhere in camlib (the
+    core's private modules, ``from camlib import _moved``, are not names)."""
+    modules = {p.stem for p in folder.rglob("*.py")} - {"__init__"}
+    found = []
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("camlib"):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                found += [f"{path.name}: from {node.module} import {name}" for name in private
+                          if name not in modules]  # a private module (the core) is fine
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                  and node.value.id != path.stem and node.attr.startswith("_") and not node.attr.startswith("__")):
+                found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_camlib_module_reaches_for_another_modules_private_name(tmp_path):
+    """What several modules share lives in the core (camlib/_checks.py, camlib/_guards.py) under public
+    names; a private name is its own module's business."""
+    assert not private_names_used_across_modules()
+    (tmp_path / "cam.py").write_text("def _helper(): pass\n")
+    (tmp_path / "_moved.py").write_text("")
+    (tmp_path / "user.py").write_text("from camlib import _moved, cam\nfrom camlib.cam import _helper\ncam._helper()\n")
+    assert private_names_used_across_modules(tmp_path) == ["user.py: from camlib.cam import _helper",
+                                                           "user.py:3: cam._helper"]
+
+
+def test_the_old_module_paths_are_the_moved_modules():
+    """Committed student tests and handed-out autograders import camlib.exercises, old notebooks
+    camlib.cam and the rest: each old path gives the module it moved to, itself."""
+    import importlib
+
+    for old, new in _moved.MOVED.items():
+        assert importlib.import_module(f"camlib.{old}") is importlib.import_module(new), old
+    vit = importlib.import_module("camlib.vit")
+    assert {"TinyViT", "token_reshape", "attention_rollout", "compute_token_cams"} <= set(vars(vit))
+    from camlib.imagenet import ilsvrc_cams, read_annotations, write_synthetic_ilsvrc  # noqa: F401
+
+    from camlib.models import GAPNet
+    from camlib.models.cnn import GAPNet as Moved
+    assert GAPNet is Moved

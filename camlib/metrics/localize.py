@@ -592,7 +592,7 @@ def _one_box_per_image(true_boxes) -> bool:
     return first is None or as_tensor(first, "true_boxes[0]").dim() == 1
 
 
-NORMALIZATIONS = ("minmax", "max", "none")
+MAX_BOX_ACC_NORMALIZATIONS = ("minmax", "max", "none")  # wsolevaluation's names; camlib.methods.cam has its own
 CONVENTIONS = ("camlib", "wsolevaluation")
 
 
@@ -607,64 +607,38 @@ def max_box_acc_v2(
     normalize: str = "minmax",
     convention: str = "camlib",
 ) -> MaxBoxAccV2Result:
-    """MaxBoxAccV2 of Choe et al. as their reference code computes it (clovaai/wsolevaluation).
+    """MaxBoxAccV2 of Choe et al. (CVPR 2020, Sec. 4.1; TPAMI 2022, arXiv:2007.04178), as their
+    reference code (clovaai/wsolevaluation) computes it. Notebook 03.
 
-    MaxBoxAcc is defined in "Evaluating Weakly Supervised Object Localization Methods Right"
-    (CVPR 2020, Sec. 4.1); its V2 form (every component, IoU 0.3 / 0.5 / 0.7) in the reference
-    code and the journal version, "Evaluation for WSOL: Protocol, Metrics, and Datasets"
-    (TPAMI 2022, arXiv:2007.04178).
-
-    The protocol: rescale every score map to [0, 1] by its minimum and maximum
-    (``normalize_scoremap``); for each CAM threshold tau in ``0, 0.01, ..., 0.99`` draw a box
-    around *every* connected component of ``{map >= tau}``; an image is a hit at IoU threshold
-    delta when its best box overlaps a ground-truth box with IoU >= delta. BoxAcc(tau, delta) is
-    the fraction of hits, MaxBoxAcc(delta) its maximum over tau (the threshold is tuned, so it
-    says what the CAM *can* localize), and MaxBoxAccV2 the mean of MaxBoxAcc over delta in
+    Each map is rescaled to [0, 1] by its minimum and maximum; for every CAM threshold tau, every
+    connected component of ``{map >= tau}`` gets a box; an image is a hit at IoU threshold delta when
+    its best box overlaps a ground-truth box with IoU >= delta. BoxAcc(tau, delta) is the share of
+    hits, MaxBoxAcc(delta) = max over tau, and MaxBoxAccV2 = mean of MaxBoxAcc over delta in
     {0.3, 0.5, 0.7}.
 
     Args:
         cams: ``[N, h, w]`` the raw CAM of each image's *true* class (any sign).
-        true_boxes: ``[N, 4]`` one box per image, or a list of N ``[M_i, 4]`` tensors when an
-            image has several objects (the best IoU over its boxes counts). In image pixels
-            when ``image_size`` is given, else in map pixels.
+        true_boxes: ``[N, 4]``, or a list of N ``[M_i, 4]`` (several objects: the best IoU counts);
+            in image pixels when ``image_size`` is given, else in map pixels.
         iou_thresholds: the deltas, each in (0, 1].
-        cam_thresholds: the taus, each in [0, 1]; default ``np.arange(0, 1, 0.01)``
-            (wsolevaluation's grid for ``cam_curve_interval=0.01``; its own default is 0.001).
+        cam_thresholds: the taus, each in [0, 1]; default ``np.arange(0, 1, 0.01)``.
         image_size, connectivity: as in ``bbox_from_cam``.
-        normalize: ``"minmax"`` (the protocol): ``(M - min M) / (max M - min M)``, a constant map
-            becomes all zeros. ``"max"``: the region is ``{M >= tau * max M}``, the CAM paper's
-            rule (camlib before 2026-11; on raw CAMs, mostly negative off the object, it keeps
-            far more pixels at a given tau than min-max scaling does). ``"none"``: the maps are
-            compared with tau as given (they must already lie in [0, 1]).
-        convention: ``"camlib"``: ``>=`` on the float maps, boxes of 8-connected components
-            with max-exclusive corners, plain IoU (``box_iou``). ``"wsolevaluation"``: exactly
-            what the reference code computes from the same maps and box numbers: the map
-            quantized to uint8 (``floor(255 * map)``), the strict ``>`` of
-            ``cv2.threshold(int(tau * max))``, a box from ``cv2.boundingRect`` for every contour
-            that ``cv2.findContours(RETR_TREE)`` returns (the outer contour of every component
-            *and* the inner contour of every hole: the hole's box grown by one pixel on each
-            side), corners clipped to ``w - 1`` and ``h - 1``, the box ``(0, 0, 0, 0)`` when no
-            pixel passes, and the "+1" IoU of inclusive pixel corners. Every predicted box is
-            thus one pixel wider and taller than camlib's, and holes add boxes. On random
-            28 x 28 maps the conventions differ by up to several points of MaxBoxAccV2; the
-            effect shrinks as maps grow (tests/test_maxboxacc_reference.py measures it on random
-            maps, notebook 03 on CAMs of 64 x 64 canvases). Needs maps at image resolution (no
-            ``image_size``). Ground-truth boxes are read as inclusive corners here, so
-            ``(0, 0, 0, 0)`` is the pixel (0, 0).
+        normalize: ``"minmax"`` (the protocol; a constant map becomes 0), ``"max"`` (the CAM
+            paper's ``{M >= tau * max M}``) or ``"none"`` (maps already in [0, 1]).
+        convention: ``"camlib"`` (float maps, ``>=``, 8-connected components, max-exclusive boxes,
+            ``box_iou``) or ``"wsolevaluation"`` (the reference's uint8 maps, strict ``>``, OpenCV
+            contours with holes, clipped corners and the "+1" IoU; maps at image resolution).
+            docs/design.md says how they differ and by how much.
 
     Returns:
         a ``MaxBoxAccV2Result``; ``.mean`` is MaxBoxAccV2, a float in [0, 1].
 
-    Degenerate maps: in the camlib convention a constant map (or, with ``"max"``, a map whose
-    maximum is <= 0) gets the whole-map box at every tau: it says nothing about where the object
-    is, and is scored as if it said "everywhere"; wsolevaluation gives it the box (0, 0, 0, 0).
-
-    Other choices upstream of the metric are the caller's: wsolevaluation resizes CAMs with
-    bicubic interpolation (``cv2.INTER_CUBIC``), camlib with bilinear (``upsample_cams``).
+    A map with nothing to threshold (constant, or with ``"max"`` no positive value) gets the
+    whole-map box in the camlib convention, the box (0, 0, 0, 0) in wsolevaluation's.
     """
     structure2d = _check_connectivity(connectivity)
     size = _check_image_size(image_size)
-    if normalize not in NORMALIZATIONS:
+    if normalize not in MAX_BOX_ACC_NORMALIZATIONS:
         raise ValueError(f"normalize={normalize!r}: use 'minmax' (Choe et al.'s protocol), 'max' or 'none'")
     if convention not in CONVENTIONS:
         raise ValueError(f"convention={convention!r}: use 'camlib' or 'wsolevaluation' (the reference code's boxes)")
