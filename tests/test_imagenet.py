@@ -605,7 +605,7 @@ def test_ground_truth_and_evaluate_ilsvrc_name_inputs_of_the_wrong_kind():
     for kwargs, error, match in [
         (dict(top5_classes=None), TypeError, "top5_classes must be a tensor"),
         (dict(true_classes=None), TypeError, "true_classes must be a tensor"),
-        (dict(true_boxes=None), TypeError, "true_boxes must be a list of N"),
+        (dict(true_boxes=None), TypeError, "true_boxes must be a tensor"),
         (dict(top5=list(_rect_cams(BOXES5.reshape(-1, 4)).reshape(4, 5, 64, 64))), TypeError, "torch.stack them"),
         (dict(true_class="cams"), TypeError, "true_class must be a tensor"),
         (dict(true_boxes=[b + 1000 for b in TRUE_BOXES]), ValueError, "lies wholly outside the map"),

@@ -405,6 +405,43 @@ _REDRAW_ROUNDS = 10  # rounds of re-drawing objects whose mask came out empty, t
 _PLACEMENT_TRIES = 100  # draws of a position (and of a non-blank crop) per clutter fragment
 
 
+def _canvas_arguments(source, size, canvas, scale, clutter, fragment, threshold, seed) -> tuple:
+    """``CanvasDigits``' arguments checked against its source: (items, size, canvas, (low, high), clutter,
+    fragment, threshold, seed)."""
+    if not isinstance(source, DigitDataset):
+        raise ArgumentTypeError(f"source must be a DigitDataset (load_digits().train), got {type(source).__name__}")
+    items = source.images
+    if items.dim() != 4 or items.shape[1] != 1 or len(source) < 1:
+        raise ValueError(f"source must hold single-channel images [N, 1, H, W]; got {list(items.shape)}")
+    n_source, height, width = items.shape[0], items.shape[2], items.shape[3]
+    size = n_source if size is None else check_int(size, "size", minimum=1)
+    canvas = check_int(canvas, "canvas", minimum=1)
+    clutter, seed = check_int(clutter, "clutter", minimum=0), check_int(seed, "seed")
+    low, high = check_scale(scale)
+    largest = _scaled_side(max(height, width), high)
+    if largest > canvas:
+        raise ValueError(
+            f"canvas {canvas} is smaller than the largest scaled item ({largest} pixels at scale "
+            f"{high} of {height}x{width}); use canvas >= {largest} or a smaller maximum scale"
+        )
+    if _scaled_side(min(height, width), low) < 1:
+        raise ValueError(f"scale minimum {low} shrinks the {height}x{width} items below one pixel")
+    if isinstance(fragment, bool) or not isinstance(fragment, numbers.Integral) or not (
+        1 <= fragment <= min(height, width, canvas)
+    ):
+        raise ValueError(
+            f"fragment must be an integer from 1 to {min(height, width, canvas)} (a crop of a "
+            f"{height}x{width} item that fits the canvas), got {fragment!r}"
+        )
+    fragment = int(fragment)
+    if clutter > 0 and n_source < 2:
+        raise ValueError("clutter needs at least 2 source items: fragments come from other items")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold < 1:
+        raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
+    _check_memory(size, canvas)
+    return items, size, canvas, (low, high), clutter, fragment, float(threshold), seed
+
+
 class CanvasDigits(Dataset):
     """Digits pasted at random position and scale on a larger black canvas, with ground truth.
 
@@ -466,45 +503,40 @@ class CanvasDigits(Dataset):
         threshold: float = MASK_THRESHOLD,
         seed: int = 0,
     ):
-        if not isinstance(source, DigitDataset):
-            raise ArgumentTypeError(f"source must be a DigitDataset (load_digits().train), got {type(source).__name__}")
-        items = source.images
-        if items.dim() != 4 or items.shape[1] != 1 or len(source) < 1:
-            raise ValueError(f"source must hold single-channel images [N, 1, H, W]; got {list(items.shape)}")
-        n_source, height, width = items.shape[0], items.shape[2], items.shape[3]
-        size = n_source if size is None else check_int(size, "size", minimum=1)
-        canvas = check_int(canvas, "canvas", minimum=1)
-        clutter, seed = check_int(clutter, "clutter", minimum=0), check_int(seed, "seed")
-        low, high = check_scale(scale)
-        largest = _scaled_side(max(height, width), high)
-        if largest > canvas:
-            raise ValueError(
-                f"canvas {canvas} is smaller than the largest scaled item ({largest} pixels at scale "
-                f"{high} of {height}x{width}); use canvas >= {largest} or a smaller maximum scale"
-            )
-        if _scaled_side(min(height, width), low) < 1:
-            raise ValueError(f"scale minimum {low} shrinks the {height}x{width} items below one pixel")
-        if isinstance(fragment, bool) or not isinstance(fragment, numbers.Integral) or not (
-            1 <= fragment <= min(height, width, canvas)
-        ):
-            raise ValueError(
-                f"fragment must be an integer from 1 to {min(height, width, canvas)} (a crop of a "
-                f"{height}x{width} item that fits the canvas), got {fragment!r}"
-            )
-        fragment = int(fragment)
-        if clutter > 0 and n_source < 2:
-            raise ValueError("clutter needs at least 2 source items: fragments come from other items")
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not 0 <= threshold < 1:
-            raise ValueError(f"threshold must be a number in [0, 1), got {threshold!r}")
-        _check_memory(size, canvas)
+        items, size, canvas, (low, high), clutter, fragment, threshold, seed = _canvas_arguments(
+            source, size, canvas, scale, clutter, fragment, threshold, seed)
 
         self.source_dataset = source
         self.classes = list(source.classes)
         self.canvas, self.scale, self.clutter, self.fragment = canvas, (low, high), clutter, fragment
-        self.threshold, self.seed = float(threshold), seed
+        self.threshold, self.seed = threshold, seed
         generator = torch.Generator().manual_seed(seed)
 
         # 1-2. objects, masks, boxes; objects with an empty mask are re-drawn
+        pixels, masks, boxes, patch_boxes, chosen = self._draw_objects(size, items, generator)
+        self.masks = masks
+        self.boxes = boxes.float()
+        self.source_indices = chosen
+        self.labels = source.labels[chosen].clone()
+        self.patch_boxes = patch_boxes.float()
+
+        # 3. clutter, outside the object's box
+        self.clutter_boxes = torch.full((size, clutter, 4), float("nan"))
+        if clutter > 0:
+            self._paste_clutter(pixels, items[:, 0].contiguous(), generator)
+
+        self.pixels = pixels.unsqueeze(1)
+        skipped = int(self.clutter_boxes[..., 0].isnan().sum())
+        self.source = (
+            f"CanvasDigits({size} canvases {canvas}x{canvas}, scale {low:g}-{high:g}, clutter {clutter} "
+            f"fragments of {fragment}x{fragment}" + (f" ({skipped} skipped)" if skipped else "")
+            + f", mask threshold {self.threshold:g}, seed {seed}) from {source.source}"
+        )
+
+    def _draw_objects(self, size: int, items: torch.Tensor, generator: torch.Generator) -> tuple:
+        """Each canvas's object: pixels, mask, box, the pasted patch's box and the source index; an object
+        whose mask came out empty (too faint) is drawn again."""
+        canvas, n_source = self.canvas, len(items)
         pixels = torch.zeros(size, canvas, canvas, dtype=torch.uint8)
         masks = torch.zeros(size, canvas, canvas, dtype=torch.bool)
         boxes, patch_boxes = torch.zeros(size, 4, dtype=torch.long), torch.zeros(size, 4, dtype=torch.long)
@@ -526,24 +558,7 @@ class CanvasDigits(Dataset):
                 f"{len(pending)} canvases got no object pixel above threshold {self.threshold} after "
                 f"{_REDRAW_ROUNDS} re-draws: the source items are blank or too faint (or the scale too small)"
             )
-        self.masks = masks
-        self.boxes = boxes.float()
-        self.source_indices = chosen
-        self.labels = source.labels[chosen].clone()
-        self.patch_boxes = patch_boxes.float()
-
-        # 3. clutter, outside the object's box
-        self.clutter_boxes = torch.full((size, clutter, 4), float("nan"))
-        if clutter > 0:
-            self._paste_clutter(pixels, items[:, 0].contiguous(), generator)
-
-        self.pixels = pixels.unsqueeze(1)
-        skipped = int(self.clutter_boxes[..., 0].isnan().sum())
-        self.source = (
-            f"CanvasDigits({size} canvases {canvas}x{canvas}, scale {low:g}-{high:g}, clutter {clutter} "
-            f"fragments of {fragment}x{fragment}" + (f" ({skipped} skipped)" if skipped else "")
-            + f", mask threshold {self.threshold:g}, seed {seed}) from {source.source}"
-        )
+        return pixels, masks, boxes, patch_boxes, chosen
 
     def _paste_objects(
         self, pixels: torch.Tensor, masks: torch.Tensor, canvases: torch.Tensor, chosen: torch.Tensor,

@@ -10,7 +10,6 @@ from numbers import Real
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from camlib._checks import as_tensor, check_device, check_int, check_size, real_float
@@ -20,12 +19,13 @@ from camlib.data.photos import read_rgb
 from camlib.methods.cam import compute_cams
 from camlib.metrics.localize import (
     bbox_from_cam,
+    best_true_boxes,
     check_boxes_in_frame,
     gt_known_loc,
     max_box_acc_v2,
-    paired_iou,
     top1_loc,
     top5_loc,
+    true_box_sets,
 )
 
 # --------------------------------------------------------------------------------------
@@ -33,49 +33,62 @@ from camlib.metrics.localize import (
 # --------------------------------------------------------------------------------------
 
 
-def _box_sets(true_boxes, n: int) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-    """The N box sets (float32, CPU), their concatenation ``[G, 4]`` and the image ``[G]`` of each box."""
-    if isinstance(true_boxes, str) or not isinstance(true_boxes, Sequence | torch.Tensor | np.ndarray):
-        raise TypeError(f"true_boxes must be a list of N [M_i, 4] box tensors or an [N, 4] tensor, "
-                        f"got {true_boxes!r:.60}")
-    if isinstance(true_boxes, torch.Tensor | np.ndarray):
-        true_boxes = torch.as_tensor(true_boxes)
-        if true_boxes.dim() != 2 or true_boxes.shape != (n, 4):
-            raise ValueError(f"true_boxes must be [N, 4] = [{n}, 4] or a list of N [M_i, 4]; "
-                             f"got shape {list(true_boxes.shape)}")
-        true_boxes = list(true_boxes[:, None])
-    if len(true_boxes) != n:
-        raise ValueError(f"true_boxes holds {len(true_boxes)} box sets but there are {n} images")
-    sets = []
-    for i, b in enumerate(true_boxes):
-        b = real_float(as_tensor(b, f"true_boxes[{i}]"), f"true_boxes[{i}]").float().detach().cpu()
-        b = b[None] if b.shape == (4,) else b
-        if b.dim() != 2 or b.shape[1] != 4:
-            raise ValueError(f"true_boxes[{i}] must be [M, 4] boxes, got shape {list(b.shape)}")
-        if not torch.isfinite(b).all() or ((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])).any():
-            raise ValueError(f"true_boxes[{i}] = {b.tolist()}: every box must be finite (x_min, y_min, x_max, y_max) "
-                             "with x_min < x_max and y_min < y_max")
-        sets.append(b)
-    empty = [i for i, b in enumerate(sets) if b.shape[0] == 0]
-    if empty:
-        raise ValueError(f"true_boxes[{empty[0]}] holds no box: every image needs at least one ground-truth box")
-    owner = torch.cat([torch.full((b.shape[0],), i) for i, b in enumerate(sets)])
-    return sets, torch.cat(sets), owner
+def _check_objects(true_boxes, n: int) -> None:
+    """ILSVRC's boxes, read as every localization metric reads them, must each enclose an object."""
+    gt, owner = true_box_sets(true_boxes, n)
+    flat = (gt[:, 2] <= gt[:, 0]) | (gt[:, 3] <= gt[:, 1])
+    if flat.any():
+        k = int(flat.nonzero()[0])
+        raise ValueError(f"true_boxes[{int(owner[k])}] holds {gt[k].tolist()}: every box must be (x_min, y_min, "
+                         "x_max, y_max) with x_min < x_max and y_min < y_max (a box of zero area holds no object)")
 
 
-def _best_gt(pred_boxes: torch.Tensor, gt: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-    """For each image, its ground-truth box with the highest IoU with ``pred_boxes[i]``: ``[N, 4]``.
+def _check_classes(top5_classes, true_classes, threshold, iou_threshold) -> tuple[torch.Tensor, torch.Tensor]:
+    """The top-5 ``[N, 5]`` and true ``[N]`` classes on the CPU, and the two thresholds, checked."""
+    top5_classes = as_tensor(top5_classes, "top5_classes")
+    if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
+        raise ValueError(f"top5_classes must be [N, 5], got shape {list(top5_classes.shape)}")
+    n = top5_classes.shape[0]
+    if n == 0:
+        raise ValueError("evaluate_ilsvrc got no images (N = 0)")
+    top5_classes = top5_classes.cpu()
+    true_classes = as_tensor(true_classes, "true_classes").cpu()
+    if true_classes.shape != (n,):
+        raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
+    if any(c.is_floating_point() or c.is_complex() or c.dtype == torch.bool for c in (top5_classes, true_classes)):
+        raise TypeError("top5_classes and true_classes must hold integer class indices (logits.topk(5).indices)")
+    repeated = (top5_classes.sort(dim=1).values.diff(dim=1) == 0).any(dim=1)
+    if repeated.any():
+        i = int(repeated.nonzero()[0])
+        raise ValueError(f"top5_classes[{i}] = {top5_classes[i].tolist()} names a class twice: give five different "
+                         "classes per image (logits.topk(5).indices)")
+    if isinstance(threshold, bool) or not (isinstance(threshold, Real) and 0 <= threshold <= 1):
+        raise ValueError(f"threshold={threshold!r}: use a fraction in [0, 1] of each CAM's maximum (the paper: 0.2)")
+    if isinstance(iou_threshold, bool) or not (isinstance(iou_threshold, Real) and 0 < iou_threshold <= 1):
+        raise ValueError(f"iou_threshold={iou_threshold!r}: use a number in (0, 1] (ILSVRC: 0.5)")
+    return top5_classes, true_classes
 
-    Scoring against that box equals scoring against the best over all boxes (max IoU >= 0.5
-    iff the best box's IoU >= 0.5), so ``camlib.metrics.localize``'s one-box metrics apply unchanged.
-    """
-    n = pred_boxes.shape[0]
-    iou = paired_iou(pred_boxes.detach().cpu().float()[owner], gt)  # [G]
-    best = torch.full((n,), -1.0).scatter_reduce(0, owner, iou, reduce="amax")
-    chosen = torch.full((n,), -1, dtype=torch.long)
-    winners = torch.nonzero(iou == best[owner]).flatten()
-    chosen[owner[winners]] = winners  # ties: any of them (the same IoU, the same score)
-    return gt[chosen]
+
+def _finite(value, name: str) -> torch.Tensor:
+    value = real_float(as_tensor(value, name), name)
+    if not torch.isfinite(value).all():
+        raise ValueError(f"{name} holds NaN or infinite values: no box can be read from them")
+    return value
+
+
+def _top5_boxes(top5: torch.Tensor, true_boxes, n: int, threshold: float, image_size) -> torch.Tensor:
+    """``[N, 5, 4]`` boxes: made from ``[N, 5, h, w]`` CAMs by the paper's heuristic, or given."""
+    if top5.dim() == 4:  # CAMs: ground truth wholly outside their frame would silently score 0
+        size = None if image_size is None else check_size(image_size, "image_size", "(H, W)")
+        check_boxes_in_frame(*true_box_sets(true_boxes, n), tuple(top5.shape[-2:]), size)
+    if top5.dim() == 4 and top5.shape[:2] == (n, 5):
+        boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
+        boxes5 = boxes5.reshape(n, 5, 4)
+    elif top5.shape == (n, 5, 4):
+        boxes5 = top5
+    else:
+        raise ValueError(f"top5 must be [N, 5, h, w] CAMs or [N, 5, 4] boxes with N = {n}; got {list(top5.shape)}")
+    return boxes5.detach().cpu().float()
 
 
 def evaluate_ilsvrc(
@@ -115,69 +128,36 @@ def evaluate_ilsvrc(
         as accuracies in [0, 1], and for each but MaxBoxAccV2 (an accuracy by convention) the
         error ``<name>_error = 1 - accuracy``, as the CAM paper reports its tables.
     """
-    top5_classes = as_tensor(top5_classes, "top5_classes")
-    if top5_classes.dim() != 2 or top5_classes.shape[1] != 5:
-        raise ValueError(f"top5_classes must be [N, 5], got shape {list(top5_classes.shape)}")
+    top5_classes, true_classes = _check_classes(top5_classes, true_classes, threshold, iou_threshold)
     n = top5_classes.shape[0]
-    if n == 0:
-        raise ValueError("evaluate_ilsvrc got no images (N = 0)")
-    top5_classes = top5_classes.cpu()
-    true_classes = as_tensor(true_classes, "true_classes").cpu()
-    if true_classes.shape != (n,):
-        raise ValueError(f"true_classes must be [N] = [{n}], got shape {list(true_classes.shape)}")
-    if any(c.is_floating_point() or c.is_complex() or c.dtype == torch.bool for c in (top5_classes, true_classes)):
-        raise TypeError("top5_classes and true_classes must hold integer class indices (logits.topk(5).indices)")
-    repeated = (top5_classes.sort(dim=1).values.diff(dim=1) == 0).any(dim=1)
-    if repeated.any():
-        i = int(repeated.nonzero()[0])
-        raise ValueError(f"top5_classes[{i}] = {top5_classes[i].tolist()} names a class twice: give five different "
-                         "classes per image (logits.topk(5).indices)")
-    if isinstance(threshold, bool) or not (isinstance(threshold, Real) and 0 <= threshold <= 1):
-        raise ValueError(f"threshold={threshold!r}: use a fraction in [0, 1] of each CAM's maximum (the paper: 0.2)")
-    if isinstance(iou_threshold, bool) or not (isinstance(iou_threshold, Real) and 0 < iou_threshold <= 1):
-        raise ValueError(f"iou_threshold={iou_threshold!r}: use a number in (0, 1] (ILSVRC: 0.5)")
-    sets, gt, owner = _box_sets(true_boxes, n)
-
-    top5 = real_float(as_tensor(top5, "top5"), "top5")
-    true_class = None if true_class is None else real_float(as_tensor(true_class, "true_class"), "true_class")
-    for name, value in (("top5", top5), ("true_class", true_class)):
-        if value is not None and not torch.isfinite(value).all():
-            raise ValueError(f"{name} holds NaN or infinite values: no box can be read from them")
-    if top5.dim() == 4:  # CAMs: ground truth wholly outside their frame would silently score 0
-        size = None if image_size is None else check_size(image_size, "image_size", "(H, W)")
-        check_boxes_in_frame(gt, owner, tuple(top5.shape[-2:]), size)
-    if top5.dim() == 4 and top5.shape[:2] == (n, 5):
-        boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
-        boxes5 = boxes5.reshape(n, 5, 4)
-    elif top5.shape == (n, 5, 4):
-        boxes5 = top5
-    else:
-        raise ValueError(f"top5 must be [N, 5, h, w] CAMs or [N, 5, 4] boxes with N = {n}; got {list(top5.shape)}")
-    boxes5 = boxes5.detach().cpu().float()
+    _check_objects(true_boxes, n)
+    boxes5 = _top5_boxes(_finite(top5, "top5"), true_boxes, n, threshold, image_size)
+    true_class = None if true_class is None else _finite(true_class, "true_class")
 
     correct = top5_classes == true_classes[:, None]
     result: dict[str, float] = {
         "n": n,
         "top1_cls": float(correct[:, 0].float().mean()),
         "top5_cls": float(correct.any(dim=1).float().mean()),
-        "top1_loc": top1_loc(top5_classes[:, 0], true_classes, boxes5[:, 0], _best_gt(boxes5[:, 0], gt, owner),
+        "top1_loc": top1_loc(top5_classes[:, 0], true_classes, boxes5[:, 0], best_true_boxes(boxes5[:, 0], true_boxes),
                              iou_threshold),
     }
     # Only the guess naming the true class can score (the five classes differ): match its box.
     guess = correct.float().argmax(dim=1)
     chosen = boxes5[torch.arange(n), guess]
-    result["top5_loc"] = top5_loc(top5_classes, boxes5, true_classes, _best_gt(chosen, gt, owner), iou_threshold)
+    result["top5_loc"] = top5_loc(top5_classes, boxes5, true_classes, best_true_boxes(chosen, true_boxes),
+                                  iou_threshold)
     if true_class is not None:
         if true_class.shape == (n, 4):
             known = true_class.detach().cpu().float()
         elif true_class.dim() == 3 and true_class.shape[0] == n:
             known = bbox_from_cam(true_class, threshold, image_size=image_size).cpu()
             kwargs = {} if cam_thresholds is None else {"cam_thresholds": cam_thresholds}
-            result["max_box_acc_v2"] = max_box_acc_v2(true_class, sets, image_size=image_size, **kwargs).mean
+            result["max_box_acc_v2"] = max_box_acc_v2(true_class, true_boxes, image_size=image_size, **kwargs).mean
         else:
             raise ValueError(f"true_class must be [N, h, w] CAMs or [N, 4] boxes with N = {n}; "
                              f"got {list(true_class.shape)}")
-        result["gt_known_loc"] = gt_known_loc(known, _best_gt(known, gt, owner), iou_threshold)
+        result["gt_known_loc"] = gt_known_loc(known, best_true_boxes(known, true_boxes), iou_threshold)
     for key in ("top1_cls", "top5_cls", "top1_loc", "top5_loc", "gt_known_loc"):
         if key in result:
             result[f"{key}_error"] = 1.0 - result[key]
@@ -251,6 +231,42 @@ class ILSVRCPredictions(NamedTuple):
                                image_size=self.image_size, **kwargs)
 
 
+def _check_model_classes(model: torch.nn.Module, class_names) -> list[str]:
+    """A model that takes RGB images, and at least five different wnids, one per output."""
+    check_model(model)
+    if isinstance(class_names, str):
+        raise TypeError("class_names is one string: give the wnid of every model output, e.g. a list of them")
+    class_names = list(class_names)
+    if len(class_names) < 5:
+        raise ValueError(f"{len(class_names)} classes: Top-5 localization needs at least 5")
+    if len(set(class_names)) != len(class_names):
+        twice = sorted({name for name in class_names if class_names.count(name) > 1})
+        raise ValueError(f"class_names names {twice} more than once: give each model output's wnid once")
+    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
+    if first_conv is not None and first_conv.in_channels != 3:
+        raise ValueError(f"the model's first convolution takes {first_conv.in_channels} channels; ILSVRC images are "
+                         "RGB (3 channels): build the model with 3 input channels")
+    return class_names
+
+
+def _top5_and_true_cams(model, batches, remap: torch.Tensor, classes: int, device) -> dict[str, torch.Tensor]:
+    """One pass: labels (model indices), the top-5 classes, their CAMs and the true class's CAM."""
+    parts: dict[str, list[torch.Tensor]] = {"labels": [], "top5_classes": [], "top5_cams": [], "true_cams": []}
+    with torch.no_grad():
+        for images, targets in batches:
+            logits, cams = compute_cams(model, images.to(device), size=None)  # every class: [B, C, h, w]
+            if logits.shape[1] != classes:
+                raise ValueError(f"the model has {logits.shape[1]} outputs but class_names names {classes} "
+                                 "classes: give the wnid of every output, in the output order")
+            labels = remap[targets].to(device)
+            best = logits.topk(5, dim=1).indices
+            parts["labels"].append(labels.cpu())
+            parts["top5_classes"].append(best.cpu())
+            parts["top5_cams"].append(cams.gather(1, best[:, :, None, None].expand(-1, -1, *cams.shape[-2:])).cpu())
+            parts["true_cams"].append(cams[torch.arange(len(labels), device=device), labels].cpu())
+    return {key: torch.cat(value) for key, value in parts.items()}
+
+
 def ilsvrc_cams(
     model: torch.nn.Module,
     class_names: Sequence[str],
@@ -295,23 +311,11 @@ def ilsvrc_cams(
 
     from camlib.data.photos import imagenet_transform
 
-    check_model(model)
-    if isinstance(class_names, str):
-        raise TypeError("class_names is one string: give the wnid of every model output, e.g. a list of them")
-    class_names = list(class_names)
-    if len(class_names) < 5:
-        raise ValueError(f"{len(class_names)} classes: Top-5 localization needs at least 5")
-    if len(set(class_names)) != len(class_names):
-        twice = sorted({name for name in class_names if class_names.count(name) > 1})
-        raise ValueError(f"class_names names {twice} more than once: give each model output's wnid once")
+    class_names = _check_model_classes(model, class_names)
     limit = None if limit is None else check_int(limit, "limit", 1, "None evaluates every image")
     batch_size = check_int(batch_size, "batch_size", 1)
     workers = check_int(workers, "workers", minimum=0)
     device = next(model.parameters()).device if device is None else check_device(device)
-    first_conv = next((m for m in model.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if first_conv is not None and first_conv.in_channels != 3:
-        raise ValueError(f"the model's first convolution takes {first_conv.in_channels} channels; ILSVRC images are "
-                         "RGB (3 channels): build the model with 3 input channels")
     transform = imagenet_transform(size, crop=False)  # checks size
     root = Path(root)
     if not (root / "val").is_dir():
@@ -328,20 +332,8 @@ def ilsvrc_cams(
     remap = torch.tensor([index.get(wnid, -1) for wnid in val.classes])  # folder index -> model index
     loader = DataLoader(Subset(val, keep), batch_size=batch_size, num_workers=workers)
     model = model.to(device).eval()
-    parts: dict[str, list[torch.Tensor]] = {"labels": [], "top5_classes": [], "top5_cams": [], "true_cams": []}
-    with torch.no_grad():
-        for images, targets in tqdm(loader, desc="CAMs", leave=False, disable=not progress):
-            logits, cams = compute_cams(model, images.to(device), size=None)  # every class: [B, C, h, w]
-            if logits.shape[1] != len(class_names):
-                raise ValueError(f"the model has {logits.shape[1]} outputs but class_names names {len(class_names)} "
-                                 "classes: give the wnid of every output, in the output order")
-            labels = remap[targets].to(device)
-            best = logits.topk(5, dim=1).indices
-            parts["labels"].append(labels.cpu())
-            parts["top5_classes"].append(best.cpu())
-            parts["top5_cams"].append(cams.gather(1, best[:, :, None, None].expand(-1, -1, *cams.shape[-2:])).cpu())
-            parts["true_cams"].append(cams[torch.arange(len(labels), device=device), labels].cpu())
-    result = {key: torch.cat(value) for key, value in parts.items()}
+    batches = tqdm(loader, desc="CAMs", leave=False, disable=not progress)
+    result = _top5_and_true_cams(model, batches, remap, len(class_names), device)
     classes, boxes = ground_truth(read_annotations(root, paths), index, [Path(p).stem for p in paths],
                                   to_size=(size, size))
     if not torch.equal(classes, result["labels"]):

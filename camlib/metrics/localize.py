@@ -67,6 +67,7 @@ __all__ = [
     "MaxBoxAccV2Result",
     "PxAPResult",
     "bbox_from_cam",
+    "best_true_boxes",
     "box_iou",
     "check_boxes_in_frame",
     "boxes_from_cam_all_components",
@@ -78,6 +79,7 @@ __all__ = [
     "pxap",
     "top1_loc",
     "top5_loc",
+    "true_box_sets",
 ]
 
 _IOU_ZERO = " (an IoU threshold of 0 would count every box as a hit)"
@@ -567,8 +569,9 @@ class MaxBoxAccV2Result:
     iou_thresholds: tuple[float, ...]
 
 
-def _gt_box_lists(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ground-truth boxes ``[G, 4]`` (float64, CPU) and the image ``[G]`` each belongs to."""
+def true_box_sets(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ground truth of N images, one box each (``[N, 4]``) or several (a list of N ``[M_i, 4]``), read
+    once for every metric: all boxes ``[G, 4]`` (float64, CPU) and the image ``[G]`` each belongs to."""
     if _one_box_per_image(true_boxes):
         boxes = _check_boxes(true_boxes, "true_boxes", n)
         return boxes.detach().cpu().double(), torch.arange(n)
@@ -580,6 +583,23 @@ def _gt_box_lists(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"true_boxes[{empty[0]}] holds no box: every image needs at least one ground-truth box")
     owner = torch.cat([torch.full((b.shape[0],), i) for i, b in enumerate(sets)])
     return torch.cat([b.detach().cpu().double() for b in sets]), owner
+
+
+def best_true_boxes(pred_boxes: torch.Tensor, true_boxes) -> torch.Tensor:
+    """For each image, its ground-truth box with the highest IoU with ``pred_boxes[i]``: ``[N, 4]``.
+
+    Scoring against that box equals scoring against every box of the image (the best IoU passes a
+    threshold iff any does), so ``top1_loc``, ``top5_loc`` and ``gt_known_loc`` read images with
+    several objects through it (ILSVRC's protocol, ``camlib.metrics.ilsvrc``). Ties: any of them.
+    """
+    pred = _check_boxes(pred_boxes, "pred_boxes").detach().cpu().double()
+    gt, owner = true_box_sets(true_boxes, pred.shape[0])
+    iou = paired_iou(pred[owner], gt)  # [G]
+    best = torch.full((pred.shape[0],), -1.0, dtype=iou.dtype).scatter_reduce(0, owner, iou, reduce="amax")
+    chosen = torch.full((pred.shape[0],), -1, dtype=torch.long)
+    winners = torch.nonzero(iou == best[owner]).flatten()
+    chosen[owner[winners]] = winners
+    return gt[chosen]
 
 
 def _one_box_per_image(true_boxes) -> bool:
@@ -652,24 +672,13 @@ def max_box_acc_v2(
         )
     deltas = _check_iou_thresholds(iou_thresholds)
     taus = _check_cam_thresholds(cam_thresholds)
-    gt_boxes, gt_owner = _gt_box_lists(true_boxes, n)
+    gt_boxes, gt_owner = true_box_sets(true_boxes, n)
     # inclusive corners in the reference convention: (0, 0, 0, 0) is pixel (0, 0), not an empty box
     pixels_covered = gt_boxes + torch.tensor([0.0, 0.0, 1.0, 1.0], dtype=torch.float64) * (convention != "camlib")
     check_boxes_in_frame(pixels_covered, gt_owner, (h, w), size)
     scores, everywhere = _score_maps(cams, normalize)
-    best_iou = torch.zeros(len(taus), n, dtype=torch.float64)
-    for t, tau in enumerate(taus.tolist()):
-        if convention == "camlib":
-            boxes, owner = _all_component_boxes((scores >= tau).numpy() | everywhere, structure2d)
-            boxes, iou_fn = _scale(torch.from_numpy(boxes), (h, w), size), paired_iou
-        else:
-            boxes, owner = _reference_boxes(scores, tau, structure2d)
-            boxes, iou_fn = torch.from_numpy(boxes), _inclusive_paired_iou
-        owner = torch.from_numpy(owner)
-        # Pair every box with every ground-truth box of its image.
-        pair_box, pair_gt = _pairs_by_owner(owner, gt_owner, n)
-        iou = iou_fn(boxes[pair_box], gt_boxes[pair_gt])
-        best_iou[t].scatter_reduce_(0, owner[pair_box], iou, reduce="amax")
+    best_iou = torch.stack([_best_ious(scores, everywhere, tau, gt_boxes, gt_owner, structure2d, size, convention)
+                            for tau in taus.tolist()])  # [T, N]
     delta = torch.tensor(deltas, dtype=torch.float64)
     box_acc = (best_iou[:, :, None] >= delta).double().mean(dim=1)  # [T, D]
     best = box_acc.argmax(dim=0)  # the first (lowest tau) maximum
@@ -682,6 +691,22 @@ def max_box_acc_v2(
         cam_thresholds=taus.float(),
         iou_thresholds=deltas,
     )
+
+
+def _best_ious(scores: torch.Tensor, everywhere: np.ndarray, tau: float, gt_boxes: torch.Tensor,
+               gt_owner: torch.Tensor, structure2d: np.ndarray, size, convention: str) -> torch.Tensor:
+    """At one CAM threshold: each image's best IoU between a box of its components and a true box, ``[N]``."""
+    n, h, w = scores.shape
+    if convention == "camlib":
+        boxes, owner = _all_component_boxes((scores >= tau).numpy() | everywhere, structure2d)
+        boxes, iou_fn = _scale(torch.from_numpy(boxes), (h, w), size), paired_iou
+    else:
+        boxes, owner = _reference_boxes(scores, tau, structure2d)
+        boxes, iou_fn = torch.from_numpy(boxes), _inclusive_paired_iou
+    owner = torch.from_numpy(owner)
+    pair_box, pair_gt = _pairs_by_owner(owner, gt_owner, n)  # every box with every true box of its image
+    iou = iou_fn(boxes[pair_box], gt_boxes[pair_gt])
+    return torch.zeros(n, dtype=torch.float64).scatter_reduce_(0, owner[pair_box], iou, reduce="amax")
 
 
 def _check_iou_thresholds(iou_thresholds) -> tuple[float, ...]:

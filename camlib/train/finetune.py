@@ -81,14 +81,14 @@ from camlib.data.download import network_timeout
 from camlib.data.photos import IMAGENET_MEAN, IMAGENET_STD, read_rgb
 from camlib.models.cnn import vgg16_gap
 from camlib.models.pretrained import offline_recipe, pretrained_weights, weights_file
-from camlib.train.loop import CHECKPOINT_FORMAT, atomic_save, save_checkpoint
+from camlib.train.loop import CHECKPOINT_FORMAT, save_checkpoint
 
 __all__ = [
     "FinetuneConfig", "FinetuneError", "FinetuneResult", "check_config", "finetune", "image_transforms", "main",
     "maybe_autocast", "precision", "train_step",
 ]
 
-ARCHITECTURES = {"vgg16_gap": vgg16_gap}
+FINETUNE_ARCHITECTURES = {"vgg16_gap": vgg16_gap}
 """``architecture`` names -> builders taking ``weights``, ``num_classes`` and ``freeze_backbone``."""
 IMAGENETTE_SIZES = ("full", "320px", "160px")
 EXPECTED_LAYOUT = (
@@ -150,8 +150,6 @@ class FinetuneConfig:
     """Seconds a silent server may stall a download (VGG16 weights, Imagenette) before it counts as failed."""
     save_every: int | None = None
     """Also write the checkpoint every this many optimizer steps (long epochs, preemptible machines)."""
-    rank_digest_dir: str | Path | None = None
-    """A check of DDP's consistency: after training, every rank writes its parameters to ``rank<r>.pt`` here."""
 
 
 @dataclass
@@ -695,9 +693,9 @@ def check_config(config: FinetuneConfig) -> None:
     """
     if not isinstance(config, FinetuneConfig):
         raise TypeError(f"finetune takes a FinetuneConfig, got {type(config).__name__}")
-    if config.architecture not in ARCHITECTURES:
+    if config.architecture not in FINETUNE_ARCHITECTURES:
         raise FinetuneError(f"unknown {_option('architecture')} {config.architecture!r}: use one of "
-                            f"{sorted(ARCHITECTURES)}")
+                            f"{sorted(FINETUNE_ARCHITECTURES)}")
     if config.imagenette_size not in IMAGENETTE_SIZES:
         raise FinetuneError(f"{_option('imagenette_size')}={config.imagenette_size!r}: use one of {IMAGENETTE_SIZES}")
     for name in ("epochs", "batch_size", "lr_step_epochs"):
@@ -732,30 +730,58 @@ def check_config(config: FinetuneConfig) -> None:
     if str(config.data).lower() != "imagenette":
         _check_train_folder(Path(config.data).expanduser())
     _check_output(config.output)
-    for name in ("root", "rank_digest_dir"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, (str, os.PathLike)) or Path(value).expanduser().is_file()):
-            raise FinetuneError(f"{_option(name)}={value!r}: give a folder (or None), not a file")
+    root = config.root
+    if root is not None and (not isinstance(root, str | os.PathLike) or Path(root).expanduser().is_file()):
+        raise FinetuneError(f"{_option('root')}={root!r}: give a folder (or None), not a file")
 
 
-def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
-    device, show = context.device, config.progress and context.main
-    output = Path(config.output).expanduser()
+@dataclass
+class _Run:
+    """What one fine-tuning run carries from step to step, and into its checkpoint."""
+
+    config: FinetuneConfig
+    context: _Context
+    output: Path
+    classes: list[str]
+    source: str
+    model: nn.Module
+    ddp: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.StepLR
+    scaler: torch.amp.GradScaler
+    autocast_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+    epoch: int = 0
+    step: int = 0
+    epoch_samples: int = 0
+    records: list[dict] = field(default_factory=list)
+    partial: dict | None = None  # the record of an epoch a checkpoint stopped in
+
+    def finished(self) -> bool:
+        return self.epoch >= self.config.epochs or (self.config.max_steps is not None
+                                                    and self.step >= self.config.max_steps)
+
+
+def _datasets(config: FinetuneConfig, context: _Context) -> tuple[Dataset, Dataset | None, list[str], str]:
     if str(config.data).lower() == "imagenette":
         train_set, val_set, classes, source = _imagenette(config, context.local_first)
     else:
         train_set, val_set, classes, source = _image_folders(config)
     if len(train_set) == 0:
         raise DataNotFoundError(f"{source}: no training images for the classes {classes}")
+    return train_set, val_set, classes, source
 
-    build = ARCHITECTURES[config.architecture]
+
+def _build(config: FinetuneConfig, context: _Context, classes: list[str],
+           output: Path) -> tuple[nn.Module, dict | None]:
+    """The network, with the checkpoint's weights when ``output`` holds one to resume (also returned)."""
+    build = FINETUNE_ARCHITECTURES[config.architecture]
     with torch.device("meta"):  # the network's name and config, without allocating or downloading anything
         shape = build(weights=None, num_classes=len(classes), freeze_backbone=config.freeze_backbone)
-    architecture = type(shape).__name__
     payload = _resume_point(context, output)
     if payload is not None:
         with _unfit_checkpoint(output):
-            _check_resumable(payload, output, architecture, shape.config, classes)
+            _check_resumable(payload, output, type(shape).__name__, shape.config, classes)
     with context.local_first():  # pretrained weights: one download per node
         weights = None if payload is not None else _vgg16_file(config.weights, config.download_timeout)
     seed_everything(config.seed)
@@ -766,7 +792,13 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
     if payload is not None:
         with _unfit_checkpoint(output):
             model.load_state_dict(payload["state_dict"])
+    return model, payload
 
+
+def _start_run(config: FinetuneConfig, context: _Context, model: nn.Module, output: Path, classes: list[str],
+               source: str) -> _Run:
+    """The model on its device and in its layout, wrapped for DDP, with its optimizer, schedule and scaler."""
+    device = context.device
     autocast_dtype, scaler = precision(device, config.amp)
     channels_last = device.type == "cuda" if config.channels_last is None else config.channels_last
     memory_format = torch.channels_last if channels_last else torch.preserve_format
@@ -778,122 +810,127 @@ def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_step_epochs, gamma=config.lr_gamma)
     ddp = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None) \
         if context.distributed else model
+    return _Run(config, context, output, classes, source, model, ddp, optimizer, scheduler, scaler,
+                autocast_dtype, memory_format)
 
-    epoch, step, epoch_samples, records = 0, 0, 0, []
+
+def _resume(run: _Run, payload: dict) -> None:
+    """The optimizer, schedule, scaler and position of the checkpoint ``payload``; its unfinished epoch's
+    record becomes ``run.partial``."""
+    with _unfit_checkpoint(run.output):
+        run.optimizer.load_state_dict(payload["optimizer"])
+        run.scheduler.load_state_dict(payload["scheduler"])
+        run.scheduler.step_size, run.scheduler.gamma = run.config.lr_step_epochs, run.config.lr_gamma
+        if payload["scaler"] and run.scaler.is_enabled():
+            run.scaler.load_state_dict(payload["scaler"])
+        run.epoch, run.step = int(payload["epoch"]), int(payload["step"])
+        run.epoch_samples = int(payload["epoch_samples"])
+        run.records = [dict(record) for record in payload["epoch_records"]]
+        if run.records and not run.records[-1]["complete"] and not _PARTIAL_KEYS <= run.records[-1].keys():
+            raise KeyError("the unfinished epoch's record lacks " + ", ".join(_PARTIAL_KEYS - run.records[-1].keys()))
+    if run.config.progress and run.context.main:
+        print(f"resuming from {run.output}: epoch {run.epoch + 1}, step {run.step} ({run.source})", flush=True)
+    run.partial = run.records.pop() if run.records and not run.records[-1]["complete"] else None
+
+
+def _save(run: _Run, record: dict | None = None) -> None:
+    """Rank 0 writes the checkpoint (atomically): weights, optimizer, position and history, ``record``
+    (an unfinished epoch's) last; every rank waits for it."""
+    if run.context.main:
+        history = run.records + ([record] if record is not None else [])
+        last = history[-1] if history else {}
+        save_checkpoint(
+            run.output, run.model, class_names=list(run.classes), data_source=run.source,
+            metrics={k: last[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in last},
+            history=_columns(history),
+            extra={"optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+                   "scaler": run.scaler.state_dict(), "epoch": run.epoch, "step": run.step,
+                   "epoch_samples": run.epoch_samples, "world_size": run.context.world_size,
+                   "epoch_records": history, "finetune_config": _plain_config(run.config)},
+        )
+    run.context.barrier()
+
+
+def _train_epoch(run: _Run, loader: DataLoader, sampler: _ResumableSampler) -> tuple[dict, bool]:
+    """Train until the epoch ends (or ``max_steps``); its record (summed over ranks) and whether it is complete."""
+    config, context, device = run.config, run.context, run.context.device
+    show = config.progress and context.main
+    sampler.set_epoch(run.epoch)
+    sampler.skip = min(run.epoch_samples // context.world_size, sampler.num_samples)
+    # Running sums for this epoch: loss * images, correct, images. An unfinished epoch's global sums
+    # go to rank 0 only, so that all_reduce adds them once.
+    sums = torch.zeros(3, dtype=_sum_dtype(device), device=device)
+    seconds, epoch_steps = 0.0, 0
+    if run.partial is not None:
+        seconds, epoch_steps = run.partial["seconds"], run.partial["steps"]
+        if context.main:
+            sums += torch.tensor([run.partial["loss"] * run.partial["images"],
+                                  run.partial["accuracy"] * run.partial["images"], run.partial["images"]],
+                                 dtype=sums.dtype, device=device)
+        run.partial = None
+    run.ddp.train()
+    bar = tqdm(loader, desc=f"epoch {run.epoch + 1}/{config.epochs}", leave=False, disable=not show,
+               initial=sampler.skip // config.batch_size, total=math.ceil(sampler.num_samples / config.batch_size))
+    start = time.perf_counter()
+    for images, labels in bar:
+        images, labels = _to(device, run.memory_format, images, labels)
+        loss, logits = train_step(run.ddp, images, labels, run.optimizer, run.scaler, run.autocast_dtype)
+        sums[0] += loss * labels.numel()
+        sums[1] += (logits.argmax(1) == labels).sum()
+        sums[2] += labels.numel()
+        run.step, epoch_steps = run.step + 1, epoch_steps + 1
+        run.epoch_samples += labels.numel() * context.world_size
+        if show and (run.step % 10 == 0 or run.step == 1):
+            bar.set_postfix(loss=f"{sums[0].item() / sums[2].item():.3f}", lr=f"{run.scheduler.get_last_lr()[0]:.2g}")
+        if config.max_steps is not None and run.step >= config.max_steps:
+            break
+        if config.save_every and run.step % config.save_every == 0:
+            seconds += _elapsed(start, device)
+            _save(run, _record(sums, context, run.epoch, False, epoch_steps, seconds))
+            start = time.perf_counter()
+    seconds += _elapsed(start, device)
+    bar.close()
+    complete = run.epoch_samples // context.world_size >= sampler.num_samples
+    return _record(sums, context, run.epoch, complete, epoch_steps, seconds), complete
+
+
+def _report(record: dict, config: FinetuneConfig, complete: bool, step: int) -> None:
+    val = f", val accuracy {record['val_accuracy']:.4f}" if record["val_accuracy"] is not None else ""
+    state = "" if complete else f" (stopped at step {step}, epoch unfinished)"
+    tqdm.write(f"epoch {record['epoch']}/{config.epochs}: loss {record['loss']:.4f}, train accuracy "
+               f"{record['accuracy']:.4f}{val}, {record['images_per_second']:.1f} images/s{state}")
+
+
+def _finetune(config: FinetuneConfig, context: _Context) -> FinetuneResult:
+    """Data, network (resumed when the checkpoint is there), then epochs: train, evaluate, save."""
+    output, show = Path(config.output).expanduser(), config.progress and context.main
+    train_set, val_set, classes, source = _datasets(config, context)
+    model, payload = _build(config, context, classes, output)
+    run = _start_run(config, context, model, output, classes, source)
     if payload is not None:
-        with _unfit_checkpoint(output):
-            optimizer.load_state_dict(payload["optimizer"])
-            scheduler.load_state_dict(payload["scheduler"])
-            scheduler.step_size, scheduler.gamma = config.lr_step_epochs, config.lr_gamma
-            if payload["scaler"] and scaler.is_enabled():
-                scaler.load_state_dict(payload["scaler"])
-            epoch, step, epoch_samples = int(payload["epoch"]), int(payload["step"]), int(payload["epoch_samples"])
-            records = [dict(record) for record in payload["epoch_records"]]
-            if records and not records[-1]["complete"] and not _PARTIAL_KEYS <= records[-1].keys():
-                raise KeyError("the unfinished epoch's record lacks " + ", ".join(_PARTIAL_KEYS - records[-1].keys()))
-        if show:
-            print(f"resuming from {output}: epoch {epoch + 1}, step {step} ({source})", flush=True)
-    resumed_from = step
-    partial = records.pop() if records and not records[-1]["complete"] else None
-
+        _resume(run, payload)
+    resumed_from = run.step
     sampler = _ResumableSampler(train_set, num_replicas=context.world_size, rank=context.rank,
                                 shuffle=True, seed=config.seed)
     loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                        pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
-    sums_dtype = _sum_dtype(device)
-
-    def save(record: dict | None) -> None:
-        if context.main:
-            history = records + ([record] if record is not None else [])
-            last = history[-1] if history else {}
-            save_checkpoint(
-                output,
-                model,
-                class_names=list(classes),
-                data_source=source,
-                metrics={k: last[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in last},
-                history=_columns(history),
-                extra={
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "epoch": epoch,
-                    "step": step,
-                    "epoch_samples": epoch_samples,
-                    "world_size": context.world_size,
-                    "epoch_records": history,
-                    "finetune_config": _plain_config(config),
-                },
-            )
-        context.barrier()
-
-    def finished() -> bool:
-        return epoch >= config.epochs or (config.max_steps is not None and step >= config.max_steps)
-
-    if finished() and show:
-        print(f"{output} is already trained to epoch {epoch}, step {step}: nothing to do", flush=True)
-    while not finished():
-        sampler.set_epoch(epoch)
-        sampler.skip = min(epoch_samples // context.world_size, sampler.num_samples)
-        # Running sums for this epoch: loss * images, correct, images. An unfinished epoch's global sums
-        # go to rank 0 only, so that all_reduce adds them once.
-        sums = torch.zeros(3, dtype=sums_dtype, device=device)
-        seconds, epoch_steps = 0.0, 0
-        if partial is not None:
-            seconds, epoch_steps = partial["seconds"], partial["steps"]
-            if context.main:
-                sums += torch.tensor([partial["loss"] * partial["images"], partial["accuracy"] * partial["images"],
-                                      partial["images"]], dtype=sums_dtype, device=device)
-            partial = None
-
-        ddp.train()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not show,
-                   initial=sampler.skip // config.batch_size, total=math.ceil(sampler.num_samples / config.batch_size))
-        start = time.perf_counter()
-        for images, labels in bar:
-            images, labels = _to(device, memory_format, images, labels)
-            loss, logits = train_step(ddp, images, labels, optimizer, scaler, autocast_dtype)
-            sums[0] += loss * labels.numel()
-            sums[1] += (logits.argmax(1) == labels).sum()
-            sums[2] += labels.numel()
-            step, epoch_steps = step + 1, epoch_steps + 1
-            epoch_samples += labels.numel() * context.world_size
-            if show and (step % 10 == 0 or step == 1):
-                bar.set_postfix(loss=f"{sums[0].item() / sums[2].item():.3f}", lr=f"{scheduler.get_last_lr()[0]:.2g}")
-            if config.max_steps is not None and step >= config.max_steps:
-                break
-            if config.save_every and step % config.save_every == 0:
-                seconds += _elapsed(start, device)
-                save(_record(sums, context, epoch, False, epoch_steps, seconds))
-                start = time.perf_counter()
-        seconds += _elapsed(start, device)
-        bar.close()
-        complete = epoch_samples // context.world_size >= sampler.num_samples
-        current = _record(sums, context, epoch, complete, epoch_steps, seconds)
-        if val_set is not None and (complete or finished()):
-            current.update(_evaluate(model, val_set, context, config, autocast_dtype, memory_format, show))
+                        pin_memory=context.device.type == "cuda", persistent_workers=config.workers > 0)
+    if run.finished() and show:
+        print(f"{output} is already trained to epoch {run.epoch}, step {run.step}: nothing to do", flush=True)
+    while not run.finished():
+        record, complete = _train_epoch(run, loader, sampler)
+        if val_set is not None and (complete or run.finished()):
+            record.update(_evaluate(model, val_set, context, config, run.autocast_dtype, run.memory_format, show))
         if complete:
-            epoch, epoch_samples = epoch + 1, 0
-            scheduler.step()
-        records.append(current)
-        save(None)
+            run.epoch, run.epoch_samples = run.epoch + 1, 0
+            run.scheduler.step()
+        run.records.append(record)
+        _save(run)
         if show:
-            val = f", val accuracy {current['val_accuracy']:.4f}" if current["val_accuracy"] is not None else ""
-            state = "" if complete else f" (stopped at step {step}, epoch unfinished)"
-            tqdm.write(
-                f"epoch {current['epoch']}/{config.epochs}: loss {current['loss']:.4f}, train accuracy "
-                f"{current['accuracy']:.4f}{val}, {current['images_per_second']:.1f} images/s{state}"
-            )
+            _report(record, config, complete, run.step)
         if not complete:
             break
-
-    if config.rank_digest_dir is not None:
-        digest_dir = Path(config.rank_digest_dir)
-        digest_dir.mkdir(parents=True, exist_ok=True)
-        atomic_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-                    digest_dir / f"rank{context.rank}.pt")
     model.to(memory_format=torch.contiguous_format).eval()
-    return FinetuneResult(model=model, history=records, checkpoint=output, steps=step,
+    return FinetuneResult(model=model, history=run.records, checkpoint=output, steps=run.step,
                           class_names=list(classes), resumed_from_step=resumed_from)
 
 
@@ -966,7 +1003,7 @@ def _parser() -> argparse.ArgumentParser:
 
     option("data", "ImageFolder root with train/<wnid>/ (and val/<wnid>/) folders, or 'imagenette'", required=True)
     option("output", "checkpoint file: written atomically, resumed from when it exists", required=True)
-    option("architecture", "network to build", choices=sorted(ARCHITECTURES))
+    option("architecture", "network to build", choices=sorted(FINETUNE_ARCHITECTURES))
     option("weights", "torchvision VGG16 weights (DEFAULT, IMAGENET1K_V1, IMAGENET1K_FEATURES; read from torch's "
                       "cache, else downloaded with --download-timeout) or a VGG16 state-dict file; "
                       "left out: random initialization")
@@ -997,8 +1034,6 @@ def _parser() -> argparse.ArgumentParser:
     option("imagenette_size", "Imagenette's image size", choices=IMAGENETTE_SIZES)
     option("download_timeout", "seconds a silent server may stall a download (weights, Imagenette)")
     option("save_every", "also write the checkpoint every N optimizer steps", type=int)
-    option("rank_digest_dir", "consistency check for DDP: after training every rank saves its parameters to "
-                              "DIR/rank<r>.pt (they must be equal)")
     missing = {f.name for f in fields(FinetuneConfig)} - {a.dest for a in parser._actions}
     if missing:  # pragma: no cover - guards the 1:1 mapping when a field is added
         raise RuntimeError(f"FinetuneConfig fields without a command-line option: {sorted(missing)}")
