@@ -23,7 +23,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-notebooks
 
 # The smallest environment a student gets: camlib[grading] alone. The autograder installs exactly that; make lab's
-# and Colab's environments hold it (tests/test_imports.py). The tests run the student notebooks and `otter run` in it.
+# and Colab's environments hold it (tests/repository/test_imports.py). The tests run the student notebooks and `otter run` in it.
 STUDENT_VENV ?= build/envs/student
 
 $(STUDENT_VENV)/.installed: pyproject.toml
@@ -37,9 +37,10 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: $(VENV)/.installed-notebooks
 	$(BIN)/jupyter lab $(FOLDER)/ $(LAB_FLAGS) $(ARGS)
 
-# Lint, then camlib's unit tests and every notebook run by nbval (--nbval-lax: cells must not fail;
-# their printed outputs are not compared), and the student notebooks in the student environment. Settings
-# live in pyproject.toml.
+# Lint, then tests/library (camlib's unit tests) and tests/repository: every notebook runs once, as its
+# student notebook in the student environment with each answer tried at its check (the master's cells all run
+# there), notebooks 01 and 04 again with another seed, packaging, the book, the browser. `pytest notebooks`
+# runs the masters alone under nbval. Settings live in pyproject.toml.
 test: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 	$(BIN)/ruff check camlib tests notebooks benchmarks scripts conftest.py
 	CAMLIB_STUDENT_PYTHON=$(abspath $(STUDENT_VENV))/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg $(BIN)/python -m pytest
@@ -48,7 +49,7 @@ test: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 # against the autograders Otter Assign builds; CI runs notebook 01 only.
 autograde-check: $(VENV)/.installed-test $(STUDENT_VENV)/.installed
 	CAMLIB_AUTOGRADE_ALL=1 CAMLIB_STUDENT_PYTHON=$(abspath $(STUDENT_VENV))/bin/python CAMLIB_PROFILE=quick MPLBACKEND=Agg \
-		$(BIN)/python -m pytest tests/test_exercises.py -k autograder_gives
+		$(BIN)/python -m pytest tests/repository/test_exercises.py -k autograder_gives
 
 # Every notebook with seeds 1, 2 and 3 (quick profile): their asserts must hold for any seed. build/seeds/.
 SEEDS ?= 1 2 3

@@ -12,8 +12,8 @@ Grouped by role (docs/design.md draws the layers):
 - ``camlib.data``: ``digits`` (MNIST, Fashion-MNIST, the cluttered canvases), ``photos``, ``ilsvrc``
   (readers), ``download`` (timeouts).
 - ``camlib.train``: ``loop`` (fit, evaluate, checkpoints), ``finetune`` (VGG16-GAP, torchrun-ready).
-- ``camlib.lab``: what only the notebooks use: ``mnist_recipe``, ``wsol``, ``viz``, ``widgets``,
-  ``exercises``, ``launch``.
+- ``camlib.lab``: what only the notebooks use: ``mnist_recipe``, ``wsol``, ``viz``, ``report``,
+  ``widgets``, ``exercises``, ``launch``.
 - ``camlib.config`` (profiles, devices, seeds); ``_checks`` and ``_guards``, the private core every
   module's argument checks and model guards come from.
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from numbers import Real
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -311,3 +312,11 @@ def show_figure(description: str, figure: Figure | None = None) -> None:
     display({"image/png": png, "text/html": page, "text/plain": f"Figure: {text}"},
             metadata={"image/png": {"alt": text}}, raw=True)
 
+
+def draw_box(ax: Axes, box, color: str = "lime", **style) -> None:
+    """A box ``(x_min, y_min, x_max, y_max)`` (max exclusive, camlib's convention) outlined on an image
+    drawn by ``imshow``, which centres pixel ``j`` on ``j``: the box's edges fall between pixels."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    style.setdefault("linewidth", 1.5)
+    ax.add_patch(matplotlib.patches.Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=color,
+                                              **style))

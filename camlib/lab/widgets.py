@@ -62,7 +62,7 @@ class CAMExplorer(widgets.VBox):
             widgets.HBox([self.image_slider, self.class_dropdown, self.opacity_slider]),
             widgets.HBox([self.picture, self.summary], layout=widgets.Layout(align_items="flex-start")),
         ])
-        # CSS classes, so a browser test (tests/test_browser.py) or a course stylesheet can find the parts.
+        # CSS classes, so a browser test (tests/repository/test_browser.py) or a course stylesheet can find the parts.
         self.add_class("camlib-explorer")
         for part, name in ((self.image_slider, "image"), (self.picture, "picture"), (self.summary, "summary")):
             part.add_class(f"camlib-explorer-{name}")

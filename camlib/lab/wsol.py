@@ -84,6 +84,7 @@ __all__ = [
     "localization_metrics",
     "make_splits",
     "object_area",
+    "size_axis_claims",
     "size_variants",
     "OBJECT_SIZES",
     "load_results",
@@ -783,6 +784,66 @@ def summarize_priors(prior_rows: Sequence[Mapping]) -> list[dict]:
     """``centre_prior_rows``' rows summarized per variant: mean and spread over seeds of each floor metric,
     of the Gaussian's sigma, of the objects' area and of the canvas (what ``floor_table`` reads)."""
     return summarize(prior_rows, by=("variant",), metrics=[*FLOOR_METRICS, "sigma", "object_area", "canvas"])
+
+
+def size_axis_claims(summary: Sequence[Mapping], priors: Sequence[Mapping]) -> dict[str, bool]:
+    """Notebook 03's statements about its size axis (sections 3-13), each read from ``summary``
+    (``summarize`` of the size variants) and ``priors`` (``summarize_priors``): ``{statement: holds}``.
+    ``tests/library/test_wsol.py`` asserts them all on the shipped results, from which the text was written."""
+    def entry(variant, pool):
+        return next(e for e in summary if e["variant"] == variant and e["pool"] == pool)
+
+    def prior_of(variant):
+        return next(e for e in priors if e["variant"] == variant)
+
+    def lead(variant, metric):  # GAP's mean minus GMP's, and the larger of their standard deviations
+        gap, gmp = entry(variant, "gap")[metric], entry(variant, "gmp")[metric]
+        return gap["mean"] - gmp["mean"], max(gap["std"], gmp["std"])
+
+    def above_floor(variant, pool, metric):
+        return entry(variant, pool)[metric]["mean"] - prior_of(variant)[metric]["mean"]
+
+    every_variant = list(dict.fromkeys(e["variant"] for e in summary))
+    larger = [f"{d} {s}" for d in OBJECT_SIZES for s in ("medium", "large")]
+    claims = {
+        "3: accuracies within about 2 points everywhere":
+            all(abs(lead(v, "accuracy")[0]) <= 0.025 for v in every_variant),
+        "4: the max rule narrows GAP's MaxBoxAccV2 lead on small digits":
+            lead("mnist small", "maxboxacc_v2_max_rule")[0] < lead("mnist small", "maxboxacc_v2")[0] - 0.03,
+        "5: small digits, 20 % rule: GMP's GT-known Loc higher, beyond the spread":
+            lead("mnist small", "gt_known_loc")[0] < -lead("mnist small", "gt_known_loc")[1],
+        "5: small digits: GAP's MaxBoxAccV2 higher, beyond the spread":
+            lead("mnist small", "maxboxacc_v2")[0] > lead("mnist small", "maxboxacc_v2")[1],
+        "7, 9: GAP covers more of the object everywhere, beyond the spread":
+            all(lead(v, "coverage")[0] > lead(v, "coverage")[1] for v in every_variant),
+        "9: GAP's MaxBoxAccV2 at least 10 points above the centre prior at every size":
+            all(above_floor(v, "gap", "maxboxacc_v2") >= 0.10 for v in every_variant),
+        "9: GMP's MaxBoxAccV2 above the centre prior at every size":
+            all(above_floor(v, "gmp", "maxboxacc_v2") > 0 for v in every_variant),
+        "9: one fixed pixel points right on more than half of the medium and large canvases":
+            all(prior_of(v)["pointing"]["mean"] > 0.5 for v in larger),
+        "9: small objects, 20 % rule: GMP wins GT-known Loc for both types": all(
+            lead(f"{d} small", "gt_known_loc")[0] < -lead(f"{d} small", "gt_known_loc")[1] for d in OBJECT_SIZES),
+        "9: medium and large objects, 20 % rule: GAP wins GT-known Loc": all(
+            lead(v, "gt_known_loc")[0] > lead(v, "gt_known_loc")[1] for v in larger),
+        "9: GMP's boxes smaller than medium and large digits' boxes":
+            all(entry(f"mnist {s}", "gmp")["box_area_ratio"]["mean"] < 1 for s in ("medium", "large")),
+        "9: MaxBoxAccV2: GAP ahead at every size, beyond the spread but on small garments": all(
+            lead(v, "maxboxacc_v2")[0] > (0 if v == "fashion-mnist small" else lead(v, "maxboxacc_v2")[1])
+            for v in every_variant),
+        "4, 13: the box convention adds 2 to 6 points to MaxBoxAccV2 everywhere": all(
+            0.02 <= entry(v, p)["maxboxacc_v2_wsolevaluation"]["mean"] - entry(v, p)["maxboxacc_v2"]["mean"] <= 0.06
+            for v in every_variant for p in ("gap", "gmp")),
+        "13: pointing at least 90 % everywhere": all(
+            entry(v, p)["pointing"]["mean"] >= 0.9 for v in every_variant for p in ("gap", "gmp")),
+        "10: without clutter, GT-known Loc and MaxBoxAccV2 fall for both poolings": all(
+            entry("mnist small, no clutter", pool)[metric]["mean"] < entry("mnist small", pool)[metric]["mean"]
+            for pool in ("gap", "gmp") for metric in ("gt_known_loc", "maxboxacc_v2")),
+        "10: without clutter, GAP's box grows relative to the digit's":
+            entry("mnist small, no clutter", "gap")["box_area_ratio"]["mean"]
+            > entry("mnist small", "gap")["box_area_ratio"]["mean"],
+    }
+    return claims
 
 
 def floor_table(summary: Sequence[Mapping], floor_summary: Sequence[Mapping],

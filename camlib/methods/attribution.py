@@ -231,7 +231,7 @@ def score_cam(
        at a time -- softmaxed over k, weighs the maps: ``L = ReLU(sum_k s_k A_k)``.
     4. As their ``scale_cam_image``: min-max scaled, resized to the image (bilinear), scaled again.
 
-    No gradient is needed. ``tests/test_attribution.py`` compares it with ``pytorch_grad_cam.ScoreCAM``
+    No gradient is needed. ``tests/library/test_attribution.py`` compares it with ``pytorch_grad_cam.ScoreCAM``
     (a test-only reference): the largest difference is below 1e-5 on maps in [0, 1].
     """
     check_images(images, model)

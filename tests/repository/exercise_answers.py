@@ -3,7 +3,7 @@ must accept, and common mistakes, which must be rejected, publicly where a check
 latest by a hidden test whose message says why.
 
 Each answer is the master's answer cell with some text replaced (``{old: new}``), or a whole cell (a
-string). tests/test_exercises.py runs them all in the student notebooks, in the student environment,
+string). tests/repository/test_exercises.py runs them all in the student notebooks, in the student environment,
 beside the master's answer, without another execution of the notebook.
 
 ``kind``: "accept" (every check passes), "public" (the student's own check fails), "hidden" (a hidden

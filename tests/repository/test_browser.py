@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "02_mnist_gap_network.ipynb"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 # Notebook 02 loads its two networks from checkpoints/ in seconds, or trains them in ~1.5 min on 2 idle cores.

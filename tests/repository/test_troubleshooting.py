@@ -26,7 +26,7 @@ from camlib.methods.token_cams import compute_token_cams, token_reshape
 from camlib.models import GAPNet, pretrained
 from camlib.models.vit import TinyViT
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
 QUOTE = re.compile(r"<!-- says: (\w+) -->\n```text\n(.*?)\n```", re.S)
 
 

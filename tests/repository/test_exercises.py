@@ -23,7 +23,7 @@ from camlib.lab.exercises import answer_code, compare, expect, expect_written
 build_students = load_script("build_students")
 student_notebook, write_student_notebooks = build_students.student_notebook, build_students.write_student_notebooks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUDENTS = ROOT / "students"
 QUESTION = re.compile(r"# BEGIN QUESTION\s*\nname: (\w+)")
@@ -309,7 +309,7 @@ def _try(name, source, restore=False):
             net.load_state_dict(state)
     return verdict, env"""
 # At each grader.check cell of the unanswered notebook: the checks' verdicts as shipped, the master's
-# answer's, and those of the other answers of tests/exercise_answers.py. The notebook itself goes on
+# answer's, and those of the other answers of tests/repository/exercise_answers.py. The notebook itself goes on
 # unanswered, as for a student who skips the exercise.
 VERDICT = """_shipped = [any(r.passed for r in grader.check({name!r}).test_case_results),
             any(r.passed for r in _hidden.check({name!r}).test_case_results)]
@@ -327,7 +327,7 @@ def test_a_student_notebook_runs_to_its_end_unanswered_and_each_right_answer_pas
     crashes, every check (public and hidden) fails politely. At each check, the master's answer, run
     beside the notebook, passes every check; each right answer written another way passes too, and
     each common mistake fails: publicly where a check can tell, at the latest by a hidden test that
-    says why (tests/exercise_answers.py)."""
+    says why (tests/repository/exercise_answers.py)."""
     monkeypatch.setenv("CAMLIB_PROFILE", "quick")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     kernel, jupyter_path = student_kernel

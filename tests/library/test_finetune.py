@@ -35,7 +35,7 @@ from camlib.train import CHECKPOINT_FORMAT, load_checkpoint
 from camlib.train.finetune import FinetuneConfig, FinetuneError, _ResumableSampler, finetune, main
 
 WNIDS = ("n01440764", "n01443537", "n01484850")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _small(data: Path, output: Path, **overrides) -> FinetuneConfig:

@@ -196,7 +196,7 @@ def test_extract_figures_keeps_tags_the_table_does_not_name(executed, tmp_path):
 
 def test_readme_table_names_cells_that_exist_in_the_notebooks():
     """Each fallback marker of the default table is in its source notebook, once per notebook's code."""
-    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    notebooks = Path(__file__).resolve().parents[2] / "notebooks"
     for entry in readme_figures.FIGURES:
         path = notebooks / f"{entry.notebook}.ipynb"
         if entry.marker is None or not path.exists():

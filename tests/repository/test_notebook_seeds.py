@@ -13,7 +13,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CHEAP = ("01_cam_equations", "04_grad_cam_equivalence")
 SEEDS = (1,)  # one seed nobody tuned for keeps CI under 20 minutes; `make test-seeds` runs 1, 2 and 3
 

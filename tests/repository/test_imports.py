@@ -11,7 +11,7 @@ module it imports, and every camlib module those import, and so on. Where each i
 - never a test-only reference (pytorch-grad-cam, torchcam, Quantus, OpenCV, pytest): those live in the
   ``test`` extra and the tests alone import them.
 
-tests/test_student_environment.py then runs the student notebooks in that smallest environment.
+tests/repository/test_exercises.py then runs the student notebooks in that smallest environment.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from camlib import _moved
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 TEST_ONLY = {"grad-cam", "torchcam", "quantus", "opencv-python-headless", "pytest", "nbval", "playwright"}
 KERNEL = {"ipython", "ipykernel"}  # whatever runs a notebook runs it in an IPython kernel

@@ -18,7 +18,7 @@ from camlib.config import (
     seed_everything,
 )
 
-CHECKOUT = Path(__file__).resolve().parents[1]  # tests/ lies in the checkout camlib is installed from
+CHECKOUT = Path(__file__).resolve().parents[2]  # tests/ lies in the checkout camlib is installed from
 
 
 @pytest.fixture

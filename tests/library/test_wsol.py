@@ -424,3 +424,16 @@ def test_load_results_names_what_is_wrong(tmp_path):
     partial.write_text('{"rows": []}')
     with pytest.raises(ValueError, match=r"lacks \['summary', 'seeds', 'settings'\]"):
         wsol.load_results(partial)
+
+
+def test_notebook_03s_statements_hold_on_the_shipped_results():
+    """Notebook 03's text about the size axis was written from the shipped benchmark results: every
+    statement it makes (wsol.size_axis_claims) holds there, and a new run that changes one fails here."""
+    results = wsol.load_results()
+    metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
+    claims = wsol.size_axis_claims(wsol.summarize(results["rows"], metrics=metrics), results["floor_summary"])
+    assert len(claims) == 16
+    assert all(claims.values()), [claim for claim, holds in claims.items() if not holds]
+    flipped = [{**row, "coverage": 1 - row["coverage"]} for row in results["rows"]]  # the claims can fail
+    assert not wsol.size_axis_claims(wsol.summarize(flipped, metrics=metrics), results["floor_summary"])[
+        "7, 9: GAP covers more of the object everywhere, beyond the spread"]

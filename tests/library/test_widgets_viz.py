@@ -110,7 +110,7 @@ def test_explorer_renders_and_follows_its_controls(explorer):
 
 
 def test_explorer_parts_carry_css_classes_and_a_square_picture(explorer):
-    # tests/test_browser.py finds the explorer in JupyterLab by these classes.
+    # tests/repository/test_browser.py finds the explorer in JupyterLab by these classes.
     assert "camlib-explorer" in explorer._dom_classes
     assert "camlib-explorer-image" in explorer.image_slider._dom_classes
     assert "camlib-explorer-picture" in explorer.picture._dom_classes
@@ -299,3 +299,21 @@ def test_show_figure_wants_a_sentence(description):
         show_figure(description, plt.figure())
     plt.close("all")
 
+
+
+def test_mean_std_and_draw_box_as_the_notebooks_use_them():
+    import matplotlib.pyplot as plt
+
+    from camlib.lab.report import mean_std
+    from camlib.lab.viz import draw_box
+
+    assert mean_std([0.5, 0.7]) == "0.600 ± 0.141"  # sample std: sqrt(0.02)
+    assert mean_std([0.5, 0.7], 1, percent=True) == "60.0 ± 14.1"
+    assert mean_std([0.25]) == "0.250 ± 0.000"
+    with pytest.raises(ValueError, match="no values"):
+        mean_std([])
+    fig, ax = plt.subplots()
+    draw_box(ax, (2, 3, 6, 5), "lime")
+    (patch,) = ax.patches
+    assert patch.get_xy() == (1.5, 2.5) and (patch.get_width(), patch.get_height()) == (4, 2)
+    plt.close(fig)
