@@ -77,10 +77,10 @@ __all__ = [
     "Predictions",
     "WSOLSettings",
     "checkpoint_path",
-    "compare",
+    "higher_or_lower",
     "floor_table",
     "summarize_priors",
-    "build_model",
+    "build_network",
     "localization_metrics",
     "make_splits",
     "object_area",
@@ -313,7 +313,7 @@ def make_splits(settings: WSOLSettings, seed: int = 0) -> LocalizationSplits:
     )
 
 
-def build_model(settings: WSOLSettings, pool: str, num_classes: int = 10) -> GAPNet:
+def build_network(settings: WSOLSettings, pool: str, num_classes: int = 10) -> GAPNet:
     """The network of ``settings`` with global average (``"gap"``) or max (``"gmp"``) pooling."""
     _check_settings(settings)
     return GAPNet(
@@ -391,7 +391,7 @@ def train_model(
                         f"got {splits!r:.60}")
     splits = make_splits(settings, seed) if splits is None else splits
     loader = training_loader(settings, splits, seed)  # seeds everything, then the network's initial weights
-    model = build_model(settings, pool, len(splits.classes))
+    model = build_network(settings, pool, len(splits.classes))
     options = dict(epochs=settings.epochs_for(pool), lr=settings.lr, device=device, progress=progress)
     start = time.perf_counter()
     if checkpoint:
@@ -904,7 +904,8 @@ def _find(summary: Sequence[Mapping], variant: str, pool: str) -> Mapping | None
     return next((e for e in summary if e.get("variant", "base") == variant and e["pool"] == pool), None)
 
 
-def compare(summary: Sequence[Mapping], metric: str, variant: str = "base", a: str = "gap", b: str = "gmp") -> str:
+def higher_or_lower(summary: Sequence[Mapping], metric: str, variant: str = "base", a: str = "gap",
+                    b: str = "gmp") -> str:
     """``"higher"``, ``"lower"`` or ``"tie"`` for pool ``a`` against ``b`` on ``metric``: a tie when
     the difference of means is within the larger of the two standard deviations (or, with one
     seed each, within 2 percentage points)."""
@@ -984,3 +985,5 @@ def save_results(path: str | Path, payload: Mapping) -> Path:
     os.replace(partial, path)
     return path
 
+
+build_model = build_network  # the name notebooks saved before 2026-12 call; camlib.models.build_model is another

@@ -174,8 +174,8 @@ def test_summarize_mean_and_sample_std_by_hand():
     lines = table.splitlines()
     assert len(lines) == 4 and "base · GAP (seeds 0,1,2)" in lines[0]
     assert "| 90.0 ± 10.0 | 60.0 ± 14.1 | 95.0 |" in lines[2]
-    assert wsol.compare(summary, "pointing") == "higher"
-    assert wsol.compare(summary, "accuracy") == "higher"  # 0.3 apart, spreads 0.1 and 0.14
+    assert wsol.higher_or_lower(summary, "pointing") == "higher"
+    assert wsol.higher_or_lower(summary, "accuracy") == "higher"  # 0.3 apart, spreads 0.1 and 0.14
 
 
 def test_paper_table_reports_errors():
@@ -309,7 +309,7 @@ def test_settings_check_the_data_fields_too(changes, message):
 
 
 def test_arguments_of_the_wrong_kind_are_named(canvases):
-    for call in (lambda: wsol.build_model(None, "gap"), lambda: wsol.checkpoint_path(None, "gap", 0),
+    for call in (lambda: wsol.build_network(None, "gap"), lambda: wsol.checkpoint_path(None, "gap", 0),
                  lambda: wsol.run_experiment(None, seeds=[0])):
         with pytest.raises(TypeError, match="settings must be a WSOLSettings"):
             call()
@@ -323,7 +323,7 @@ def test_arguments_of_the_wrong_kind_are_named(canvases):
         if device == "cuda" and torch.cuda.is_available():
             continue
         with pytest.raises(ValueError, match=message):
-            wsol.predict(wsol.build_model(TINY, "gap"), canvases, device=device)
+            wsol.predict(wsol.build_network(TINY, "gap"), canvases, device=device)
     for call in (lambda: wsol.localization_metrics(None), lambda: wsol.threshold_sweep(None)):
         with pytest.raises(TypeError, match="predictions must be what camlib.lab.wsol.predict returns"):
             call()
@@ -340,7 +340,7 @@ def test_tables_and_comparisons_name_a_summary_they_cannot_read():
     for call, match in [(lambda: wsol.markdown_table(None), "summary must be the list"),
                         (lambda: wsol.markdown_table(summary, metrics=["nope"]), r"missing: \['nope'\]"),
                         (lambda: wsol.paper_table(rows), r"missing: \['n', 'seeds'\]"),
-                        (lambda: wsol.compare(summary, "nope"), r"missing: \['nope'\]")]:
+                        (lambda: wsol.higher_or_lower(summary, "nope"), r"missing: \['nope'\]")]:
         with pytest.raises((TypeError, ValueError), match=match):
             call()
 
