@@ -72,7 +72,11 @@ def test_a_short_run_writes_a_checkpoint_that_loads_with_weights_only(two_steps)
     (record,) = result.history
     assert record["complete"] is False and record["steps"] == 2 and record["images"] == 4
     assert math.isfinite(record["loss"]) and record["accuracy"] in (0, 0.25, 0.5, 0.75, 1)  # a share of 4 images
-    assert 0 <= record["val_accuracy"] <= 1 and math.isfinite(record["val_loss"])  # the tree has val/<wnid>/
+    _, val_set, _, _ = camlib.train.finetune._image_folders(config)  # the tree has val/<wnid>/
+    with torch.no_grad():
+        right = sum(int(result.model(image[None]).argmax()) == label for image, label in val_set)
+    assert record["val_accuracy"] == pytest.approx(right / len(val_set), abs=1e-9)  # the model it returns
+    assert math.isfinite(record["val_loss"])
     assert record["images_per_second"] > 0
 
     payload = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
