@@ -1,56 +1,18 @@
-"""ILSVRC (ImageNet) localization: the official boxes, the metrics, the paper's numbers.
+"""ILSVRC (ImageNet) ground truth: the official boxes, read and scaled; a synthetic set for offline runs.
 
-What is here:
+* ``read_voc_boxes`` / ``read_voc_folder``: the ILSVRC2012 bounding-box XML files (one PASCAL VOC
+  ``<annotation>`` per image); ``read_loc_solution_csv``: Kaggle's ``LOC_val_solution.csv``, the
+  same boxes as text; ``read_annotations``: the XML files when present, else the CSV.
+* ``scale_boxes``: boxes of the photograph -> boxes of the resized network input.
+* ``ground_truth``: class indices and box lists from the annotations.
+* ``write_synthetic_ilsvrc``: a tiny ILSVRC-layout tree, so that every code path runs offline.
 
-* ``read_voc_boxes`` / ``read_voc_folder`` -- the ILSVRC2012 bounding-box XML files
-  (``ILSVRC2012_bbox_val_v3.tgz``: one PASCAL VOC ``<annotation>`` per image).
-* ``read_loc_solution_csv`` -- Kaggle's ``LOC_val_solution.csv`` (the same boxes as text).
-* ``scale_boxes`` -- boxes of the original photograph -> boxes of the resized network input.
-* ``read_annotations`` -- the annotations of given val images: XML files when present, else the CSV.
-* ``ground_truth`` -- class indices and box lists from the annotations, for
-* ``ilsvrc_cams`` -- one pass of a GAP network over an ILSVRC-layout val folder: top-5 classes and
-  their CAMs, the true class's CAM, labels and scaled boxes -- what ``evaluate_ilsvrc`` takes.
-* ``evaluate_ilsvrc`` -- Top-1 / Top-5 Loc, GT-known Loc, MaxBoxAccV2 and the classification
-  errors, through ``camlib.metrics.localize`` (the CAM paper's 20 % box heuristic is not rewritten here).
-* ``PAPER_TABLE`` and ``ilsvrc_table`` -- our errors beside Zhou et al. (CVPR 2016).
-* ``write_synthetic_ilsvrc`` -- a tiny fake ILSVRC tree so that every code path runs offline.
-
-Box convention (``docs/design.md``, ``torchvision.ops``): ``(x_min, y_min, x_max, y_max)`` in
-continuous pixel coordinates, max exclusive; pixel (row i, column j) is ``(j, i, j + 1, i + 1)``.
-
-PASCAL VOC and ILSVRC XML files give *1-based, inclusive pixel indices*: ``<xmin>1</xmin>``
-is the first (leftmost) column and ``<xmax>`` the last column the object covers, so a box
-over the whole of a W-pixel-wide image is ``xmin = 1, xmax = W``. (VOC's devkit is MATLAB,
-1-based; its evaluation code computes widths as ``xmax - xmin + 1``.) Column c (1-based) is
-the continuous interval ``[c - 1, c)``, hence
-
-    x_min = xmin - 1,   y_min = ymin - 1,   x_max = xmax,   y_max = ymax.
-
-The whole image becomes ``(0, 0, W, H)``, exactly what ``bbox_from_cam`` returns for a
-whole-map region. ``write_synthetic_ilsvrc`` writes its XML files with the inverse map.
-
-A box must lie inside its image, ``1 <= xmin <= xmax <= W`` and ``1 <= ymin <= ymax <= H``
-(a one-pixel box has ``xmin == xmax``; after the conversion every box has ``x_min < x_max``). A box
-outside is an error naming the file (and line), the box and the image size; it is not clipped,
-since clipping would silently change the ground truth that IoU is measured against, and the
-ILSVRC evaluation (Russakovsky et al.) takes the boxes as they are. The CSV has no image sizes:
-``read_annotations`` takes them from the JPEGs and checks the CSV's boxes against them.
-
-Kaggle's ``LOC_val_solution.csv`` (the "ImageNet Object Localization Challenge" files):
-header ``ImageId,PredictionString``, then one line per image whose PredictionString repeats
-``wnid xmin ymin xmax ymax`` once per object, separated by spaces. *Assumption* (checked
-against the format, not against the 50,000 images, which are not available offline): these
-are the XML values copied verbatim, 1-based inclusive, so the same conversion applies.
-If a copy of both is at hand, ``read_voc_folder(...)`` and ``read_loc_solution_csv(...)``
-must return equal boxes; the tests check exactly this on the synthetic set.
-
-How ILSVRC scores localization (Russakovsky et al., IJCV 2015, Sec. 4.2): an image counts
-for Top-k Loc when one of k (class, box) guesses has the right class *and* a box with
-IoU >= 0.5 with *any* ground-truth box of that class (the best over the image's boxes).
-In the validation annotations of the CLS-LOC task every box of an image belongs to its one
-label, so the "boxes of that class" are all the boxes of the image (``ground_truth`` refuses
-an image whose boxes name several classes).
+Boxes come out in camlib's convention, ``(x_min, y_min, x_max, y_max)`` max exclusive; the XML's
+1-based inclusive indices convert as ``x_min = xmin - 1, x_max = xmax``. A box outside its image is
+an error naming the file, not clipped. docs/design.md states the conventions, the CSV's assumption
+and how ILSVRC scores several boxes per image; ``camlib.metrics.ilsvrc`` evaluates. Notebook 05.
 """
+
 
 from __future__ import annotations
 
