@@ -1,5 +1,7 @@
-"""Argument checks shared by every camlib module: one argument order ``(value, name, ...)``, one
-line per error that names the argument, what it must be, and what it got.
+"""Argument checks shared by every camlib module: the value first, then its name (``check_int(value,
+name, ...)``), one line per error that names the argument, what it must be, and what it got. A value of
+the wrong type raises ``ArgumentTypeError`` (a ``TypeError`` and a ``ValueError``), a value of the right
+type out of range ``ValueError``.
 
 A wrong argument gets one of these errors at the call, never a trace from deep inside torch.
 """
@@ -48,10 +50,12 @@ def check_number(value, name: str, hint: str = "") -> float:
 def check_size(value, name: str, order: str = "(height, width)") -> tuple[int, int]:
     """A positive integer ``n`` as ``(n, n)``, or a pair of positive integers (a list, tuple, array or
     ``torch.Size``) as a tuple, in the caller's ``order``."""
-    pair = (value, value) if is_int(value) else (
-        tuple(value) if isinstance(value, Sequence | np.ndarray | torch.Size) and not isinstance(value, str) else ())
+    problem = f"{name} must be a positive integer or a {order} pair of them, got {value!r}"
+    if not is_int(value) and (isinstance(value, str) or not isinstance(value, Sequence | np.ndarray | torch.Size)):
+        raise ArgumentTypeError(problem)
+    pair = (value, value) if is_int(value) else tuple(value)
     if len(pair) != 2 or not all(is_int(v) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive integer or a {order} pair of them, got {value!r}")
+        raise ValueError(problem)
     return int(pair[0]), int(pair[1])
 
 

@@ -236,7 +236,10 @@ class ActivationCapture:
                 "feature maps: pick a convolutional layer (e.g. the last conv block), not a pooled or linear one"
             )
         if self.start_recording:
-            torch.set_grad_enabled(True)  # the no_grad block of the caller restores it
+            # The caller runs the forward under torch.no_grad(), so the layers before this one build no
+            # graph. From here on autograd must record: switch it on now; leaving the caller's no_grad
+            # block puts the previous mode back, so nothing outside the call changes.
+            torch.set_grad_enabled(True)
         self.activation = output.detach().requires_grad_(True)
         return self.activation.clone()
 

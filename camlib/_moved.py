@@ -44,7 +44,10 @@ class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         name = spec.name.partition(".")[2]
         if name in MOVED:
             module = importlib.import_module(MOVED[name])
-            self.specs[module.__name__] = module.__spec__  # the import system sets the alias's spec on it next
+            # After create_module the import system writes the alias's spec onto the module it got back;
+            # exec_module puts the module's own spec back, so importlib.reload and tools that read
+            # __spec__ still see camlib.methods.cam, not camlib.cam.
+            self.specs[module.__name__] = module.__spec__
             return module
         merged = types.ModuleType(spec.name, f"{spec.name}: moved to {' and '.join(SPLIT[name])}")
         for part in SPLIT[name]:

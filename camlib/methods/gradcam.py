@@ -11,7 +11,7 @@ How this implementation stays cheap and clean:
   there. A forward hook on the target turns its output into a fresh leaf tensor that requires
   grad and switches recording on for the rest of the network. ``torch.autograd.grad`` then
   walks back only from the scores to that leaf: one forward pass plus the backward of the
-  head, where a ``.backward()`` through the whole network would cost about two more forwards.
+  layers after the target, not of the whole network.
 * Gradients go to that leaf only: no parameter's ``.grad`` is written, and frozen parameters
   (``requires_grad=False``) work as they are.
 * The module hands the rest of the network a *copy* of the leaf, so an in-place ReLU after

@@ -335,7 +335,8 @@ def _carry_over_vgg16(model: VGG16GAP, state_dict: dict, source: str) -> None:
 def _cached_vgg16_weights(weights: VGG16_Weights | str, timeout: float | None) -> Path:
     """The hash-checked file of torchvision's VGG16 ``weights`` in torch's cache, downloaded with a timeout
     when missing (``camlib.models.pretrained``); torchvision's own builder would wait forever on a silent network."""
-    from camlib import pretrained  # imported here: camlib.models.pretrained builds torchvision's models, not ours
+    # imported here: camlib.models.pretrained builds torchvision's models, not ours
+    from camlib.models import pretrained
 
     member = pretrained.resolve_weights(weights, "vgg16")
     choice = pretrained.pretrained_weights(member, timeout=timeout, verbose=False)

@@ -136,6 +136,20 @@ ANSWERS: dict[str, list[tuple]] = {
         (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.methods.gradcam import grad_cam\n"
                   "    return grad_cam(model, layer, images, classes)\n    # BEGIN SOLUTION\n"}),
     ],
+    "ex04_5": [
+        (ACCEPT, {'return (gradient * kept["A"]).sum(dim=1).detach()':
+                  'return torch.einsum("bkhw,bkhw->bhw", gradient, kept["A"]).detach()'}),
+        # Grad-CAM's averaged gradient, without its ReLU: the map no longer adds up to S_c - b_c
+        (PUBLIC, {'return (gradient * kept["A"]).sum(dim=1).detach()':
+                  'return (gradient.mean(dim=(-2, -1), keepdim=True) * kept["A"]).sum(dim=1).detach()'}),
+        (PUBLIC, {'.sum(dim=1).detach()': '.sum(dim=1).clamp_min(0).detach()'}),  # a ReLU drops negative parts
+        (PUBLIC, {'.sum(dim=1).detach()': '.sum(dim=(-2, -1)).detach()'}),  # summed over positions, not channels
+        (PUBLIC, {"    finally:\n        hook.remove()\n": "    finally:\n        pass\n"}),
+        # each image's predicted class instead of the classes asked for: right on the flatten head's check only
+        (HIDDEN, {"scores.gather(1, classes[:, None])": "scores.gather(1, scores.argmax(dim=1, keepdim=True))"}),
+        (HIDDEN, {"    # BEGIN SOLUTION\n": "    from camlib.methods.attribution import hirescam\n"
+                  "    return hirescam(model, images, classes, layer=layer)\n    # BEGIN SOLUTION\n"}),
+    ],
     "ex05_1": [
         (ACCEPT, {"(3 * 3 * 512 * 1024 + 1024) + (1024 * 200 + 200)": "9 * 512 * 1024 + 1024 + 1025 * 200"}),
         (PUBLIC, {"(3 * 3 * 512 * 1024 + 1024) + (1024 * 200 + 200)": "3 * 3 * 512 * 1024 + 1024 * 200"}),  # no biases
