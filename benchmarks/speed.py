@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from camlib.methods.attribution import score_cam
+from camlib.methods.attribution import hirescam, layercam, score_cam
 from camlib.methods.cam import compute_cams, normalize_cams, upsample_cams
 from camlib.methods.gradcam import grad_cam
 from camlib.models import GAPNet
@@ -58,11 +58,20 @@ def methods(model: nn.Module, layer: nn.Module, images: torch.Tensor) -> dict[st
     def gradcam():  # what pytorch-grad-cam returns: upsampled to the input, min-max normalized
         return normalize_cams(upsample_cams(grad_cam(model, layer, images), size), "minmax")
 
-    def pytorch_grad_cam():
-        from pytorch_grad_cam import GradCAM
+    def hires():  # the same output as pytorch-grad-cam's: ReLU, upsampled to the input, min-max normalized
+        return normalize_cams(upsample_cams(hirescam(model, images, layer=layer, relu=True), size), "minmax")
 
-        extractor = GradCAM(model=model, target_layers=[layer])
-        return (lambda: extractor(input_tensor=images, targets=None)), extractor.activations_and_grads.release
+    def layer_cam():
+        return normalize_cams(upsample_cams(layercam(model, images, layer=layer), size), "minmax")
+
+    def pytorch_grad_cam(method: str = "GradCAM"):
+        def setup():
+            import pytorch_grad_cam
+
+            extractor = getattr(pytorch_grad_cam, method)(model=model, target_layers=[layer])
+            return (lambda: extractor(input_tensor=images, targets=None)), extractor.activations_and_grads.release
+
+        return setup
 
     def torchcam(method: str):
         def setup():
@@ -87,7 +96,11 @@ def methods(model: nn.Module, layer: nn.Module, images: torch.Tensor) -> dict[st
         "plain forward": ours(plain_forward),
         "camlib CAM": ours(cam),
         "camlib Grad-CAM": ours(gradcam),
-        "pytorch-grad-cam GradCAM": pytorch_grad_cam,
+        "pytorch-grad-cam GradCAM": pytorch_grad_cam("GradCAM"),
+        "camlib HiResCAM": ours(hires),
+        "pytorch-grad-cam HiResCAM": pytorch_grad_cam("HiResCAM"),
+        "camlib LayerCAM": ours(layer_cam),
+        "pytorch-grad-cam LayerCAM": pytorch_grad_cam("LayerCAM"),
         "torchcam CAM": torchcam("CAM"),
         "torchcam GradCAM": torchcam("GradCAM"),
     }
@@ -166,9 +179,17 @@ def markdown(rows: list[dict], settings: dict) -> str:
         lines.append(f"| {row['model']} | {row['method']} | {seconds} | {ratio} |")
     by_key = {(r["model"], r["method"]): r["seconds"] for r in rows}
     for model in dict.fromkeys(r["model"] for r in rows):
-        ours, theirs = by_key.get((model, "camlib Grad-CAM")), by_key.get((model, "pytorch-grad-cam GradCAM"))
-        if ours and theirs:
-            lines.append(f"\n{model}: camlib Grad-CAM is {theirs / ours:.2f}× faster than pytorch-grad-cam's GradCAM.")
+        for camlib_name, theirs_name in (("Grad-CAM", "GradCAM"), ("HiResCAM", "HiResCAM"), ("LayerCAM", "LayerCAM")):
+            ours = by_key.get((model, f"camlib {camlib_name}"))
+            theirs = by_key.get((model, f"pytorch-grad-cam {theirs_name}"))
+            if ours and theirs:
+                lines.append(f"\n{model}: camlib {camlib_name} is {theirs / ours:.2f}× faster than pytorch-grad-cam's "
+                             f"{theirs_name}.")
+        ours, grad = by_key.get((model, "camlib HiResCAM")), by_key.get((model, "camlib Grad-CAM"))
+        layer_time = by_key.get((model, "camlib LayerCAM"))
+        if ours and grad and layer_time:
+            lines.append(f"\n{model}: camlib HiResCAM and LayerCAM take {ours / grad:.2f}× and "
+                         f"{layer_time / grad:.2f}× camlib Grad-CAM's time.")
         ours, theirs = by_key.get((model, "camlib Score-CAM")), by_key.get((model, "pytorch-grad-cam ScoreCAM"))
         if ours and theirs:
             lines.append(f"\n{model}: camlib Score-CAM is {theirs / ours:.2f}× faster than "

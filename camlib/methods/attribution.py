@@ -65,6 +65,8 @@ METHODS = {
     "cam": "CAM",
     "grad_cam": "Grad-CAM",
     "grad_cam_pp": "Grad-CAM++",
+    "hirescam": "HiResCAM",
+    "layercam": "LayerCAM",
     "score_cam": "Score-CAM",
     "gradient": "Gradient",
     "gradient_x_input": "Gradient × input",
@@ -75,7 +77,7 @@ METHODS = {
 }
 """Method names accepted by ``attribution_maps``, with a label for figure titles."""
 
-LAYER_METHODS = ("grad_cam", "grad_cam_pp", "score_cam")
+LAYER_METHODS = ("grad_cam", "grad_cam_pp", "hirescam", "layercam", "score_cam")
 """Methods that need ``layer``; CAM finds its maps through the model's GAP head."""
 
 GRAD_CAM_PP_EPS = 1e-6  # pytorch-grad-cam's GradCAMPlusPlus adds this to alpha's denominator
@@ -396,6 +398,10 @@ _RUNNERS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                  ("relu", "reshape")),
     "grad_cam_pp": (lambda model, images, classes, layer, **o:
                     grad_cam_plus_plus(model, images, classes, layer=layer, **o), ("relu", "eps", "reshape")),
+    "hirescam": (lambda model, images, classes, layer, **o: hirescam(model, images, classes, layer=layer, **o),
+                 ("relu", "reshape")),
+    "layercam": (lambda model, images, classes, layer, **o: layercam(model, images, classes, layer=layer, **o),
+                 ("relu", "reshape")),
     "score_cam": (lambda model, images, classes, layer, **o: score_cam(model, images, classes, layer=layer, **o),
                   ("batch_size", "progress")),
     "gradient": (lambda model, images, classes, layer: gradient_map(model, images, classes), ()),
