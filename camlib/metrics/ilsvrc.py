@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 import torch
 
-from camlib._checks import as_tensor, check_device, check_int, check_size, real_float
+from camlib._checks import as_tensor, check_device, check_int, real_float
 from camlib._guards import check_model
-from camlib.data.ilsvrc import Annotation, Objects, ground_truth, read_annotations  # noqa: F401
+from camlib.data.ilsvrc import ground_truth, read_annotations
 from camlib.data.photos import read_rgb
 from camlib.methods.cam import compute_cams
 from camlib.metrics.localize import (
@@ -33,14 +33,16 @@ from camlib.metrics.localize import (
 # --------------------------------------------------------------------------------------
 
 
-def _check_objects(true_boxes, n: int) -> None:
-    """ILSVRC's boxes, read as every localization metric reads them, must each enclose an object."""
+def _check_objects(true_boxes, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """ILSVRC's boxes, read as every localization metric reads them (``true_box_sets``: all boxes and
+    the image of each), must each enclose an object."""
     gt, owner = true_box_sets(true_boxes, n)
     flat = (gt[:, 2] <= gt[:, 0]) | (gt[:, 3] <= gt[:, 1])
     if flat.any():
         k = int(flat.nonzero()[0])
         raise ValueError(f"true_boxes[{int(owner[k])}] holds {gt[k].tolist()}: every box must be (x_min, y_min, "
                          "x_max, y_max) with x_min < x_max and y_min < y_max (a box of zero area holds no object)")
+    return gt, owner
 
 
 def _check_classes(top5_classes, true_classes, threshold, iou_threshold) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,11 +78,11 @@ def _finite(value, name: str) -> torch.Tensor:
     return value
 
 
-def _top5_boxes(top5: torch.Tensor, true_boxes, n: int, threshold: float, image_size) -> torch.Tensor:
+def _top5_boxes(top5: torch.Tensor, objects: tuple[torch.Tensor, torch.Tensor], n: int, threshold: float,
+                image_size) -> torch.Tensor:
     """``[N, 5, 4]`` boxes: made from ``[N, 5, h, w]`` CAMs by the paper's heuristic, or given."""
     if top5.dim() == 4:  # CAMs: ground truth wholly outside their frame would silently score 0
-        size = None if image_size is None else check_size(image_size, "image_size", "(H, W)")
-        check_boxes_in_frame(*true_box_sets(true_boxes, n), tuple(top5.shape[-2:]), size)
+        check_boxes_in_frame(*objects, tuple(top5.shape[-2:]), image_size)
     if top5.dim() == 4 and top5.shape[:2] == (n, 5):
         boxes5 = bbox_from_cam(top5.reshape(n * 5, *top5.shape[2:]), threshold, image_size=image_size)
         boxes5 = boxes5.reshape(n, 5, 4)
@@ -130,8 +132,8 @@ def evaluate_ilsvrc(
     """
     top5_classes, true_classes = _check_classes(top5_classes, true_classes, threshold, iou_threshold)
     n = top5_classes.shape[0]
-    _check_objects(true_boxes, n)
-    boxes5 = _top5_boxes(_finite(top5, "top5"), true_boxes, n, threshold, image_size)
+    objects = _check_objects(true_boxes, n)
+    boxes5 = _top5_boxes(_finite(top5, "top5"), objects, n, threshold, image_size)
     true_class = None if true_class is None else _finite(true_class, "true_class")
 
     correct = top5_classes == true_classes[:, None]

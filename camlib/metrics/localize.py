@@ -149,10 +149,12 @@ def _check_image_size(image_size) -> tuple[int, int] | None:
 
 
 def check_boxes_in_frame(boxes: torch.Tensor, owner: torch.Tensor, map_size: tuple[int, int],
-                         image_size: tuple[int, int] | None) -> None:
+                         image_size: int | tuple[int, int] | None) -> None:
     """Refuse ground-truth boxes ``[N, 4]`` (of images ``owner[i]``) that lie wholly outside the
-    frame: the image's when ``image_size`` is given, else the map's. No CAM can reach them, so every
-    metric would silently read 0 (usually boxes in image pixels given without ``image_size``)."""
+    frame: the image's when ``image_size`` (an int or ``(H, W)``, checked here) is given, else the
+    map's. No CAM can reach them, so every metric would silently read 0 (usually boxes in image
+    pixels given without ``image_size``)."""
+    image_size = _check_image_size(image_size)
     height, width = map_size if image_size is None else image_size
     where = "map (boxes in map pixels: no image_size given)" if image_size is None else "image (image_size)"
     outside = (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
