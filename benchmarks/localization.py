@@ -6,20 +6,22 @@ with it (``wsol.SIZE_CANVASES``: 64, 80 and 96 pixels, clutter at the same densi
 digits without clutter, it trains GAPNet with GAP and with GMP for every seed (GAP with
 ``gap_epochs``, so that both reach about the same accuracy), evaluates every metric of
 ``wsol.localization_metrics`` (MaxBoxAccV2 by Choe et al.'s protocol) and prints mean ± std over
-seeds, each box and pointing metric beside its floor: the centre prior of ``camlib.metrics.floors``,
-fitted on the training canvases' boxes, which never sees the image (``wsol.centre_prior_rows``).
+seeds, each box, pointing and mask metric beside its floors: the centre prior of ``camlib.metrics.floors``,
+fitted on the training canvases' boxes, which never sees the image (``wsol.centre_prior_rows``), and the
+image itself used as the map, which sees no network (``wsol.image_floor_rows``).
 
     python benchmarks/localization.py --profile quick --json localization.json
     python benchmarks/localization.py --profile full --seeds 0 1 2 3 4
     python benchmarks/localization.py --fixed-canvas ...   # every size on 64x64, the earlier axis
-    python benchmarks/localization.py --floors-into FILE    # add the floor to an existing results file
+    python benchmarks/localization.py --floors-into FILE    # add the floors to an existing results file
 
 Time: the quick profile trains 42 networks; about 16 minutes on 2 CPU cores the first time
 (checkpoints make a rerun take about 3 minutes of evaluation).
 
 The JSON holds one row per network (object type, size, canvas, mean object area as a fraction of
 the canvas, pool, seed, epochs, classification accuracy and each metric), one row per centre prior
-(``floors``: variant, seed, sigma, box, point and its metrics), the summaries over seeds, the
+(``floors``: variant, seed, sigma, box, point and its metrics), one row per image floor
+(``image_floors``), the summaries over seeds, the
 settings and the times. ``--json camlib/results/localization_quick.json`` refreshes the
 copy that notebook 03 and ``scripts/readme_figures.py`` read.
 """
@@ -36,20 +38,27 @@ import torch
 
 from camlib import config
 from camlib.lab import wsol
-from camlib.metrics.floors import FLOOR_METRICS
+from camlib.metrics.floors import FLOOR_METRICS, IMAGE_FLOOR_METRICS
 
-TABLE_METRICS = ("accuracy", "maxboxacc_v2", "gt_known_loc", "top1_loc", "pointing", "coverage", "precision",
+TABLE_METRICS = ("accuracy", "maxboxacc_v2", "gt_known_loc", "top1_loc", "pointing", "pxap", "coverage", "precision",
                  "box_area_ratio", "maxboxacc_v2_max_rule", "maxboxacc_v2_wsolevaluation")
+FLOORED = ("pxap", "maxboxacc_v2", "gt_known_loc", "pointing")  # the metrics both floors answer
 
 
-def size_table(summary: list[dict], metric: str, floors: list[dict] | None = None) -> str:
+def size_table(summary: list[dict], metric: str, floors: list[dict] | None = None,
+               images: list[dict] | None = None) -> str:
     """One row per variant: canvas, mean object area and ``metric`` for GAP and GMP, mean ± std; for the
-    metrics a centre prior answers (``camlib.metrics.floors``), the prior's value and GAP's margin over it."""
+    metrics a centre prior answers (``camlib.metrics.floors``), the prior's value and GAP's margin over it;
+    for the metrics the image answers, the image itself as a map (``images``) too."""
     floors = {e["variant"]: e for e in floors or []}
-    with_floor = bool(floors) and metric in FLOOR_METRICS
+    images = {e["variant"]: e for e in images or []}
+    with_floor = bool(floors) and metric in (*FLOOR_METRICS, "pxap") and all(metric in e for e in floors.values())
+    with_image = bool(images) and metric in IMAGE_FLOOR_METRICS
     head = f"| objects | canvas | object area (% of canvas) | GAP {metric} | GMP {metric} | GAP − GMP |"
-    lines = [head + (" centre prior | GAP − prior |" if with_floor else ""),
-             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if with_floor else "")]
+    lines = [head + (" centre prior | GAP − prior |" if with_floor else "") + (" image | image − GAP |" if with_image
+                                                                                   else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if with_floor else "") + ("---:|---:|" if with_image
+                                                                                         else "")]
     variants = list(dict.fromkeys(entry["variant"] for entry in summary))
     for variant in variants:
         gap, gmp = (next(e for e in summary if (e["variant"], e["pool"]) == (variant, pool)) for pool in ("gap", "gmp"))
@@ -62,6 +71,10 @@ def size_table(summary: list[dict], metric: str, floors: list[dict] | None = Non
             prior = floors[variant][metric]
             line += (f" {100 * prior['mean']:.1f} ± {100 * prior['std']:.1f} "
                      f"| {100 * (gap[metric]['mean'] - prior['mean']):+.1f} |")
+        if with_image:
+            image = images[variant][metric]
+            line += (f" {100 * image['mean']:.1f} ± {100 * image['std']:.1f} "
+                     f"| {100 * (image['mean'] - gap[metric]['mean']):+.1f} |")
         lines.append(line)
     return "\n".join(lines)
 
@@ -115,11 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = wsol.summarize(rows, metrics=metrics)
     floor_rows = wsol.centre_prior_rows(settings, variants, seeds)
     floor_summary = wsol.summarize_priors(floor_rows)
+    image_rows = wsol.image_floor_rows(settings, variants, seeds)
+    image_summary = wsol.summarize_images(image_rows)
     trained = sum(not row["loaded"] for row in rows)
     timing = (f"{len(rows)} networks ({trained} trained, {len(rows) - trained} loaded from checkpoints) "
               f"in {seconds:.0f} s on {device} ({platform.processor() or platform.machine()}, "
               f"{torch.get_num_threads()} threads)")
-    sections = [f"## {metric}\n\n{size_table(summary, metric, floor_summary)}" for metric in TABLE_METRICS]
+    sections = [f"## {metric}\n\n{size_table(summary, metric, floor_summary, image_summary)}"
+                for metric in TABLE_METRICS]
     report = (
         f"# Weakly supervised localization: GAP vs GMP across object sizes ({profile.name} profile)\n\n"
         f"Settings: {settings.describe()}. Seeds: {', '.join(map(str, seeds))}. Mean ± std over seeds, in % "
@@ -148,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "floors": floor_rows,
         "floor_summary": floor_summary,
+        "image_floors": image_rows,
+        "image_floor_summary": image_summary,
         "accuracy_gap_gap_minus_gmp": accuracy_gaps(summary),
         "paper_table2_error_percent": wsol.PAPER_TABLE2,
     })
@@ -156,18 +174,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def add_floors(path: Path) -> int:
-    """The centre prior of every (variant, seed) of the results file at ``path``, written into it
-    (``floors``, ``floor_summary``); rows without a canvas get the settings' canvas."""
+    """The centre prior and the image floor of every (variant, seed) of the results file at ``path``, written
+    into it (``floors``, ``floor_summary``, ``image_floors``, ``image_floor_summary``); rows without a canvas
+    get the settings' canvas."""
     results = wsol.load_results(path)
     settings = wsol.WSOLSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in results["settings"].items()})
     for row in results["rows"]:
         row.setdefault("canvas", settings.replace(**results["variants"].get(row["variant"], {})).canvas)
-    metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
-    results["summary"] = wsol.summarize(results["rows"], metrics=metrics)
+    metrics = [key for key, _, _ in wsol.METRICS if all(key in row for row in results["rows"])]
+    results["summary"] = wsol.summarize(results["rows"], metrics=metrics + ["object_area", "canvas"])
     results["floors"] = wsol.centre_prior_rows(settings, results["variants"], results["seeds"])
     results["floor_summary"] = wsol.summarize_priors(results["floors"])
-    for metric in ("maxboxacc_v2", "gt_known_loc", "pointing"):
-        print(f"## {metric}\n\n{size_table(results['summary'], metric, results['floor_summary'])}\n")
+    results["image_floors"] = wsol.image_floor_rows(settings, results["variants"], results["seeds"])
+    results["image_floor_summary"] = wsol.summarize_images(results["image_floors"])
+    for metric in FLOORED:
+        if all(metric in row for row in results["rows"]):  # files before PxAP lack it
+            table = size_table(results["summary"], metric, results["floor_summary"], results["image_floor_summary"])
+            print(f"## {metric}\n\n{table}\n")
     print(f"wrote {wsol.save_results(path, results)}")
     return 0
 

@@ -51,7 +51,7 @@ from camlib import config
 from camlib._checks import check_device, check_file, check_fraction, check_int, check_path
 from camlib.data.digits import TORCHVISION_CLASSES, CanvasDigits, LocalizationSplits, check_scale, localization_splits
 from camlib.methods.cam import class_activation_maps, upsample_cams
-from camlib.metrics.floors import FLOOR_METRICS, fit_centre_prior
+from camlib.metrics.floors import FLOOR_METRICS, IMAGE_FLOOR_METRICS, fit_centre_prior, image_floor
 from camlib.metrics.localize import (
     bbox_from_cam,
     extent,
@@ -59,6 +59,7 @@ from camlib.metrics.localize import (
     max_box_acc_v2,
     paired_iou,
     pointing_accuracy,
+    pxap,
     top1_loc,
     top5_loc,
 )
@@ -80,6 +81,8 @@ __all__ = [
     "higher_or_lower",
     "floor_table",
     "summarize_priors",
+    "image_floor_rows",
+    "summarize_images",
     "build_network",
     "localization_metrics",
     "make_splits",
@@ -288,7 +291,28 @@ def centre_prior_rows(
             prior = fit_centre_prior(splits.train.boxes, varied.canvas, cam_step=varied.cam_step)
             rows.append({"variant": name, "seed": seed, "canvas": varied.canvas, "clutter": varied.clutter,
                          "object_area": object_area(splits.test), **prior.as_dict(),
-                         **prior.evaluate(splits.test.boxes)})
+                         **prior.evaluate(splits.test.boxes), "pxap": prior.pxap(splits.test.masks)})
+    return rows
+
+
+def image_floor_rows(
+    settings: WSOLSettings, variants: Mapping[str, Mapping] | None = None, seeds: Iterable[int] = (0, 1, 2),
+) -> list[dict]:
+    """The other floor of every (variant, seed): the test canvases themselves used as maps
+    (``camlib.metrics.floors.image_floor``: PxAP, MaxBoxAccV2, GT-known Loc at the settings' threshold,
+    pointing), one row per pair with the keys of ``centre_prior_rows``' rows. No network: seconds."""
+    _check_settings(settings)
+    variants = {"base": {}} if variants is None else dict(variants)
+    rows = []
+    for name, changes in variants.items():
+        varied = settings.replace(**changes)
+        for seed in seeds:
+            test = make_splits(varied, seed).test
+            images = test.pixels[:, 0].float().div(255)  # [N, 1, h, w] uint8 -> [N, h, w] in [0, 1]
+            rows.append({"variant": name, "seed": seed, "canvas": varied.canvas, "clutter": varied.clutter,
+                         "object_area": object_area(test),
+                         **image_floor(images, test.masks, test.boxes, threshold=varied.threshold,
+                                       cam_step=varied.cam_step)})
     return rows
 
 
@@ -542,6 +566,7 @@ METRICS: tuple[tuple[str, str, bool], ...] = (
     ("maxboxacc_v2_max_rule", "MaxBoxAccV2, maps divided by their max (not the protocol)", True),
     ("maxboxacc_v2_wsolevaluation", "MaxBoxAccV2, wsolevaluation's box convention", True),
     ("pointing", "pointing accuracy", True),
+    ("pxap", "PxAP (the map's pixels against the object's mask)", True),
     ("coverage", "extent: coverage of the object", True),
     ("precision", "extent: precision of the region", True),
     ("mean_iou", "mean IoU (true class)", True),
@@ -561,7 +586,8 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
     boxes); ``maxboxacc_v2_max_rule``: the same with each map divided by its maximum instead
     (what camlib reported before; raw CAMs are negative off the object, so it differs);
     ``maxboxacc_v2_wsolevaluation``: the protocol with the reference code's box convention.
-    ``pointing``: the true class's CAM peaks inside the box.
+    ``pointing``: the true class's CAM peaks inside the box. ``pxap``: the true class's CAMs
+    against the objects' masks, over every pixel of the split (``camlib.metrics.localize.pxap``).
     ``coverage`` / ``precision``: of the object's pixels in the thresholded region / of the
     region's pixels on the object. ``mean_iou``: mean IoU of the true class's box.
     ``box_area_ratio``: mean of (that box's area / the ground-truth box's area).
@@ -588,6 +614,7 @@ def localization_metrics(predictions: Predictions, *, cam_step: float = 0.01) ->
         "maxboxacc_v2_max_rule": by_max.mean,
         "maxboxacc_v2_wsolevaluation": reference.mean,
         "pointing": pointing_accuracy(p.cams, p.gt_boxes, image_size=size),
+        "pxap": pxap(p.cams, p.masks, cam_thresholds=taus).pxap,
         "coverage": cover.coverage,
         "precision": cover.precision,
         "mean_iou": float(p.iou.mean()),
@@ -783,12 +810,21 @@ def markdown_table(summary: Sequence[Mapping], metrics: Sequence[str] | None = N
 def summarize_priors(prior_rows: Sequence[Mapping]) -> list[dict]:
     """``centre_prior_rows``' rows summarized per variant: mean and spread over seeds of each floor metric,
     of the Gaussian's sigma, of the objects' area and of the canvas (what ``floor_table`` reads)."""
-    return summarize(prior_rows, by=("variant",), metrics=[*FLOOR_METRICS, "sigma", "object_area", "canvas"])
+    with_pxap = ["pxap"] if all("pxap" in row for row in prior_rows) else []  # files before PxAP lack it
+    return summarize(prior_rows, by=("variant",), metrics=[*FLOOR_METRICS, *with_pxap, "sigma", "object_area",
+                                                           "canvas"])
 
 
-def size_axis_claims(summary: Sequence[Mapping], priors: Sequence[Mapping]) -> dict[str, bool]:
+def summarize_images(image_rows: Sequence[Mapping]) -> list[dict]:
+    """``image_floor_rows``' rows summarized per variant, as ``summarize_priors`` does the prior's."""
+    return summarize(image_rows, by=("variant",), metrics=[*IMAGE_FLOOR_METRICS, "object_area", "canvas"])
+
+
+def size_axis_claims(summary: Sequence[Mapping], priors: Sequence[Mapping],
+                     images: Sequence[Mapping] | None = None) -> dict[str, bool]:
     """Notebook 03's statements about its size axis (sections 3-13), each read from ``summary``
-    (``summarize`` of the size variants) and ``priors`` (``summarize_priors``): ``{statement: holds}``.
+    (``summarize`` of the size variants), ``priors`` (``summarize_priors``) and, for the statements
+    about PxAP and the image floor, ``images`` (``summarize_images``): ``{statement: holds}``.
     ``tests/library/test_wsol.py`` asserts them all on the shipped results, from which the text was written."""
     def entry(variant, pool):
         return next(e for e in summary if e["variant"] == variant and e["pool"] == pool)
@@ -843,32 +879,66 @@ def size_axis_claims(summary: Sequence[Mapping], priors: Sequence[Mapping]) -> d
             entry("mnist small, no clutter", "gap")["box_area_ratio"]["mean"]
             > entry("mnist small", "gap")["box_area_ratio"]["mean"],
     }
+    if images is not None:
+        claims.update(_pixel_claims(entry, prior_of, lead, images, every_variant))
     return claims
 
 
+def _pixel_claims(entry, prior_of, lead, images: Sequence[Mapping], every_variant: list[str]) -> dict[str, bool]:
+    """Section 9's statements about PxAP and the image floor (see ``size_axis_claims``)."""
+    def image_of(variant):
+        return next(e for e in images if e["variant"] == variant)
+
+    larges = [f"{d} large" for d in OBJECT_SIZES]
+    return {
+        "9: the image itself beats both networks on PxAP and MaxBoxAccV2 at every size": all(
+            image_of(v)[m]["mean"] > max(entry(v, p)[m]["mean"] for p in ("gap", "gmp"))
+            for v in every_variant for m in ("pxap", "maxboxacc_v2")),
+        "9: GAP's mean PxAP above GMP's everywhere": all(lead(v, "pxap")[0] > 0 for v in every_variant),
+        "9: PxAP: the centre prior beats GMP on large objects of both types": all(
+            prior_of(v)["pxap"]["mean"] > entry(v, "gmp")["pxap"]["mean"] for v in larges),
+        "9: PxAP: GAP within the spread of the centre prior on large garments": (
+            entry("fashion-mnist large", "gap")["pxap"]["mean"] - prior_of("fashion-mnist large")["pxap"]["mean"]
+            < max(entry("fashion-mnist large", "gap")["pxap"]["std"], prior_of("fashion-mnist large")["pxap"]["std"])),
+        "9: the image's brightest pixel misses the box on most cluttered canvases, and never without clutter": (
+            all(image_of(v)["pointing"]["mean"] < 0.5 for v in every_variant if "no clutter" not in v)
+            and image_of("mnist small, no clutter")["pointing"]["mean"] == 1.0),
+    }
+
+
 def floor_table(summary: Sequence[Mapping], floor_summary: Sequence[Mapping],
-                metrics: Sequence[str] = ("maxboxacc_v2", "gt_known_loc", "pointing")) -> str:
+                metrics: Sequence[str] = ("maxboxacc_v2", "gt_known_loc", "pointing"),
+                images: Sequence[Mapping] | None = None) -> str:
     """One row per variant: for each metric, GAP / GMP / the centre prior (``centre_prior_rows``
     summarized by variant), mean over seeds in %, and GAP's margin over the prior; the canvas and the
     object's box area beside them. The prior never sees the image: a margin near 0 means the metric
-    cannot tell this network from a map that knows only where objects usually are."""
+    cannot tell this network from a map that knows only where objects usually are. ``images``
+    (``summarize_images``) adds the image itself as a fourth map, and its margin over GAP."""
     _check_summary(summary, metrics)
     _check_summary(floor_summary, metrics)
-    labels = {key: label for key, label, _ in METRICS}
+    if images is not None:
+        _check_summary(images, metrics)
+    labels = {key: label.split(" (")[0] for key, label, _ in METRICS}
     priors = {e.get("variant", "base"): e for e in floor_summary}
+    seen = {e.get("variant", "base"): e for e in images or []}
+    maps = "GAP / GMP / prior" + (" / image" if images is not None else "")
     head = "| objects | canvas | box area (%) | " + " | ".join(
-        f"{labels.get(m, m)}: GAP / GMP / prior | GAP − prior" for m in metrics) + " |"
-    lines = [head, "|---|---:|---:|" + "---:|---:|" * len(metrics)]
+        f"{labels.get(m, m)}: {maps} | GAP − prior" + (" | image − GAP" if images is not None else "")
+        for m in metrics) + " |"
+    lines = [head, "|---|---:|---:|" + ("---:|---:|" + ("---:|" if images is not None else "")) * len(metrics)]
     for variant in dict.fromkeys(e.get("variant", "base") for e in summary):
         gap, gmp, prior = _find(summary, variant, "gap"), _find(summary, variant, "gmp"), priors.get(variant)
-        if gap is None or gmp is None or prior is None:
+        image = seen.get(variant)
+        if gap is None or gmp is None or prior is None or (images is not None and image is None):
             continue
         canvas = next((e["canvas"]["mean"] for e in (prior, gap) if isinstance(e.get("canvas"), Mapping)), None)
         area = next((e["object_area"]["mean"] for e in (prior, gap) if isinstance(e.get("object_area"), Mapping)), None)
         cells = []
         for m in metrics:
-            cells.append(" / ".join(f"{100 * e[m]['mean']:.1f}" for e in (gap, gmp, prior)))
+            cells.append(" / ".join(f"{100 * e[m]['mean']:.1f}" for e in (gap, gmp, prior, image) if e is not None))
             cells.append(f"{100 * (gap[m]['mean'] - prior[m]['mean']):+.1f}")
+            if image is not None:
+                cells.append(f"{100 * (image[m]['mean'] - gap[m]['mean']):+.1f}")
         where = [f"{canvas:.0f}" if canvas is not None else "—", f"{100 * area:.0f}" if area is not None else "—"]
         lines.append(f"| {variant} | {where[0]} | {where[1]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -7,9 +7,11 @@ network over that grid, and its CAM is exact, as in Zhou et al.:
     S_c = (1/Z) sum_{x,y} M_c(x, y) + b_c,    M_c(x, y) = sum_k w^c_k t_k(x, y),   Z = h*w.
 
 A ViT that classifies from its CLS token reads one token, not an average, so it has no CAM.
-Two ways to look inside it remain: Grad-CAM over the tokens reshaped to the grid
-(``camlib.grad_cam(..., reshape=token_reshape(grid, prefix_tokens=1))``), and attention
-rollout (Abnar & Zuidema, ACL 2020), which multiplies the layers' attention matrices.
+Three ways to look inside it remain: Grad-CAM over the tokens reshaped to the grid
+(``camlib.grad_cam(..., reshape=token_reshape(grid, prefix_tokens=1))``), attention
+rollout (Abnar & Zuidema, ACL 2020), which multiplies the layers' attention matrices, and
+``chefer_relevance`` (Chefer et al., ICCV 2021), which weighs each attention by its gradient
+for the class before accumulating them.
 
 Conventions: tokens are ``[B, N, K]`` with the ``prefix_tokens`` CLS/register tokens first and
 the patch tokens in row-major grid order (as a Conv2d patch embedding flattened); maps are
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from camlib._checks import LOW_PRECISION, as_class_indices, check_int, check_size
-from camlib._guards import check_images, eval_mode, hooks, run_model
+from camlib._guards import check_grad_mode, check_images, eval_mode, hooks, run_model, target_classes
 from camlib.methods.cam import CAMOutput, class_activation_maps
 
 HEAD_FUSIONS = ("mean", "max", "min")
@@ -304,6 +306,87 @@ def attention_rollout(
     _, attentions = capture_attentions(model, images)
     grid, prefix, head = _token_layout(model, images)
     flow = rollout(attentions, head_fusion=head_fusion, discard_ratio=discard_ratio, start_layer=start_layer)
+    return _output_row(flow, grid, prefix, head)
+
+
+def _output_row(flow: torch.Tensor, grid: tuple[int, int], prefix: int, head: str) -> torch.Tensor:
+    """``[B, N, N]`` token-to-token relevance -> ``[B, h, w]``: the row of the token the head reads
+    (CLS), or for a mean head, whose output is the average of the patch tokens, the average of
+    their rows; over the patch tokens, laid on the grid."""
     _check_token_count(flow.shape[-1], grid, prefix)
     rows = flow[:, 0] if head == "cls" else flow[:, prefix:].mean(dim=1)
     return rows[:, prefix:].unflatten(1, grid)
+
+
+# --- gradient-weighted attention (Chefer et al.) -------------------------------------------
+
+
+def _softmax_modules(model: nn.Module, images: torch.Tensor) -> list[nn.Module]:
+    """TinyViT's ``blocks[i].attn.softmax``; anything else refused with the fix."""
+    check_images(images, model)
+    modules = _attention_modules(model)
+    if not modules:
+        raise TypeError(f"{type(model).__name__} has no attention layers that chefer_relevance can read: it "
+                        "supports camlib.TinyViT (blocks[i].attn.softmax)")
+    if any(isinstance(module, nn.MultiheadAttention) for module in modules):
+        raise TypeError(f"{type(model).__name__}'s nn.MultiheadAttention returns a view of its attention "
+                        "probabilities, whose gradient is not the one its forward pass used, so chefer_relevance "
+                        "cannot weigh them: use camlib.TinyViT (or attention_rollout, which needs no gradients)")
+    return modules
+
+
+def _attentions_and_gradients(model: nn.Module, images: torch.Tensor, classes) -> tuple[list, tuple]:
+    """Each layer's attention probabilities A_l ``[B, heads, N, N]`` and dS/dA_l, where S is the
+    sum over the batch of each image's target-class logit (images are independent in eval mode)."""
+    check_grad_mode("chefer_relevance")
+    modules = _softmax_modules(model, images)
+    captured: list[torch.Tensor] = []
+
+    def keep(_module, _inputs, output):
+        captured.append(output)
+
+    pixels = images.detach().requires_grad_(True)  # a graph to the attentions even if every parameter is frozen
+    with eval_mode(model), hooks([(module, keep) for module in modules]):
+        logits = run_model(model, pixels)
+    if len(captured) != len(modules) or any(not isinstance(a, torch.Tensor) or a.dim() != 4 for a in captured):
+        raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "
+                        f"one forward pass, got {len(captured)}")
+    scores = logits.gather(1, target_classes(logits, classes)[:, None]).sum()
+    # Gradients to the attentions only (the total derivative, through the later layers too):
+    # no parameter's .grad is written.
+    gradients = torch.autograd.grad(scores, captured)
+    return [attention.detach() for attention in captured], gradients
+
+
+def chefer_relevance(
+    model: nn.Module, images: torch.Tensor, classes: torch.Tensor | Sequence[int] | None = None
+) -> torch.Tensor:
+    """Gradient-weighted attention relevance maps ``[B, h, w]`` over the patch grid (Chefer, Gur &
+    Wolf, ICCV 2021, "Generic Attention-model Explainability"; hila-chefer/Transformer-MM-Explainability,
+    ViT ``generate_relevance``).
+
+    With A_l the attention probabilities of layer l ``[heads, N, N]`` and S_c the class logit:
+
+        Abar_l = mean over heads of max(0, dS_c/dA_l * A_l),   R_0 = I,   R_l = R_{l-1} + Abar_l R_{l-1},
+
+    and the map is the CLS token's row of R_L over the patch tokens (for a mean head, the average
+    of the patch tokens' rows, as in ``attention_rollout``). Unlike rollout it depends on the class.
+
+    Args:
+        model: ``camlib.TinyViT`` (either head). torchvision's ``VisionTransformer`` is refused:
+            its ``nn.MultiheadAttention`` does not expose the probabilities its forward pass uses.
+        images: ``[B, C, H, W]`` on the model's device.
+        classes: one class index per image (``[c] * len(images)`` for one class c); ``None``
+            takes each image's predicted class.
+
+    Raw values: no normalization, no resizing. One forward and one backward pass in eval mode;
+    hooks removed, train/eval flags restored, no parameter's ``.grad`` written.
+    """
+    attentions, gradients = _attentions_and_gradients(model, images, classes)
+    grid, prefix, head = _token_layout(model, images)
+    batch, _, n, _ = attentions[0].shape
+    relevance = torch.eye(n, dtype=attentions[0].dtype, device=attentions[0].device).expand(batch, n, n)
+    for attention, gradient in zip(attentions, gradients):
+        weighted = (gradient * attention).clamp_min(0).mean(dim=1)  # keep the heads' positive, class-relevant part
+        relevance = relevance + weighted @ relevance  # the residual connection carries R_{l-1} through unchanged
+    return _output_row(relevance, grid, prefix, head)

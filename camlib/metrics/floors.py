@@ -16,8 +16,14 @@ baseline would be), the three network-free answers of this module, one per metri
 
 ``CentrePrior.evaluate(test_boxes)`` scores them on the test boxes with the same metrics
 ``camlib.lab.wsol`` computes for the networks (``camlib.metrics.localize``); ``pointing_centre`` adds the
-canvas's central pixel itself. Every number is measured, none is assumed: "chance" for a box
-metric is not the box's share of the canvas.
+canvas's central pixel itself, and ``CentrePrior.pxap(test_masks)`` the Gaussian's PxAP against the
+objects' pixels. Every number is measured, none is assumed: "chance" for a box metric is not the
+box's share of the canvas.
+
+``image_floor(images, masks, boxes)`` is the other floor: **the image itself** used as the map, scored
+by the same metrics (PxAP, MaxBoxAccV2, GT-known Loc at the paper's 20 % rule, pointing). It sees the
+image but no network: on black canvases an object's bright pixels are found by their brightness, and
+a CAM must beat that to say more than "here is something bright".
 """
 
 from __future__ import annotations
@@ -30,12 +36,23 @@ import torch
 
 from camlib._checks import check_int
 from camlib.methods.cam import normalize_cams
-from camlib.metrics.localize import box_iou, boxes_from_cam_all_components, gt_known_loc, pointing_accuracy
+from camlib.metrics.localize import (
+    bbox_from_cam,
+    box_iou,
+    boxes_from_cam_all_components,
+    gt_known_loc,
+    max_box_acc_v2,
+    pointing_accuracy,
+    pxap,
+)
 
-__all__ = ["CentrePrior", "centre_gaussian", "fit_centre_prior", "box_accuracy_of_one_map", "FLOOR_METRICS"]
+__all__ = ["CentrePrior", "centre_gaussian", "fit_centre_prior", "box_accuracy_of_one_map", "image_floor",
+           "FLOOR_METRICS", "IMAGE_FLOOR_METRICS"]
 
 # the metrics a centre prior answers, in table order
 FLOOR_METRICS = ("maxboxacc_v2", "gt_known_loc", "pointing", "pointing_centre")
+# the metrics the image itself answers as a map
+IMAGE_FLOOR_METRICS = ("pxap", "maxboxacc_v2", "gt_known_loc", "pointing")
 # sigma as a fraction of the canvas side: 4 to 24 pixels on a 64-pixel canvas
 SIGMA_FRACTIONS = tuple(k / 32 for k in range(2, 13))
 
@@ -101,6 +118,11 @@ class CentrePrior:
             "pointing_centre": _pointing((self.canvas // 2, self.canvas // 2), self.canvas, true_boxes),
         }
 
+    def pxap(self, masks: torch.Tensor) -> float:
+        """PxAP of the Gaussian given for every image against ``masks`` ``[N, canvas, canvas]`` (bool)."""
+        masks = torch.as_tensor(masks)
+        return pxap(self.map().expand(masks.shape), masks, cam_thresholds=_grid(self.cam_step)).pxap
+
     def as_dict(self) -> dict:
         return {"canvas": self.canvas, "sigma": self.sigma, "box": list(self.box), "point": list(self.point)}
 
@@ -129,6 +151,26 @@ def fit_centre_prior(
     box = tuple(float(v) for v in (canvas / 2 - width / 2, canvas / 2 - height / 2,
                                    canvas / 2 + width / 2, canvas / 2 + height / 2))
     return CentrePrior(canvas=canvas, sigma=sigma, box=box, point=_best_point(train_boxes, canvas), cam_step=cam_step)
+
+
+def image_floor(images: torch.Tensor, masks: torch.Tensor, true_boxes: torch.Tensor, *, threshold: float = 0.2,
+                cam_step: float = 0.01) -> dict[str, float]:
+    """The image itself as a map: ``images`` ``[N, h, w]`` (one channel) scored against the objects'
+    ``masks`` ``[N, h, w]`` (bool) and ``true_boxes`` ``[N, 4]`` by the metrics of ``IMAGE_FLOOR_METRICS``,
+    computed as for a CAM: PxAP and MaxBoxAccV2 (min-max scaled, thresholds ``0, cam_step, ...``),
+    GT-known Loc of the largest component at ``threshold`` of the maximum, and pointing (the brightest
+    pixel, the first on ties)."""
+    images = torch.as_tensor(images)
+    if images.dim() != 3:
+        raise ValueError(f"images must be [N, h, w] (one channel), got {list(images.shape)}: "
+                         "pass images[:, 0] for [N, 1, h, w]")
+    taus = torch.tensor(_grid(cam_step), dtype=torch.float64)
+    return {
+        "pxap": pxap(images, masks, cam_thresholds=taus).pxap,
+        "maxboxacc_v2": max_box_acc_v2(images, true_boxes, cam_thresholds=taus).mean,
+        "gt_known_loc": gt_known_loc(bbox_from_cam(images, threshold), true_boxes),
+        "pointing": pointing_accuracy(images, true_boxes, image_size=tuple(images.shape[-2:])),
+    }
 
 
 def _grid(cam_step: float) -> list[float]:

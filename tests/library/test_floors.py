@@ -8,7 +8,7 @@ import torch
 from camlib.data import CanvasDigits, DigitDataset, LocalizationSplits
 from camlib.lab import wsol
 from camlib.metrics import floors
-from camlib.metrics.localize import gt_known_loc, max_box_acc_v2, pointing_accuracy
+from camlib.metrics.localize import bbox_from_cam, gt_known_loc, max_box_acc_v2, pointing_accuracy, pxap
 
 
 def _random_boxes(n: int, canvas: int, side: tuple[int, int], seed: int = 0) -> torch.Tensor:
@@ -119,8 +119,47 @@ def test_centre_prior_rows_give_one_row_per_variant_and_seed(monkeypatch):
     assert [(r["variant"], r["seed"], r["canvas"]) for r in rows] == [
         ("base", 0, 32), ("base", 1, 32), ("wide", 0, 48), ("wide", 1, 48)]
     assert all(set(floors.FLOOR_METRICS) <= set(r) and 0 <= r["maxboxacc_v2"] <= 1 for r in rows)
-    summary = wsol.summarize(rows, by=("variant",), metrics=floors.FLOOR_METRICS)
-    assert [e["variant"] for e in summary] == ["base", "wide"]
+    assert all(0 < r["pxap"] < 1 for r in rows)
+    summary = wsol.summarize_priors(rows)
+    assert [e["variant"] for e in summary] == ["base", "wide"] and "pxap" in summary[0]
+    images = wsol.image_floor_rows(TINY, {"base": {}, "wide": {"canvas": 48, "clutter": 2}}, seeds=(0, 1))
+    assert [(r["variant"], r["seed"], r["canvas"]) for r in images] == [(r["variant"], r["seed"], r["canvas"])
+                                                                        for r in rows]
+    test = splits(TINY.replace(canvas=48, clutter=2), seed=1).test  # the last row's canvases, scored again
+    expected = floors.image_floor(test.pixels[:, 0].float() / 255, test.masks, test.boxes, cam_step=TINY.cam_step)
+    assert {m: images[-1][m] for m in floors.IMAGE_FLOOR_METRICS} == expected
+    assert [e["variant"] for e in wsol.summarize_images(images)] == ["base", "wide"]
+
+
+def test_the_gaussians_pxap_is_the_protocols_on_the_repeated_map():
+    prior = floors.CentrePrior(canvas=16, sigma=3.0, box=(4, 4, 12, 12), point=(8, 8), cam_step=0.05)
+    masks = torch.zeros(3, 16, 16, dtype=torch.bool)
+    masks[0, 6:10, 6:10], masks[1, 0:4, 0:4], masks[2, 5:12, 2:9] = True, True, True
+    expected = pxap(prior.map().expand(3, 16, 16), masks, cam_thresholds=torch.arange(0, 1, 0.05)).pxap
+    assert prior.pxap(masks) == pytest.approx(expected, abs=1e-12)
+    centred = masks.clone()
+    centred[1:] = False
+    centred[1:, 6:10, 6:10] = True  # every object on the Gaussian's peak: its pixels rank first
+    assert prior.pxap(centred) == pytest.approx(1.0)
+
+
+def test_the_image_floor_scores_the_image_with_the_networks_metrics():
+    images = torch.zeros(4, 20, 20)
+    masks = torch.zeros(4, 20, 20, dtype=torch.bool)
+    boxes = torch.tensor([[2.0, 3.0, 8.0, 9.0], [10.0, 10.0, 18.0, 16.0], [0.0, 0.0, 6.0, 6.0],
+                          [5.0, 12.0, 15.0, 20.0]])
+    for k, (x0, y0, x1, y1) in enumerate(boxes.int().tolist()):
+        masks[k, y0:y1, x0:x1] = True
+        images[k, y0:y1, x0:x1] = 0.8
+    images[3, 0:3, 0:3] = 1.0  # clutter brighter than the object: the peak misses, the largest region too
+    result = floors.image_floor(images, masks, boxes, threshold=0.5, cam_step=0.1)
+    assert set(result) == set(floors.IMAGE_FLOOR_METRICS)
+    assert result["pointing"] == pointing_accuracy(images, boxes) == 0.75
+    assert result["gt_known_loc"] == gt_known_loc(bbox_from_cam(images, 0.5), boxes)
+    assert result["maxboxacc_v2"] == max_box_acc_v2(images, boxes, cam_thresholds=torch.arange(0, 1, 0.1)).mean == 1.0
+    assert 0.9 < result["pxap"] < 1  # only the bright clutter ranks above object pixels
+    with pytest.raises(ValueError, match=r"images\[:, 0\]"):
+        floors.image_floor(images[:, None], masks, boxes)
 
 
 def test_grown_canvases_keep_the_clutter_density():
@@ -142,5 +181,10 @@ def test_floor_table_sets_each_pool_beside_the_prior_and_gives_the_margin():
     priors = [{"variant": "v", "n": 3, "seeds": [0, 1, 2], **{m: stat(0.25) for m in metrics}}]
     table = wsol.floor_table(summary, priors, metrics).splitlines()
     assert table[2] == "| v | 80 | 14 | 60.0 / 50.0 / 25.0 | +35.0 | 60.0 / 50.0 / 25.0 | +35.0 |"
+    images = [{"variant": "v", "n": 3, "seeds": [0, 1, 2], "maxboxacc_v2": stat(0.9), "pointing": stat(0.55)}]
+    table = wsol.floor_table(summary, priors, metrics, images=images).splitlines()
+    assert "GAP / GMP / prior / image | GAP − prior | image − GAP" in table[0]
+    assert table[2] == ("| v | 80 | 14 | 60.0 / 50.0 / 25.0 / 90.0 | +35.0 | +30.0 "
+                        "| 60.0 / 50.0 / 25.0 / 55.0 | +35.0 | -5.0 |")
     with pytest.raises(ValueError, match="summary"):
         wsol.floor_table(summary, [{"variant": "v"}], metrics)

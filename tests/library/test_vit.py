@@ -1,5 +1,6 @@
 """camlib.vit: the exact token CAM of a mean-head ViT, Grad-CAM over reshaped tokens (against
-pytorch-grad-cam on torchvision's vit_b_16), attention rollout, errors and hook hygiene."""
+pytorch-grad-cam on torchvision's vit_b_16), attention rollout, Chefer et al.'s relevance (against a
+port of its reference code), errors and hook hygiene."""
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from camlib.methods.gradcam import grad_cam
 from camlib.methods.token_cams import (
     attention_rollout,
     capture_attentions,
+    chefer_relevance,
     compute_token_cams,
     rollout,
     token_cams,
@@ -461,3 +463,140 @@ def test_every_entry_point_takes_the_vit_and_every_use_x_of_an_error_can_be_foll
         maps = attribution_maps(method, cls_vit, images, layer=last, reshape=token_reshape(cls_vit.grid, 1),
                                 relu=False)
         assert maps.abs().sum() > 0
+
+
+# --------------------------------------------------------------------------------------
+# Chefer et al. (ICCV 2021): gradient-weighted attention relevance
+# --------------------------------------------------------------------------------------
+
+
+def chefer_reference(model: TinyViT, images: torch.Tensor, classes) -> torch.Tensor:
+    """A port of hila-chefer/Transformer-MM-Explainability's ViT ``generate_relevance``: one image at a
+    time, the attention probabilities kept by a hook and their gradients by ``register_hook``, a one-hot
+    score and ``.backward()``, R += cam @ R, and R[0, 1:] (a CLS head). Works on a copy of the model,
+    whose parameters' .grad it writes."""
+    import copy
+
+    model = copy.deepcopy(model).eval()
+    maps, saved = [], {}
+
+    def save(block):
+        def hook(_module, _inputs, attention):
+            saved[block] = [attention, None]
+            attention.register_hook(lambda grad: saved[block].__setitem__(1, grad))
+        return hook
+
+    handles = [b.attn.softmax.register_forward_hook(save(i)) for i, b in enumerate(model.blocks)]
+    for image, index in zip(images, classes):
+        output = model(image[None])
+        one_hot = torch.zeros(1, output.size()[-1], dtype=output.dtype)
+        one_hot[0, index] = 1
+        score = torch.sum(one_hot * output)
+        model.zero_grad()
+        score.backward(retain_graph=True)
+        num_tokens = saved[0][0].shape[-1]
+        R = torch.eye(num_tokens, num_tokens, dtype=output.dtype)  # noqa: N806 -- the reference's name
+        for i in range(len(model.blocks)):
+            cam, grad = saved[i][0].reshape(-1, num_tokens, num_tokens), saved[i][1].reshape(-1, num_tokens, num_tokens)
+            cam = (grad * cam).clamp(min=0).mean(dim=0)  # avg_heads
+            R += torch.matmul(cam, R)  # apply_self_attention_rules
+        maps.append(R[0, 1:].detach())
+    for handle in handles:
+        handle.remove()
+    return torch.stack(maps).unflatten(1, model.grid)
+
+
+@pytest.mark.parametrize("classes", [None, [3, 0, 4]])
+def test_chefer_relevance_agrees_with_the_reference_code_float64(classes):
+    model = random_vit("cls", depth=3)
+    images = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    maps = chefer_relevance(model, images, classes)
+    targets = model(images).argmax(dim=1).tolist() if classes is None else classes
+    expected = chefer_reference(model, images, targets)
+    assert maps.shape == (3, 4, 4) and maps.dtype == torch.float64
+    assert expected.abs().max() > 1e-3  # not a trivially zero map
+    largest = float((maps - expected).abs().max())  # about 1e-17 here: batched vs one at a time, in float64
+    assert largest < 1e-12, f"largest difference from the reference port: {largest:.3g}"
+
+
+def test_chefer_relevance_by_hand_on_one_block():
+    """One block, R = I + Abar, so the map is Abar's CLS row: A recomputed by hand, dS/dA by autograd
+    through the rest of the network written out, Abar = mean_h (dS/dA * A)^+."""
+    model = random_vit("cls", depth=1)
+    images = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    classes = [1, 4]
+    (attention,) = attentions_by_hand(model, images)
+    attention.requires_grad_(True)
+    block, (batch, n, dim) = model.blocks[0], (2, 17, 16)
+    with torch.no_grad():
+        tokens = torch.cat([model.cls_token.expand(batch, -1, -1), model.patch_embed(images).flatten(2).mT], dim=1)
+        tokens = tokens + model.pos_embed
+        v = block.attn.qkv(block.norm1(tokens))[..., 2 * dim:].reshape(batch, n, 2, dim // 2).transpose(1, 2)
+    mixed = tokens + block.attn.proj((attention @ v).transpose(1, 2).reshape(batch, n, dim))
+    logits = model.classifier(model.norm(mixed + block.mlp(block.norm2(mixed)))[:, 0])
+    assert relative_error(logits, model(images)) < 1e-12
+    (gradient,) = torch.autograd.grad(logits[[0, 1], classes].sum(), attention)
+    weighted = (gradient * attention).detach().clamp_min(0).mean(dim=1)
+    expected = weighted[:, 0, 1:].reshape(2, 4, 4)  # (I + Abar)[0, 1:] = Abar[0, 1:]
+    assert relative_error(chefer_relevance(model, images, classes), expected) < 1e-12
+
+
+def test_chefer_relevance_of_a_class_that_does_not_see_the_attention_is_the_identity_row():
+    """A class whose classifier row is 0 has dS/dA = 0: every Abar is 0 and R = I."""
+    for head, blank in (("cls", torch.zeros(2, 4, 4)), ("mean", torch.full((2, 4, 4), 1 / 16))):
+        model = random_vit(head)
+        with torch.no_grad():
+            model.classifier.weight[2] = 0
+        maps = chefer_relevance(model, torch.randn(2, 1, 16, 16, dtype=torch.float64), [2, 2])
+        assert torch.equal(maps, blank.double())  # CLS row of I over the patches; mean of I's patch rows
+
+
+def test_chefer_relevance_mean_head_batches_and_restores_the_model():
+    model = random_vit("mean").train()
+    model.blocks[0].eval()  # a mixed state must come back as it was
+    model.patch_embed.requires_grad_(False)  # so must frozen parameters
+    images = torch.randn(3, 1, 16, 16, dtype=torch.float64)
+    modes, flags = [m.training for m in model.modules()], [p.requires_grad for p in model.parameters()]
+    maps = chefer_relevance(model, images)
+    assert maps.shape == (3, *model.grid) and torch.isfinite(maps).all() and maps.abs().max() > 0
+    assert [m.training for m in model.modules()] == modes and [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters()) and hooks_of(model) == 0
+    assert all(not b.attn.softmax._forward_hooks for b in model.blocks)
+    with torch.no_grad():
+        predicted = model.eval()(images).argmax(dim=1)
+    model.train()
+    assert torch.equal(maps, chefer_relevance(model, images, predicted))  # None is each image's prediction
+    one_by_one = torch.cat([chefer_relevance(model, image[None], c[None]) for image, c in zip(images, predicted)])
+    assert relative_error(maps, one_by_one) < 1e-12  # images are independent: the batched score's gradients split
+    other = chefer_relevance(model, images, (predicted + 1) % 5)
+    assert not torch.allclose(maps, other)  # unlike rollout, it depends on the class
+    model.requires_grad_(False)  # every parameter frozen: the graph still reaches the attentions
+    assert torch.equal(chefer_relevance(model, images), maps)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_chefer_relevance_errors():
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    model = random_vit("cls")
+    images = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    with pytest.raises(ValueError, match="class index out of range") as said:
+        chefer_relevance(model, images, [0, 5])
+    assert "\n" not in str(said.value)
+    with pytest.raises(ValueError, match=r"for one class c for every image pass \[c\] \* len\(images\)"):
+        chefer_relevance(model, images, 3)
+    with pytest.raises(TypeError, match="Sequential has no attention layers that chefer_relevance can read") as said:
+        chefer_relevance(nn.Sequential(nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                       nn.Linear(4, 2)).double(), images)
+    assert "\n" not in str(said.value)
+    torch.manual_seed(0)
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32,
+                            num_classes=5)
+    with pytest.raises(TypeError, match="returns a view of its attention probabilities.*use camlib.TinyViT") as said:
+        chefer_relevance(vit, torch.randn(1, 3, 32, 32))
+    assert "\n" not in str(said.value) and hooks_of(vit) == 0
+    with pytest.raises(RuntimeError, match="needs gradients"), torch.no_grad():
+        chefer_relevance(model, images)
+    with pytest.raises(ValueError, match=r"built for images \[B, 1, 16, 16\]"):
+        chefer_relevance(model, torch.randn(2, 1, 8, 8, dtype=torch.float64))
+    assert hooks_of(model) == 0 and all(p.grad is None for p in model.parameters())

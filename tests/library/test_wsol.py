@@ -108,7 +108,8 @@ def test_predictions_of_object_mask_maps_are_perfect(canvases):
     m = wsol.localization_metrics(p, cam_step=0.1)
     assert set(m) == {key for key, _, _ in wsol.METRICS}
     for key in ("accuracy", "top1_loc", "top5_loc", "gt_known_loc", "pointing", "coverage", "precision",
-                "mean_iou", "box_area_ratio", "maxboxacc@0.3", "maxboxacc@0.5", "maxboxacc@0.7", "maxboxacc_v2"):
+                "mean_iou", "box_area_ratio", "maxboxacc@0.3", "maxboxacc@0.5", "maxboxacc@0.7", "maxboxacc_v2",
+                "pxap"):
         assert m[key] == pytest.approx(1.0), key
 
 
@@ -431,9 +432,14 @@ def test_notebook_03s_statements_hold_on_the_shipped_results():
     statement it makes (wsol.size_axis_claims) holds there, and a new run that changes one fails here."""
     results = wsol.load_results()
     metrics = [key for key, _, _ in wsol.METRICS] + ["object_area", "canvas"]
-    claims = wsol.size_axis_claims(wsol.summarize(results["rows"], metrics=metrics), results["floor_summary"])
-    assert len(claims) == 16
+    claims = wsol.size_axis_claims(wsol.summarize(results["rows"], metrics=metrics), results["floor_summary"],
+                                   results["image_floor_summary"])
+    assert len(claims) == 21
     assert all(claims.values()), [claim for claim, holds in claims.items() if not holds]
     flipped = [{**row, "coverage": 1 - row["coverage"]} for row in results["rows"]]  # the claims can fail
     assert not wsol.size_axis_claims(wsol.summarize(flipped, metrics=metrics), results["floor_summary"])[
         "7, 9: GAP covers more of the object everywhere, beyond the spread"]
+    perfect = [{**row, "pxap": 1.0} for row in results["rows"]]  # networks that rank every object pixel first
+    assert not wsol.size_axis_claims(wsol.summarize(perfect, metrics=metrics), results["floor_summary"],
+                                     results["image_floor_summary"])[
+        "9: the image itself beats both networks on PxAP and MaxBoxAccV2 at every size"]
