@@ -183,8 +183,7 @@ def test_floor_table_sets_each_pool_beside_the_prior_and_gives_the_margin():
     assert table[2] == "| v | 80 | 14 | 60.0 / 50.0 / 25.0 | +35.0 | 60.0 / 50.0 / 25.0 | +35.0 |"
     images = [{"variant": "v", "n": 3, "seeds": [0, 1, 2], "maxboxacc_v2": stat(0.9), "pointing": stat(0.55)}]
     table = wsol.floor_table(summary, priors, metrics, images=images).splitlines()
-    assert "GAP / GMP / prior / image | GAP − prior | image − GAP" in table[0]
-    assert table[2] == ("| v | 80 | 14 | 60.0 / 50.0 / 25.0 / 90.0 | +35.0 | +30.0 "
-                        "| 60.0 / 50.0 / 25.0 / 55.0 | +35.0 | -5.0 |")
+    assert "GAP / GMP / prior / image | GAP − prior |" in table[0] and table[1].count("|") == table[2].count("|")
+    assert table[2] == "| v | 80 | 14 | 60.0 / 50.0 / 25.0 / 90.0 | +35.0 | 60.0 / 50.0 / 25.0 / 55.0 | +35.0 |"
     with pytest.raises(ValueError, match="summary"):
         wsol.floor_table(summary, [{"variant": "v"}], metrics)
