@@ -321,32 +321,37 @@ def _output_row(flow: torch.Tensor, grid: tuple[int, int], prefix: int, head: st
 # --- gradient-weighted attention (Chefer et al.) -------------------------------------------
 
 
-def _softmax_modules(model: nn.Module, images: torch.Tensor) -> list[nn.Module]:
-    """TinyViT's ``blocks[i].attn.softmax``; anything else refused with the fix."""
+def _probabilities_used(attention: torch.Tensor, name: str) -> torch.Tensor:
+    """The attention probabilities the forward pass multiplied with the values. TinyViT's softmax
+    returns them itself. ``nn.MultiheadAttention`` returns a ``[B, heads, N, N]`` *view* of its
+    ``[B * heads, N, N]`` probabilities: the view has no gradient of its own, its base has."""
+    base = attention._base
+    if base is None:
+        return attention
+    if base.numel() != attention.numel() or not base.requires_grad:
+        raise TypeError(f"{name}: its attention weights are not a view of the probabilities its forward pass "
+                        "used (a torch version with other internals?), so chefer_relevance cannot weigh them: "
+                        "use camlib.TinyViT or attention_rollout")
+    return base
+
+
+def _attentions_and_gradients(model: nn.Module, images: torch.Tensor, classes) -> tuple[list, list]:
+    """Each layer's attention probabilities A_l ``[B, heads, N, N]`` and dS/dA_l, where S is the
+    sum over the batch of each image's target-class logit (images are independent in eval mode)."""
+    check_grad_mode("chefer_relevance")
     check_images(images, model)
     modules = _attention_modules(model)
     if not modules:
         raise TypeError(f"{type(model).__name__} has no attention layers that chefer_relevance can read: it "
-                        "supports camlib.TinyViT (blocks[i].attn.softmax)")
-    if any(isinstance(module, nn.MultiheadAttention) for module in modules):
-        raise TypeError(f"{type(model).__name__}'s nn.MultiheadAttention returns a view of its attention "
-                        "probabilities, whose gradient is not the one its forward pass used, so chefer_relevance "
-                        "cannot weigh them: use camlib.TinyViT (or attention_rollout, which needs no gradients)")
-    return modules
-
-
-def _attentions_and_gradients(model: nn.Module, images: torch.Tensor, classes) -> tuple[list, tuple]:
-    """Each layer's attention probabilities A_l ``[B, heads, N, N]`` and dS/dA_l, where S is the
-    sum over the batch of each image's target-class logit (images are independent in eval mode)."""
-    check_grad_mode("chefer_relevance")
-    modules = _softmax_modules(model, images)
+                        "supports camlib.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
     captured: list[torch.Tensor] = []
 
     def keep(_module, _inputs, output):
-        captured.append(output)
+        captured.append(output[1] if isinstance(output, tuple) else output)
 
+    pre = [(m, _need_weights) for m in modules if isinstance(m, nn.MultiheadAttention)]
     pixels = images.detach().requires_grad_(True)  # a graph to the attentions even if every parameter is frozen
-    with eval_mode(model), hooks([(module, keep) for module in modules]):
+    with eval_mode(model), hooks(pre, pre=True), hooks([(module, keep) for module in modules]):
         logits = run_model(model, pixels)
     if len(captured) != len(modules) or any(not isinstance(a, torch.Tensor) or a.dim() != 4 for a in captured):
         raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "
@@ -354,8 +359,10 @@ def _attentions_and_gradients(model: nn.Module, images: torch.Tensor, classes) -
     scores = logits.gather(1, target_classes(logits, classes)[:, None]).sum()
     # Gradients to the attentions only (the total derivative, through the later layers too):
     # no parameter's .grad is written.
-    gradients = torch.autograd.grad(scores, captured)
-    return [attention.detach() for attention in captured], gradients
+    used = [_probabilities_used(attention, type(model).__name__) for attention in captured]
+    gradients = torch.autograd.grad(scores, used)
+    return ([attention.detach() for attention in captured],
+            [gradient.view_as(attention) for gradient, attention in zip(gradients, captured)])
 
 
 def chefer_relevance(
@@ -373,8 +380,9 @@ def chefer_relevance(
     of the patch tokens' rows, as in ``attention_rollout``). Unlike rollout it depends on the class.
 
     Args:
-        model: ``camlib.TinyViT`` (either head). torchvision's ``VisionTransformer`` is refused:
-            its ``nn.MultiheadAttention`` does not expose the probabilities its forward pass uses.
+        model: ``camlib.TinyViT`` (either head) or torchvision's ``VisionTransformer`` (its
+            ``nn.MultiheadAttention`` asked for per-head weights, differentiated through the
+            probabilities they are a view of).
         images: ``[B, C, H, W]`` on the model's device.
         classes: one class index per image (``[c] * len(images)`` for one class c); ``None``
             takes each image's predicted class.
