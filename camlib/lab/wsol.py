@@ -274,13 +274,9 @@ def size_variants(
     return variants
 
 
-def centre_prior_rows(
-    settings: WSOLSettings, variants: Mapping[str, Mapping] | None = None, seeds: Iterable[int] = (0, 1, 2),
-) -> list[dict]:
-    """The network-free floor of every (variant, seed): ``camlib.metrics.floors.fit_centre_prior`` fitted on the
-    training canvases' boxes and scored on the test canvases, one row per pair, with the same keys as
-    ``run_experiment``'s (``variant``, ``seed``, ``canvas``, ``object_area``) and ``sigma``, ``box``,
-    ``point`` and the metrics of ``floors.FLOOR_METRICS``. Needs no network: seconds."""
+def _floor_rows(settings: WSOLSettings, variants: Mapping[str, Mapping] | None, seeds: Iterable[int],
+                score) -> list[dict]:
+    """One row per (variant, seed): its keys of ``run_experiment``'s rows and ``score(settings, splits)``."""
     _check_settings(settings)
     variants = {"base": {}} if variants is None else dict(variants)
     rows = []
@@ -288,11 +284,30 @@ def centre_prior_rows(
         varied = settings.replace(**changes)
         for seed in seeds:
             splits = make_splits(varied, seed)
-            prior = fit_centre_prior(splits.train.boxes, varied.canvas, cam_step=varied.cam_step)
             rows.append({"variant": name, "seed": seed, "canvas": varied.canvas, "clutter": varied.clutter,
-                         "object_area": object_area(splits.test), **prior.as_dict(),
-                         **prior.evaluate(splits.test.boxes), "pxap": prior.pxap(splits.test.masks)})
+                         "object_area": object_area(splits.test), **score(varied, splits)})
     return rows
+
+
+def _centre_prior_scores(settings: WSOLSettings, splits: LocalizationSplits) -> dict:
+    prior = fit_centre_prior(splits.train.boxes, settings.canvas, cam_step=settings.cam_step)
+    return {**prior.as_dict(), **prior.evaluate(splits.test.boxes), "pxap": prior.pxap(splits.test.masks)}
+
+
+def _image_floor_scores(settings: WSOLSettings, splits: LocalizationSplits) -> dict:
+    test = splits.test
+    images = test.pixels[:, 0].float().div(255)  # [N, 1, h, w] uint8 -> [N, h, w] in [0, 1]
+    return image_floor(images, test.masks, test.boxes, threshold=settings.threshold, cam_step=settings.cam_step)
+
+
+def centre_prior_rows(
+    settings: WSOLSettings, variants: Mapping[str, Mapping] | None = None, seeds: Iterable[int] = (0, 1, 2),
+) -> list[dict]:
+    """The network-free floor of every (variant, seed): ``camlib.metrics.floors.fit_centre_prior`` fitted on the
+    training canvases' boxes and scored on the test canvases, one row per pair, with the same keys as
+    ``run_experiment``'s (``variant``, ``seed``, ``canvas``, ``object_area``) and ``sigma``, ``box``,
+    ``point``, the metrics of ``floors.FLOOR_METRICS`` and ``pxap``. Needs no network: seconds."""
+    return _floor_rows(settings, variants, seeds, _centre_prior_scores)
 
 
 def image_floor_rows(
@@ -301,19 +316,7 @@ def image_floor_rows(
     """The other floor of every (variant, seed): the test canvases themselves used as maps
     (``camlib.metrics.floors.image_floor``: PxAP, MaxBoxAccV2, GT-known Loc at the settings' threshold,
     pointing), one row per pair with the keys of ``centre_prior_rows``' rows. No network: seconds."""
-    _check_settings(settings)
-    variants = {"base": {}} if variants is None else dict(variants)
-    rows = []
-    for name, changes in variants.items():
-        varied = settings.replace(**changes)
-        for seed in seeds:
-            test = make_splits(varied, seed).test
-            images = test.pixels[:, 0].float().div(255)  # [N, 1, h, w] uint8 -> [N, h, w] in [0, 1]
-            rows.append({"variant": name, "seed": seed, "canvas": varied.canvas, "clutter": varied.clutter,
-                         "object_area": object_area(test),
-                         **image_floor(images, test.masks, test.boxes, threshold=varied.threshold,
-                                       cam_step=varied.cam_step)})
-    return rows
+    return _floor_rows(settings, variants, seeds, _image_floor_scores)
 
 
 def settings_for(profile: str | config.Profile | None = None, **changes) -> WSOLSettings:

@@ -204,17 +204,14 @@ def _need_weights(_module, args, kwargs):
     return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
 
 
-def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Logits and each layer's attention probabilities ``[B, heads, N, N]``, first layer first.
-
-    Works for ``TinyViT`` (hooks on ``blocks[i].attn.softmax``) and torchvision's
-    ``VisionTransformer`` (hooks on ``encoder.layers[i].self_attention``, asked for its
-    per-head weights). Runs in eval mode without gradients; hooks removed, modes restored.
-    """
+def _forward_capturing(model: nn.Module, images: torch.Tensor, caller: str) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One forward pass in eval mode with each attention layer's probabilities ``[B, heads, N, N]`` kept
+    (TinyViT's ``blocks[i].attn.softmax`` outputs; torchvision's ``self_attention`` asked for per-head
+    weights); hooks removed, modes restored. Gradients follow the caller's grad mode."""
     check_images(images, model)
     modules = _attention_modules(model)
     if not modules:
-        raise TypeError(f"{type(model).__name__} has no attention layers that attention_rollout can read: it "
+        raise TypeError(f"{type(model).__name__} has no attention layers that {caller} can read: it "
                         "supports camlib.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
     captured: list[torch.Tensor] = []
 
@@ -222,12 +219,23 @@ def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Te
         captured.append(output[1] if isinstance(output, tuple) else output)
 
     pre = [(m, _need_weights) for m in modules if isinstance(m, nn.MultiheadAttention)]
-    with eval_mode(model), torch.no_grad(), hooks(pre, pre=True), hooks([(m, keep) for m in modules]):
+    with eval_mode(model), hooks(pre, pre=True), hooks([(m, keep) for m in modules]):
         logits = run_model(model, images)
-    if len(captured) != len(modules) or any(a is None or a.dim() != 4 for a in captured):
+    if len(captured) != len(modules) or any(not isinstance(a, torch.Tensor) or a.dim() != 4 for a in captured):
         raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "
                         f"one forward pass, got {len(captured)}")
     return logits, captured
+
+
+def capture_attentions(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits and each layer's attention probabilities ``[B, heads, N, N]``, first layer first.
+
+    Works for ``TinyViT`` (hooks on ``blocks[i].attn.softmax``) and torchvision's
+    ``VisionTransformer`` (hooks on ``encoder.layers[i].self_attention``, asked for its
+    per-head weights). Runs in eval mode without gradients; hooks removed, modes restored.
+    """
+    with torch.no_grad():
+        return _forward_capturing(model, images, "attention_rollout")
 
 
 def _fuse_heads(attention: torch.Tensor, head_fusion: str, discard_ratio: float) -> torch.Tensor:
@@ -340,22 +348,8 @@ def _attentions_and_gradients(model: nn.Module, images: torch.Tensor, classes) -
     sum over the batch of each image's target-class logit (images are independent in eval mode)."""
     check_grad_mode("chefer_relevance")
     check_images(images, model)
-    modules = _attention_modules(model)
-    if not modules:
-        raise TypeError(f"{type(model).__name__} has no attention layers that chefer_relevance can read: it "
-                        "supports camlib.TinyViT (blocks[i].attn.softmax) and torchvision's VisionTransformer")
-    captured: list[torch.Tensor] = []
-
-    def keep(_module, _inputs, output):
-        captured.append(output[1] if isinstance(output, tuple) else output)
-
-    pre = [(m, _need_weights) for m in modules if isinstance(m, nn.MultiheadAttention)]
     pixels = images.detach().requires_grad_(True)  # a graph to the attentions even if every parameter is frozen
-    with eval_mode(model), hooks(pre, pre=True), hooks([(module, keep) for module in modules]):
-        logits = run_model(model, pixels)
-    if len(captured) != len(modules) or any(not isinstance(a, torch.Tensor) or a.dim() != 4 for a in captured):
-        raise TypeError(f"{type(model).__name__}: expected {len(modules)} attention maps [B, heads, N, N] from "
-                        f"one forward pass, got {len(captured)}")
+    logits, captured = _forward_capturing(model, pixels, "chefer_relevance")
     scores = logits.gather(1, target_classes(logits, classes)[:, None]).sum()
     # Gradients to the attentions only (the total derivative, through the later layers too):
     # no parameter's .grad is written.
